@@ -1,0 +1,4 @@
+//! The mrci program.
+#![forbid(unsafe_code)]
+
+fn main() {}

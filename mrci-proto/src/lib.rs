@@ -1,0 +1,39 @@
+//! The MRCI wire protocol as plain data: headers, frames, type ids, payloads, async commands,
+//! the TEXT argument language and the data constraints.
+//!
+//! Architecture invariant: this crate never does IO, never reads a clock and never panics on
+//! input. Every decoder takes bytes and returns a value or an [`Error`]; every encoder appends
+//! to a caller-supplied buffer. The tokio-util codecs in [`codec`] are thin glue over
+//! [`Frame::decode`] and [`IpcFrame::decode`].
+//!
+//! Layout:
+//! - [`text`]: UTF-16LE TEXT, fixed-width FTEXT and terminated NTEXT fields.
+//! - [`ids`]: command, branch, session and user ids, sub-channel keys and the 54-byte list.
+//! - [`type_id`]: the 29 payload type ids.
+//! - [`async_id`]: the 43 seed async command ids and the host-internal extension ids.
+//! - [`header`]: the 410-byte client header and the 35-byte host header.
+//! - [`frame`], [`ipc`], [`codec`]: MRCI and IPC frames and their tokio-util codecs.
+//! - [`payload`]: a typed payload for every type id that has a layout.
+//! - [`args`]: the TEXT command-line tokeniser, key lookup and argument builder.
+//! - [`async_cmd`]: typed payloads of the 43 async commands.
+//! - [`constraints`]: the seed 000 §6.4 data-constraints table as validators.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod async_cmd;
+pub mod async_id;
+pub mod codec;
+pub mod constraints;
+pub mod error;
+pub mod frame;
+pub mod header;
+pub mod ids;
+pub mod ipc;
+pub mod payload;
+pub mod text;
+pub mod type_id;
+
+pub use error::{Error, Result};
+
+pub use ids::{BranchId, CmdId, SessionId, SubChKey, SubChList, UserId};
