@@ -37,3 +37,4 @@ pub mod type_id;
 pub use error::{Error, Result};
 
 pub use ids::{BranchId, CmdId, SessionId, SubChKey, SubChList, UserId};
+pub use type_id::TypeId;
