@@ -1,0 +1,172 @@
+//! Tidy checks that run inside `cargo test -p xtask`: the project's structural rules
+//! (STYLE.md §2.1, §2.7) enforced as tests so that CI catches a violation at once.
+
+#![cfg_attr(not(test), allow(dead_code))]
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+/// Library crates: no `anyhow`, no `println!`.
+const LIBRARIES: &[&str] = &["mrci-proto", "mrci-shm", "mrci-modrun", "mrci-host"];
+
+/// The only crate allowed `unsafe`.
+const UNSAFE_CRATE: &str = "mrci-shm";
+
+/// Files allowed past the 800-line limit, with the reason.
+const LONG_FILES: &[&str] = &[];
+
+/// Workspace crates each crate may depend on (STYLE.md §2.1); test and bench packages may use
+/// anything.
+const EDGES: &[(&str, &[&str])] = &[
+    ("mrci-proto", &[]),
+    ("mrci-shm", &[]),
+    ("mrci-modrun", &["mrci-proto"]),
+    ("mrci-host", &["mrci-proto", "mrci-shm", "mrci-modrun"]),
+    ("mrci-cli", &["mrci-host", "mrci-proto", "mrci-modrun"]),
+    ("xtask", &[]),
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if !name.starts_with('.') && !name.starts_with("target") && name != "fuzz" {
+                rust_files(&path, out);
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn all_rust_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(&root(), &mut files);
+    files.sort();
+    files
+}
+
+fn crate_of(path: &Path) -> String {
+    let rel = path.strip_prefix(root()).expect("file under the root");
+    rel.components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn has_unsafe(text: &str) -> bool {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| !l.starts_with("//"))
+        .any(|line| {
+            ["unsafe {", "unsafe fn", "unsafe impl", "unsafe extern"]
+                .iter()
+                .any(|p| line.contains(p))
+        })
+}
+
+/// The workspace dependencies named in the `[dependencies]` table of a manifest.
+fn workspace_deps(manifest: &str) -> Vec<String> {
+    let mut in_deps = false;
+    let mut deps = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+        } else if in_deps && line.starts_with("mrci-") {
+            let name = line.split(['=', '.', ' ']).next().unwrap_or_default();
+            deps.push(name.to_owned());
+        }
+    }
+    deps
+}
+
+#[test]
+fn every_rust_file_opens_with_a_module_doc() {
+    let bad: Vec<_> = all_rust_files()
+        .into_iter()
+        .filter(|p| !fs::read_to_string(p).unwrap_or_default().starts_with("//!"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "files without a leading //! paragraph: {bad:#?}"
+    );
+}
+
+#[test]
+fn unsafe_only_in_the_shared_memory_crate() {
+    let bad: Vec<_> = all_rust_files()
+        .into_iter()
+        .filter(|p| crate_of(p) != UNSAFE_CRATE && !p.ends_with("xtask/src/tidy.rs"))
+        .filter(|p| has_unsafe(&fs::read_to_string(p).unwrap_or_default()))
+        .collect();
+    assert!(bad.is_empty(), "unsafe outside {UNSAFE_CRATE}: {bad:#?}");
+}
+
+#[test]
+fn libraries_use_neither_anyhow_nor_println() {
+    let bad: Vec<_> = all_rust_files()
+        .into_iter()
+        .filter(|p| LIBRARIES.contains(&crate_of(p).as_str()))
+        .filter(|p| p.components().any(|c| c.as_os_str() == "src"))
+        .filter(|p| {
+            !p.components()
+                .any(|c| c.as_os_str() == "bin" || c.as_os_str() == "examples")
+        })
+        .filter(|p| {
+            let text = fs::read_to_string(p).unwrap_or_default();
+            text.contains("anyhow::") || text.contains("println!(")
+        })
+        .collect();
+    assert!(bad.is_empty(), "anyhow or println! in a library: {bad:#?}");
+}
+
+#[test]
+fn no_file_is_too_long() {
+    let bad: Vec<_> = all_rust_files()
+        .into_iter()
+        .filter(|p| !LONG_FILES.iter().any(|allowed| p.ends_with(allowed)))
+        .filter(|p| fs::read_to_string(p).unwrap_or_default().lines().count() > 800)
+        .collect();
+    assert!(bad.is_empty(), "files over 800 lines: {bad:#?}");
+}
+
+#[test]
+fn dependency_edges_follow_the_architecture() {
+    for (krate, allowed) in EDGES {
+        let manifest = fs::read_to_string(root().join(krate).join("Cargo.toml")).expect("manifest");
+        for dep in workspace_deps(&manifest) {
+            assert!(
+                allowed.contains(&dep.as_str()),
+                "{krate} may not depend on {dep}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_checks_themselves_work() {
+    assert!(has_unsafe("fn f() { unsafe { g() } }"));
+    assert!(!has_unsafe(
+        "#![forbid(unsafe_code)]\n// unsafe { in a comment }"
+    ));
+    assert_eq!(
+        workspace_deps(
+            "[dependencies]\nmrci-proto.workspace = true\n[dev-dependencies]\nmrci-host = {}\n"
+        ),
+        ["mrci-proto"]
+    );
+}
