@@ -1,1 +1,245 @@
-//! Placeholder, filled in by its owner.
+//! MRCI frames, the unit of everything after the handshake (PROTOCOL.md §2.1):
+//! `[type u8][cmd u16][branch u16][len u24][payload]`, little-endian, back to back.
+//!
+//! Invariant: [`Frame::decode`] checks the announced length against the caller's maximum
+//! before it reserves a single byte for the payload, so a hostile length costs nothing.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::{Error, Result};
+use crate::ids::{BranchId, CmdId};
+use crate::text;
+use crate::type_id::TypeId;
+
+/// The largest payload a 24-bit length can announce: 16,777,215 bytes.
+pub const MAX_PAYLOAD: usize = 0xFF_FFFF;
+
+/// One MRCI frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// What the payload is (PROTOCOL.md §3).
+    pub type_id: TypeId,
+    /// The command (256+) or async command (1–255) the frame belongs to.
+    pub cmd_id: CmdId,
+    /// The client-chosen instance of the command.
+    pub branch_id: BranchId,
+    /// The payload bytes; at most [`MAX_PAYLOAD`] long when encoded.
+    pub payload: Bytes,
+}
+
+impl Frame {
+    /// Size of the fixed frame header.
+    pub const HEADER_LEN: usize = 8;
+
+    /// A frame with the given fields.
+    pub fn new(
+        type_id: TypeId,
+        cmd_id: CmdId,
+        branch_id: BranchId,
+        payload: impl Into<Bytes>,
+    ) -> Self {
+        Self {
+            type_id,
+            cmd_id,
+            branch_id,
+            payload: payload.into(),
+        }
+    }
+
+    /// A frame whose payload is `s` as TEXT of the given type (TEXT, ERR, PRIV_TEXT, BIG_TEXT).
+    pub fn with_text(type_id: TypeId, cmd_id: CmdId, branch_id: BranchId, s: &str) -> Self {
+        Self::new(type_id, cmd_id, branch_id, text::encode(s))
+    }
+
+    /// A TEXT frame.
+    pub fn text(cmd_id: CmdId, branch_id: BranchId, s: &str) -> Self {
+        Self::with_text(TypeId::TEXT, cmd_id, branch_id, s)
+    }
+
+    /// An ERR frame.
+    pub fn err(cmd_id: CmdId, branch_id: BranchId, s: &str) -> Self {
+        Self::with_text(TypeId::ERR, cmd_id, branch_id, s)
+    }
+
+    /// An empty IDLE frame: "this instance finished its task".
+    pub fn idle(cmd_id: CmdId, branch_id: BranchId) -> Self {
+        Self::new(TypeId::IDLE, cmd_id, branch_id, Bytes::new())
+    }
+
+    /// The payload decoded as TEXT (lossy; see [`text::decode`]).
+    pub fn text_payload(&self) -> String {
+        text::decode(&self.payload)
+    }
+
+    /// Number of bytes [`Frame::encode`] appends.
+    pub fn encoded_len(&self) -> usize {
+        Self::HEADER_LEN + self.payload.len()
+    }
+
+    /// Decodes one frame from the front of `src`, consuming its bytes.
+    ///
+    /// Returns `Ok(None)` when `src` does not yet hold a whole frame; in that case it reserves
+    /// room for the rest of the frame (never more than `max` payload bytes).
+    ///
+    /// # Errors
+    /// [`Error::FrameTooLarge`] if the header announces more than `max` payload bytes; the
+    /// stream cannot be resynchronised after that and should be closed.
+    pub fn decode(src: &mut BytesMut, max: usize) -> Result<Option<Self>> {
+        let Some(head) = src.get(..Self::HEADER_LEN) else {
+            return Ok(None);
+        };
+        let len = read_u24(&head[5..8]);
+        if len > max.min(MAX_PAYLOAD) {
+            return Err(Error::FrameTooLarge { len, max });
+        }
+        let total = Self::HEADER_LEN + len;
+        if src.len() < total {
+            src.reserve(total - src.len());
+            return Ok(None);
+        }
+        let type_id = TypeId(src.get_u8());
+        let cmd_id = CmdId(src.get_u16_le());
+        let branch_id = BranchId(src.get_u16_le());
+        src.advance(3);
+        let payload = src.split_to(len).freeze();
+        Ok(Some(Self {
+            type_id,
+            cmd_id,
+            branch_id,
+            payload,
+        }))
+    }
+
+    /// Appends the frame to `dst`.
+    ///
+    /// # Errors
+    /// [`Error::FrameTooLarge`] if the payload is longer than [`MAX_PAYLOAD`]; nothing is
+    /// written then.
+    pub fn encode(&self, dst: &mut BytesMut) -> Result<()> {
+        let len = self.payload.len();
+        if len > MAX_PAYLOAD {
+            return Err(Error::FrameTooLarge {
+                len,
+                max: MAX_PAYLOAD,
+            });
+        }
+        dst.reserve(Self::HEADER_LEN + len);
+        dst.put_u8(self.type_id.0);
+        dst.put_u16_le(self.cmd_id.0);
+        dst.put_u16_le(self.branch_id.0);
+        put_u24(dst, len);
+        dst.put_slice(&self.payload);
+        Ok(())
+    }
+}
+
+/// Reads a little-endian 24-bit length from exactly three bytes.
+pub(crate) fn read_u24(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take(3)
+        .enumerate()
+        .fold(0, |acc, (i, b)| acc | usize::from(*b) << (8 * i))
+}
+
+/// Appends `len` (at most [`MAX_PAYLOAD`]) as a little-endian 24-bit integer.
+pub(crate) fn put_u24(dst: &mut BytesMut, len: usize) {
+    let bytes = (len as u32).to_le_bytes();
+    dst.put_slice(&bytes[..3]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+        digits
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// Checks both directions: `bytes` decodes to `frame` and `frame` encodes to `bytes`.
+    fn check(bytes: &str, frame: &Frame) {
+        let bytes = hex(bytes);
+        let mut buf = BytesMut::from(&bytes[..]);
+        assert_eq!(
+            Frame::decode(&mut buf, MAX_PAYLOAD).unwrap().as_ref(),
+            Some(frame)
+        );
+        assert!(buf.is_empty());
+        let mut out = BytesMut::new();
+        frame.encode(&mut out).unwrap();
+        assert_eq!(&out[..], &bytes[..]);
+    }
+
+    #[test]
+    fn golden_frames() {
+        // PROTOCOL.md §2.3: the reply to a TEXT frame for unknown command 999 on branch 7.
+        let err = Frame::err(CmdId(999), BranchId(7), "err: No such command id: 999.");
+        let mut expected = String::from("03 E703 0700 3A0000");
+        for unit in "err: No such command id: 999.".encode_utf16() {
+            expected.push_str(&format!(" {:02X}{:02X}", unit & 0xff, unit >> 8));
+        }
+        check(&expected, &err);
+        // An empty IDLE on command 256, branch 1.
+        check("05 0001 0100 000000", &Frame::idle(CmdId(256), BranchId(1)));
+        // ASYNC_RDY (cmd 1) "\nReady!\n\n" (PROTOCOL.md §1.6).
+        check(
+            "02 0100 0000 120000 0A00 52006500610064007900 2100 0A00 0A00",
+            &Frame::text(CmdId(1), BranchId(0), "\nReady!\n\n"),
+        );
+        // An unknown type id still decodes.
+        check(
+            "FE 3412 7856 020000 AABB",
+            &Frame::new(
+                TypeId(0xFE),
+                CmdId(0x1234),
+                BranchId(0x5678),
+                vec![0xAA, 0xBB],
+            ),
+        );
+    }
+
+    #[test]
+    fn incomplete_input_waits_and_reserves_no_more_than_the_frame() {
+        let mut buf = BytesMut::from(&hex("02 0001 0000 100000")[..]);
+        assert!(Frame::decode(&mut buf, 1024).unwrap().is_none());
+        assert!(buf.capacity() >= 8 + 16);
+        let mut buf = BytesMut::from(&hex("02 0001")[..]);
+        assert!(Frame::decode(&mut buf, 1024).unwrap().is_none());
+        assert_eq!(buf.len(), 3);
+    }
+
+    #[test]
+    fn oversize_length_is_an_error_before_any_allocation() {
+        let mut buf = BytesMut::from(&hex("02 0001 0000 FFFFFF")[..]);
+        let before = buf.capacity();
+        let err = Frame::decode(&mut buf, 1024).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::FrameTooLarge {
+                len: 0xFF_FFFF,
+                max: 1024
+            }
+        ));
+        assert_eq!(buf.capacity(), before);
+        // Exactly the maximum is fine.
+        let mut buf = BytesMut::from(&hex("0E 0001 0000 040000 01020304")[..]);
+        assert!(Frame::decode(&mut buf, 4).unwrap().is_some());
+    }
+
+    #[test]
+    fn encode_refuses_oversize_payloads() {
+        let frame = Frame::new(
+            TypeId::BYTES,
+            CmdId(256),
+            BranchId(0),
+            vec![0; MAX_PAYLOAD + 1],
+        );
+        let mut out = BytesMut::new();
+        assert!(frame.encode(&mut out).is_err());
+        assert!(out.is_empty());
+    }
+}

@@ -35,6 +35,8 @@ pub mod text;
 pub mod type_id;
 
 pub use error::{Error, Result};
+pub use frame::Frame;
+pub use ipc::IpcFrame;
 
 pub use ids::{BranchId, CmdId, SessionId, SubChKey, SubChList, UserId};
 pub use type_id::TypeId;

@@ -79,6 +79,36 @@ pub fn read_fixed(field: &[u8]) -> String {
     decode(&field[..end]).trim().to_owned()
 }
 
+/// Reads a fixed field like [`read_fixed`] but rejects text that is not valid UTF-16
+/// (an unpaired surrogate or an odd trailing byte before the padding).
+///
+/// # Errors
+/// [`Error::Invalid`] naming `what` if the field holds invalid UTF-16.
+pub fn read_fixed_strict(field: &[u8], what: &'static str) -> Result<String> {
+    let end = field
+        .chunks_exact(2)
+        .position(|c| c == [0, 0])
+        .map_or(field.len(), |i| i * 2);
+    let used = &field[..end];
+    if used.len() % 2 == 1 {
+        return Err(Error::Invalid {
+            what,
+            why: "odd number of bytes in UTF-16 text".into(),
+        });
+    }
+    let units = used
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]));
+    let decoded: std::result::Result<String, _> = char::decode_utf16(units).collect();
+    match decoded {
+        Ok(s) => Ok(s.trim().to_owned()),
+        Err(e) => Err(Error::Invalid {
+            what,
+            why: format!("unpaired UTF-16 surrogate {:#06x}", e.unpaired_surrogate()),
+        }),
+    }
+}
+
 /// Appends NTEXT: `s` as UTF-16LE followed by one `0x0000` unit. `s` should contain no NUL.
 pub fn write_terminated(s: &str, dst: &mut BytesMut) {
     write(s, dst);

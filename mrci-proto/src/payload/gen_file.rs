@@ -1,0 +1,107 @@
+//! The GEN_FILE argument frame (PROTOCOL.md §3.4): the TEXT arguments that open a file
+//! transfer. Later GEN_FILE frames carry raw file bytes and are not parsed here.
+
+use crate::args::{Args, ArgsBuilder};
+use crate::error::Result;
+use crate::text;
+
+/// The arguments of a GEN_FILE transfer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GenFileArgs {
+    /// `-len`: number of bytes to transfer.
+    pub len: Option<u64>,
+    /// `-offset`: where reading or writing starts (default 0).
+    pub offset: u64,
+    /// `-client_file`: the path on the client side (informational for the host).
+    pub client_file: Option<String>,
+    /// `-remote_file`: the path on the host.
+    pub remote_file: Option<String>,
+    /// `-single_step`: the receiver acknowledges every data frame.
+    pub single_step: bool,
+    /// `-to_host`: sent by the host only; the client sends the data.
+    pub to_host: bool,
+    /// `-from_host`: sent by the host only; the host sends the data.
+    pub from_host: bool,
+    /// `-truncate`: the receiver truncates the destination file.
+    pub truncate: bool,
+    /// `-force`: overwrite without asking (meaningful from the client only).
+    pub force: bool,
+}
+
+impl GenFileArgs {
+    /// Parses the UTF-16LE argument text of a GEN_FILE frame.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] if `-len` or `-offset` is not a non-negative integer.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let args = Args::parse(&text::decode(bytes));
+        Ok(Self {
+            len: args.u64_opt("-len")?,
+            offset: args.u64_opt("-offset")?.unwrap_or(0),
+            client_file: args.value("-client_file").map(str::to_owned),
+            remote_file: args.value("-remote_file").map(str::to_owned),
+            single_step: args.has("-single_step"),
+            to_host: args.has("-to_host"),
+            from_host: args.has("-from_host"),
+            truncate: args.has("-truncate"),
+            force: args.has("-force"),
+        })
+    }
+
+    /// The argument text, as UTF-16LE bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = ArgsBuilder::new();
+        let flags = [
+            (self.to_host, "-to_host"),
+            (self.from_host, "-from_host"),
+            (self.single_step, "-single_step"),
+            (self.truncate, "-truncate"),
+            (self.force, "-force"),
+        ];
+        for (on, name) in flags {
+            if on {
+                b = b.flag(name);
+            }
+        }
+        if let Some(len) = self.len {
+            b = b.arg("-len", len);
+        }
+        if self.offset != 0 {
+            b = b.arg("-offset", self.offset);
+        }
+        if let Some(path) = &self.client_file {
+            b = b.arg("-client_file", path);
+        }
+        if let Some(path) = &self.remote_file {
+            b = b.arg("-remote_file", path);
+        }
+        text::encode(&b.build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_reply_round_trips() {
+        let args = GenFileArgs {
+            from_host: true,
+            len: Some(1024),
+            ..GenFileArgs::default()
+        };
+        let bytes = args.to_bytes();
+        assert_eq!(text::decode(&bytes), "-from_host -len 1024");
+        assert_eq!(GenFileArgs::parse(&bytes).unwrap(), args);
+    }
+
+    #[test]
+    fn client_request_with_quoted_path() {
+        let bytes = text::encode("-remote_file \"my dir/a b.txt\" -len 5 -single_step -force");
+        let args = GenFileArgs::parse(&bytes).unwrap();
+        assert_eq!(args.remote_file.as_deref(), Some("my dir/a b.txt"));
+        assert_eq!(args.len, Some(5));
+        assert!(args.single_step && args.force && !args.to_host);
+        assert!(GenFileArgs::parse(&text::encode("-len many")).is_err());
+    }
+}
