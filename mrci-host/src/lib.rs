@@ -8,6 +8,3 @@ pub mod password;
 pub mod store;
 pub mod tls;
 
-pub use config::Config;
-pub use error::{Error, Result};
-pub use store::Store;

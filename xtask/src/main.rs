@@ -18,7 +18,7 @@ usage: cargo xtask <command>
 
 commands:
   ci               fmt --check, clippy -D warnings, every test, benches in test mode, docs
-  bench [--quick]  criterion benchmarks, then the loopback load generator (figures under target/bench/)
+  bench [--quick]  criterion benchmarks (frames, header, args, shared memory), then a summary table
   fuzz <target> [-- <libfuzzer args>]
                    build (and with cargo-fuzz installed, run) a fuzz target: frame, header, payload
 ";
@@ -61,8 +61,6 @@ fn ci() -> anyhow::Result<()> {
 }
 
 fn bench(quick: bool) -> anyhow::Result<()> {
-    let out = Path::new("target/bench");
-    std::fs::create_dir_all(out)?;
     let mut criterion = vec![
         "bench",
         "-p",
@@ -84,20 +82,58 @@ fn bench(quick: bool) -> anyhow::Result<()> {
         ]);
     }
     cargo(&criterion)?;
-    let mut load = vec![
-        "run",
-        "--release",
-        "-p",
-        "mrci-benches",
-        "--bin",
-        "mrci-load",
-        "--",
-    ];
-    load.extend(["--out", "target/bench"]);
-    if quick {
-        load.push("--quick");
+    summarise_criterion(Path::new("target/criterion"))
+}
+
+/// Prints one line per criterion benchmark: its id and the mean time per iteration.
+fn summarise_criterion(root: &Path) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    collect_estimates(root, root, &mut rows)?;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    println!("\n{:<48} {:>14}", "benchmark", "mean");
+    for (id, ns) in rows {
+        println!("{id:<48} {:>14}", format_ns(ns));
     }
-    cargo(&load)
+    Ok(())
+}
+
+fn collect_estimates(root: &Path, dir: &Path, rows: &mut Vec<(String, f64)>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let estimates = path.join("new/estimates.json");
+        if let Ok(json) = std::fs::read_to_string(&estimates)
+            && let Some(ns) = mean_point_estimate(&json)
+        {
+            let id = path.strip_prefix(root)?.display().to_string();
+            rows.push((id, ns));
+        } else if path
+            .file_name()
+            .is_some_and(|n| n != "report" && n != "new" && n != "base")
+        {
+            collect_estimates(root, &path, rows)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads `mean.point_estimate` from criterion's estimates.json without a JSON dependency.
+fn mean_point_estimate(json: &str) -> Option<f64> {
+    let mean = &json[json.find("\"mean\"")?..];
+    let value = &mean[mean.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = value.find([',', '}'])?;
+    value[..end].trim().parse().ok()
+}
+
+fn format_ns(ns: f64) -> String {
+    match ns {
+        n if n >= 1e9 => format!("{:.3} s", n / 1e9),
+        n if n >= 1e6 => format!("{:.3} ms", n / 1e6),
+        n if n >= 1e3 => format!("{:.3} us", n / 1e3),
+        n => format!("{n:.1} ns"),
+    }
 }
 
 fn fuzz(args: &[String]) -> anyhow::Result<()> {
@@ -151,4 +187,17 @@ fn project_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the root")
         .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_mean_from_criterion_estimates() {
+        let json = r#"{"mean":{"confidence_interval":{"lower_bound":1.0},"point_estimate":12.5,"standard_error":0.1},"median":{"point_estimate":9.0}}"#;
+        assert_eq!(mean_point_estimate(json), Some(12.5));
+        assert_eq!(mean_point_estimate("{}"), None);
+        assert_eq!(format_ns(1500.0), "1.500 us");
+    }
 }
