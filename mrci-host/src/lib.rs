@@ -7,4 +7,3 @@ pub mod error;
 pub mod password;
 pub mod store;
 pub mod tls;
-
