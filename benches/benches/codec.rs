@@ -66,7 +66,7 @@ fn args(c: &mut Criterion) {
     c.bench_function("args/parse_and_lookup", |b| {
         b.iter(|| {
             let args = Args::parse(black_box(&line));
-            black_box((args.value("-SUB_NAME"), args.u64_opt("-ch_id")));
+            let _ = black_box((args.value("-SUB_NAME"), args.u64_opt("-ch_id")));
         });
     });
 }
