@@ -1,1 +1,36 @@
-//! Placeholder, filled in by its owner.
+//! The host's error type. Most failures a client causes are replies (ERR frames), not errors;
+//! an `Err` ends at most the session or command it came from.
+
+use std::io;
+
+/// Everything that can go wrong inside the host.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An IO failure (sockets, files).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A database failure.
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Bad bytes from a peer.
+    #[error("protocol: {0}")]
+    Proto(#[from] mrci_proto::Error),
+    /// Certificate or TLS configuration problems.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Password hashing failed.
+    #[error("password hashing: {0}")]
+    Password(String),
+    /// An operator request was invalid (bad name, no such user, name taken).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,9 +1,33 @@
 //! The MRCI host: accepts clients over TCP, upgrades them to TLS, runs their sessions and
 //! commands, and keeps persistent data in SQLite.
+//!
+//! Layout:
+//! - [`config`], [`error`]: settings (TOML, all defaulted) and the error type.
+//! - [`store`]: the SQLite store and its migrations.
+//! - [`password`], [`tls`]: Argon2id hashing; certificates and rustls configuration.
+//! - [`host`]: the context every session shares; [`listener`]: accept loop and shutdown.
+//! - `handshake`, `session`, `cmd`, `bus`: one connection's life, the internal commands, and
+//!   the in-process delivery of async events between sessions.
+//! - [`admin`]: operator actions behind `mrci host …`.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod bus;
+pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod handshake;
+pub mod host;
+pub mod listener;
 pub mod password;
+pub mod session;
 pub mod store;
+pub mod stream;
 pub mod tls;
+
+pub use bus::BusStats;
+pub use config::Config;
+pub use error::{Error, Result};
+pub use host::HostCtx;
+pub use listener::Host;
+pub use store::Store;

@@ -1,0 +1,120 @@
+//! Operator actions behind `mrci host add-admin | elevate | status`. They work on the data
+//! directory directly, whether or not a host is running (SQLite WAL allows both).
+
+use std::{fmt, time::Duration};
+
+use crate::{Config, Error, Result, Store, password, tls::TlsMaterial};
+
+/// The group that carries host rank 1 (COMMANDS.md §1.2).
+pub const ADMIN_GROUP: &str = "admin";
+
+async fn open_store(config: &Config) -> Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    Store::open(&config.db_path()).await
+}
+
+/// Creates a user in the admin group with a one-time password that must be changed at the
+/// first login, and returns that password.
+///
+/// # Errors
+/// [`Error::Invalid`] for an invalid or taken name; database failures.
+pub async fn add_admin(config: &Config, name: &str) -> Result<String> {
+    mrci_proto::constraints::user_name(name).map_err(|e| Error::Invalid(e.to_string()))?;
+    let store = open_store(config).await?;
+    let one_time = password::one_time_password();
+    let phc = password::Hasher::new(config).hash(&one_time).await?;
+    let res = store
+        .create_user(name, None, ADMIN_GROUP, &phc, true, false)
+        .await;
+    store.close().await;
+    res?;
+    Ok(one_time)
+}
+
+/// Moves an existing user into the admin group.
+///
+/// # Errors
+/// [`Error::Invalid`] if there is no such user; database failures.
+pub async fn elevate(config: &Config, name: &str) -> Result<()> {
+    let store = open_store(config).await?;
+    let res = store.set_group_by_name(name, ADMIN_GROUP).await;
+    store.close().await;
+    if res? {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("no user named {name:?}")))
+    }
+}
+
+/// What `mrci host status` prints.
+#[derive(Debug)]
+pub struct Status {
+    /// The data directory.
+    pub data_dir: String,
+    /// The configured listen address.
+    pub listen: String,
+    /// Number of accounts.
+    pub users: i64,
+    /// Number of rank-1 accounts.
+    pub admins: i64,
+    /// Certificate fingerprint, if a certificate exists yet.
+    pub fingerprint: Option<String>,
+    /// Whether something accepts connections on the listen address.
+    pub listening: bool,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "data directory: {}", self.data_dir)?;
+        writeln!(f, "listen address: {}", self.listen)?;
+        writeln!(
+            f,
+            "host running:   {}",
+            if self.listening { "yes" } else { "no" }
+        )?;
+        writeln!(
+            f,
+            "accounts:       {} ({} with host rank 1)",
+            self.users, self.admins
+        )?;
+        match &self.fingerprint {
+            Some(fp) => writeln!(f, "certificate:    SHA-256 {fp}"),
+            None => writeln!(f, "certificate:    none yet (created at the first start)"),
+        }?;
+        if self.admins == 0 {
+            writeln!(
+                f,
+                "hint: create the first administrator with `mrci host add-admin NAME`"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Gathers the host's status.
+///
+/// # Errors
+/// Database failures.
+pub async fn status(config: &Config) -> Result<Status> {
+    let store = open_store(config).await?;
+    let counts = store.user_counts().await;
+    store.close().await;
+    let (users, admins) = counts?;
+    let mut probe = config.listen;
+    if probe.ip().is_unspecified() {
+        probe.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let connect = tokio::net::TcpStream::connect(probe);
+    let listening = matches!(
+        tokio::time::timeout(Duration::from_secs(2), connect).await,
+        Ok(Ok(_))
+    );
+    Ok(Status {
+        data_dir: config.data_dir.display().to_string(),
+        listen: config.listen.to_string(),
+        users,
+        admins,
+        fingerprint: TlsMaterial::existing_fingerprint(config),
+        listening,
+    })
+}

@@ -1,0 +1,204 @@
+//! `auth` and `logout` (COMMANDS.md §3.1, §4.3–4.4).
+//!
+//! `auth` never tells an unknown account from a wrong password: both run a full Argon2id
+//! verification and answer "Access denied", so neither the text nor the timing enumerates
+//! accounts. Failures are counted per account; past the configured threshold the account is
+//! locked for a time that doubles with each further lock (see `Store::record_login_failure`).
+
+use futures::FutureExt;
+use mrci_proto::{Frame, args::Args, constraints};
+
+use super::{CmdCtx, CmdFuture, CommandDef, LoggedInClass, SessionRequest};
+use crate::{password, store::UserRecord};
+
+const DENIED: &str = "err: Access denied.";
+
+pub(super) fn commands() -> Vec<CommandDef> {
+    vec![
+        CommandDef {
+            name: "auth",
+            public: true,
+            logged_in: LoggedInClass::Never,
+            gen_file: false,
+            summary: "log in with a user name or email address",
+            io: "[-user (text) or -email (text)]/[text]",
+            details: "Prompts for the password (hidden input). If the account must change its \
+                      password or user name, prompts for the new one before access is granted. \
+                      An empty answer at any prompt cancels the login. Repeated failures lock \
+                      the account for a while.",
+            run: auth,
+        },
+        CommandDef {
+            name: "logout",
+            public: false,
+            logged_in: LoggedInClass::Exempt,
+            gen_file: false,
+            summary: "log out of this session",
+            io: "[none]/[text]",
+            details: "Logs the session out; the command list returns to the public commands.",
+            run: logout,
+        },
+    ]
+}
+
+fn logout(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
+    async move {
+        ctx.request(SessionRequest::Logout).await;
+        ctx.text("Logged out.\n").await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn auth(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let login = match (args.value("-email"), args.value("-user")) {
+            (Some(email), _) if constraints::email(email).is_ok() => email.to_owned(),
+            (_, Some(user)) if constraints::user_name(user).is_ok() => user.to_owned(),
+            (None, None) => {
+                ctx.err("err: Give -user NAME or -email ADDRESS.").await;
+                return Ok(());
+            }
+            _ => {
+                ctx.err("err: The user name or email address is not valid.")
+                    .await;
+                return Ok(());
+            }
+        };
+        let user = ctx.host.store.find_user(&login).await?;
+        let Some(user) = check_password(ctx, user).await? else {
+            return Ok(());
+        };
+        if user.must_change_pw && !forced_password_change(ctx, &user).await? {
+            return Ok(());
+        }
+        if user.must_change_name && !forced_rename(ctx, &user).await? {
+            return Ok(());
+        }
+        ctx.request(SessionRequest::Login { user_id: user.id })
+            .await;
+        ctx.text("Access granted.\n").await;
+        Ok(())
+    }
+    .boxed()
+}
+
+/// Prompts until the password is right, the login is cancelled or the account locks.
+/// Returns the user on success.
+async fn check_password(
+    ctx: &mut CmdCtx,
+    user: Option<UserRecord>,
+) -> crate::Result<Option<UserRecord>> {
+    let (ip, app) = {
+        let view = ctx.view();
+        (view.ip.to_string(), view.app.clone())
+    };
+    loop {
+        let now = ctx.host.clock.now();
+        if let Some(until) = user
+            .as_ref()
+            .and_then(|u| u.locked_until)
+            .filter(|t| *t > now)
+        {
+            let msg = format!(
+                "err: Access denied. The account is locked for another {} seconds.",
+                until - now
+            );
+            ctx.err(&msg).await;
+            return Ok(None);
+        }
+        ctx.priv_prompt("Enter password (an empty answer cancels): ")
+            .await;
+        let Some(password) = ctx.next_text().await.filter(|p| !p.is_empty()) else {
+            ctx.text("Login cancelled.\n").await;
+            return Ok(None);
+        };
+        let store = &ctx.host.store;
+        let Some(user) = &user else {
+            ctx.host.hasher.verify_dummy(&password).await;
+            store
+                .log_auth(None, &ip, &app, false, "unknown account", now)
+                .await?;
+            ctx.err(DENIED).await;
+            continue;
+        };
+        if ctx.host.hasher.verify(&password, &user.phc).await? {
+            store.record_login_success(&user.id, now).await?;
+            store
+                .log_auth(Some(&user.id), &ip, &app, true, "password accepted", now)
+                .await?;
+            return Ok(Some(user.clone()));
+        }
+        store
+            .log_auth(Some(&user.id), &ip, &app, false, "wrong password", now)
+            .await?;
+        let limits = &ctx.host.config.security;
+        if let Some(until) = store.record_login_failure(&user.id, now, limits).await? {
+            tracing::warn!(user = %user.name, until, "account locked after repeated failed logins");
+            let msg = format!(
+                "err: Too many failed attempts. The account is locked for {} seconds.",
+                until - now
+            );
+            ctx.err(&msg).await;
+            return Ok(None);
+        }
+        ctx.err(DENIED).await;
+    }
+}
+
+/// The password change an operator or `add-admin` demanded. Returns false if cancelled.
+async fn forced_password_change(ctx: &mut CmdCtx, user: &UserRecord) -> crate::Result<bool> {
+    loop {
+        ctx.priv_prompt("You must set a new password (an empty answer cancels): ")
+            .await;
+        let Some(new) = ctx.next_text().await.filter(|p| !p.is_empty()) else {
+            ctx.text("Login cancelled.\n").await;
+            return Ok(false);
+        };
+        if let Err(why) = password::check_policy(&new) {
+            ctx.err(&format!("err: {why}")).await;
+            continue;
+        }
+        if ctx.host.hasher.verify(&new, &user.phc).await? {
+            ctx.err("err: The new password must differ from the old one.")
+                .await;
+            continue;
+        }
+        let phc = ctx.host.hasher.hash(&new).await?;
+        ctx.host.store.set_password(&user.id, &phc, false).await?;
+        ctx.text("Password changed.\n").await;
+        return Ok(true);
+    }
+}
+
+/// The user-name change an operator demanded. Returns false if cancelled.
+async fn forced_rename(ctx: &mut CmdCtx, user: &UserRecord) -> crate::Result<bool> {
+    loop {
+        ctx.text("You must choose a new user name (an empty answer cancels): ")
+            .await;
+        let Some(name) = ctx
+            .next_text()
+            .await
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+        else {
+            ctx.text("Login cancelled.\n").await;
+            return Ok(false);
+        };
+        if let Err(e) = constraints::user_name(&name) {
+            ctx.err(&format!("err: {e}")).await;
+            continue;
+        }
+        if !ctx.host.store.rename_user(&user.id, &name).await? {
+            ctx.err("err: That user name is taken.").await;
+            continue;
+        }
+        ctx.text(&format!(
+            "User name changed from {} to {name}.\n",
+            user.name
+        ))
+        .await;
+        return Ok(true);
+    }
+}

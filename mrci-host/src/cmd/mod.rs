@@ -1,0 +1,295 @@
+//! Internal commands: their static table, the context an instance runs with, and the task that
+//! runs one (command id, branch id) instance (PROTOCOL.md §2.3–2.5, §5.9).
+//!
+//! An instance is a task fed the client's frames for its pair. It runs one invocation per
+//! input frame that arrives while it is idle, ends every invocation with IDLE, and is reused
+//! afterwards, exactly like a run-mode module process, so the session routes both the same
+//! way. TERM_CMD aborts the current invocation (IDLE follows); KILL_CMD also ends the instance.
+//!
+//! Invariant: commands never touch session state directly; they read a published
+//! [`SessionView`] and ask the session to change itself with a [`SessionRequest`], sent on the
+//! same ordered channel as their output frames.
+
+mod auth;
+mod info;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use mrci_proto::{BranchId, CmdId, Frame, TypeId, text};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::{host::HostCtx, session::SessionView};
+
+/// What a command may do when the session is logged in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoggedInClass {
+    /// Not loaded while logged in.
+    Never,
+    /// Loaded for every logged-in user; command ranks are ignored.
+    Exempt,
+    /// Loaded when the user's rank is at least as powerful as the command's rank (default 1).
+    Ranked,
+}
+
+/// The future an invocation returns.
+pub type CmdFuture<'a> = BoxFuture<'a, CmdResult>;
+
+/// Runs one invocation: the context and the frame that started it.
+pub type RunFn = for<'a> fn(&'a mut CmdCtx, Frame) -> CmdFuture<'a>;
+
+/// An invocation's outcome. `Err` is an internal failure: the client gets a generic ERR and
+/// the log gets the reason; a failure *for the client* is an ERR frame and `Ok`.
+pub type CmdResult = Result<(), crate::Error>;
+
+/// A command built into the host.
+pub struct CommandDef {
+    /// The command's name as announced.
+    pub name: &'static str,
+    /// Loaded while the session is not logged in.
+    pub public: bool,
+    /// Loaded while logged in, and how.
+    pub logged_in: LoggedInClass,
+    /// Handles GEN_FILE frames.
+    pub gen_file: bool,
+    /// One-line summary (NEW_CMD short help).
+    pub summary: &'static str,
+    /// Input/output usage (NEW_CMD IO help).
+    pub io: &'static str,
+    /// Long help.
+    pub details: &'static str,
+    /// The body.
+    pub run: RunFn,
+}
+
+impl std::fmt::Debug for CommandDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandDef")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every internal command, in name order.
+pub fn internal_commands() -> &'static [CommandDef] {
+    static ALL: std::sync::OnceLock<Vec<CommandDef>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all: Vec<CommandDef> = auth::commands()
+            .into_iter()
+            .chain(info::commands())
+            .collect();
+        all.sort_by_key(|c| c.name);
+        all
+    })
+}
+
+/// A request from a command to its session.
+#[derive(Debug)]
+pub enum SessionRequest {
+    /// Log in as this user (re-read from the store by the session).
+    Login {
+        /// The authenticated account.
+        user_id: mrci_proto::UserId,
+    },
+    /// Log out and reload the public command set.
+    Logout,
+    /// End the session after the current output is written.
+    End,
+}
+
+/// What an instance sends to its session, in order.
+#[derive(Debug)]
+pub enum SessionMsg {
+    /// A frame for the client on the instance's pair.
+    Frame {
+        /// The instance's command id.
+        cmd: CmdId,
+        /// The instance's branch id.
+        branch: BranchId,
+        /// Payload type.
+        type_id: TypeId,
+        /// Payload.
+        payload: Bytes,
+    },
+    /// The current invocation finished (an IDLE frame for the client).
+    Idle {
+        /// The instance's command id.
+        cmd: CmdId,
+        /// The instance's branch id.
+        branch: BranchId,
+    },
+    /// A state change only the session may make.
+    Request(SessionRequest),
+    /// The instance task has ended.
+    Ended {
+        /// The instance's command id.
+        cmd: CmdId,
+        /// The instance's branch id.
+        branch: BranchId,
+    },
+}
+
+/// Everything an invocation can see and do.
+pub struct CmdCtx {
+    /// Host-wide context: config, store, bus, clock.
+    pub host: Arc<HostCtx>,
+    /// The instance's command id.
+    pub cmd: CmdId,
+    /// The instance's branch id.
+    pub branch: BranchId,
+    input: mpsc::Receiver<Frame>,
+    out: mpsc::Sender<SessionMsg>,
+    view: watch::Receiver<Arc<SessionView>>,
+}
+
+impl CmdCtx {
+    /// The session's current state.
+    pub fn view(&self) -> Arc<SessionView> {
+        Arc::clone(&self.view.borrow())
+    }
+
+    /// Sends a frame of any type to the client on this instance's pair.
+    pub async fn send(&self, type_id: TypeId, payload: impl Into<Bytes>) {
+        let msg = SessionMsg::Frame {
+            cmd: self.cmd,
+            branch: self.branch,
+            type_id,
+            payload: payload.into(),
+        };
+        // A closed channel means the session is gone; there is no one left to tell.
+        let _ = self.out.send(msg).await;
+    }
+
+    /// Sends TEXT.
+    pub async fn text(&self, s: &str) {
+        self.send(TypeId::TEXT, text::encode(s)).await;
+    }
+
+    /// Sends ERR.
+    pub async fn err(&self, s: &str) {
+        self.send(TypeId::ERR, text::encode(s)).await;
+    }
+
+    /// Sends BIG_TEXT.
+    pub async fn big_text(&self, s: &str) {
+        self.send(TypeId::BIG_TEXT, text::encode(s)).await;
+    }
+
+    /// Sends a PRIV_TEXT prompt, after which the client hides the user's input.
+    pub async fn priv_prompt(&self, s: &str) {
+        self.send(TypeId::PRIV_TEXT, text::encode(s)).await;
+    }
+
+    /// Asks the session to change its state. The request is applied before any later output.
+    pub async fn request(&self, req: SessionRequest) {
+        let _ = self.out.send(SessionMsg::Request(req)).await;
+    }
+
+    /// Waits for the next frame the client sends to this pair (an answer to a prompt).
+    /// `None` when the session is closing.
+    pub async fn next_input(&mut self) -> Option<Frame> {
+        self.input.recv().await
+    }
+
+    /// Waits for the next TEXT answer; any other frame type is treated as an empty answer,
+    /// which by convention cancels (COMMANDS.md §0.2).
+    pub async fn next_text(&mut self) -> Option<String> {
+        let frame = self.next_input().await?;
+        Some(if frame.type_id == TypeId::TEXT {
+            text::decode(&frame.payload)
+        } else {
+            String::new()
+        })
+    }
+}
+
+/// The session's side of a running instance.
+pub struct InstanceHandle {
+    /// Frames from the client for this pair.
+    pub input: mpsc::Sender<Frame>,
+    /// One message per TERM_CMD.
+    pub term: mpsc::UnboundedSender<()>,
+    /// Cancelled by KILL_CMD, command removal or session end.
+    pub kill: CancellationToken,
+}
+
+/// Starts the task for one (command id, branch id) pair of an internal command.
+pub fn spawn_instance(
+    def: &'static CommandDef,
+    host: Arc<HostCtx>,
+    cmd: CmdId,
+    branch: BranchId,
+    out: mpsc::Sender<SessionMsg>,
+    view: watch::Receiver<Arc<SessionView>>,
+) -> InstanceHandle {
+    let (input_tx, input) = mpsc::channel(32);
+    let (term_tx, term) = mpsc::unbounded_channel();
+    let kill = CancellationToken::new();
+    let ctx = CmdCtx {
+        host,
+        cmd,
+        branch,
+        input,
+        out,
+        view,
+    };
+    tokio::spawn(run_instance(def, ctx, term, kill.clone()));
+    InstanceHandle {
+        input: input_tx,
+        term: term_tx,
+        kill,
+    }
+}
+
+async fn run_instance(
+    def: &'static CommandDef,
+    mut ctx: CmdCtx,
+    mut term: mpsc::UnboundedReceiver<()>,
+    kill: CancellationToken,
+) {
+    let (cmd, branch, out) = (ctx.cmd, ctx.branch, ctx.out.clone());
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = kill.cancelled() => break,
+            frame = ctx.input.recv() => match frame { Some(f) => f, None => break },
+        };
+        // A TERM_CMD that raced with the end of the previous invocation must not abort this one.
+        while term.try_recv().is_ok() {}
+        let killed = tokio::select! {
+            biased;
+            _ = kill.cancelled() => true,
+            _ = term.recv() => false,
+            res = (def.run)(&mut ctx, frame) => {
+                if let Err(e) = res {
+                    tracing::error!(command = def.name, error = %e, "internal command failed");
+                    ctx.err("err: The command failed because of an internal error; details were logged for the host admin.").await;
+                }
+                false
+            }
+        };
+        let _ = out.send(SessionMsg::Idle { cmd, branch }).await;
+        if killed {
+            break;
+        }
+    }
+    let _ = out.send(SessionMsg::Ended { cmd, branch }).await;
+}
+
+/// Builds the NEW_CMD payload announcing `def` under `id` (PROTOCOL.md §3.3.16).
+pub fn announcement(def: &CommandDef, id: CmdId, name: &str) -> Bytes {
+    let new_cmd = mrci_proto::payload::NewCmd {
+        cmd_id: id,
+        gen_file: def.gen_file,
+        name: name.to_owned(),
+        lib: crate::host::library_name(),
+        summary: def.summary.to_owned(),
+        io: def.io.to_owned(),
+        details: def.details.to_owned(),
+    };
+    let mut out = bytes::BytesMut::new();
+    new_cmd.write(&mut out);
+    out.freeze()
+}

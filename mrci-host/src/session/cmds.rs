@@ -1,0 +1,181 @@
+//! The commands a session has announced to its client: ids, unique names and what runs them,
+//! updated by diffing against the set the session may now run (PROTOCOL.md §5.4.3, §9 items
+//! 15–16).
+//!
+//! Invariant: the loaded set is exactly the set announced to the client; an id stays the same
+//! for as long as its command stays loaded, and a freed id is reused lowest-first.
+
+use std::collections::{BTreeMap, HashMap};
+
+use mrci_proto::CmdId;
+
+use crate::cmd::{CommandDef, LoggedInClass, internal_commands};
+
+/// One loaded command.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The id announced to the client.
+    pub id: CmdId,
+    /// The unique name announced to the client.
+    pub name: String,
+    /// What runs it.
+    pub def: &'static CommandDef,
+}
+
+/// What a reload changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// Ids no longer loaded (announce with ASYNC_RM_CMD, stop their instances).
+    pub removed: Vec<CmdId>,
+    /// Ids newly loaded (announce with ASYNC_ADD_CMD).
+    pub added: Vec<CmdId>,
+}
+
+/// The session's command table.
+#[derive(Debug, Default)]
+pub struct LoadedCommands {
+    by_id: BTreeMap<CmdId, Loaded>,
+}
+
+impl LoadedCommands {
+    /// The command with this id, if loaded.
+    pub fn get(&self, id: CmdId) -> Option<&Loaded> {
+        self.by_id.get(&id)
+    }
+
+    /// Every loaded command in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Loaded> {
+        self.by_id.values()
+    }
+
+    /// Number of loaded commands.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// True when nothing is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Makes the loaded set equal `target`, keeping the ids of commands that stay.
+    pub fn apply(&mut self, target: &[&'static CommandDef]) -> Diff {
+        let keep = |def: &CommandDef| target.iter().any(|t| std::ptr::eq(*t, def));
+        let removed: Vec<CmdId> = self
+            .by_id
+            .values()
+            .filter(|l| !keep(l.def))
+            .map(|l| l.id)
+            .collect();
+        for id in &removed {
+            self.by_id.remove(id);
+        }
+        let mut added = Vec::new();
+        for def in target {
+            if self.by_id.values().any(|l| std::ptr::eq(l.def, *def)) {
+                continue;
+            }
+            let Some(id) = self.free_id() else {
+                tracing::error!(command = def.name, "no free command id left");
+                break;
+            };
+            let name = self.unique_name(def.name);
+            self.by_id.insert(id, Loaded { id, name, def });
+            added.push(id);
+        }
+        Diff { removed, added }
+    }
+
+    fn free_id(&self) -> Option<CmdId> {
+        (CmdId::FIRST_COMMAND.0..=u16::MAX)
+            .map(CmdId)
+            .find(|id| !self.by_id.contains_key(id))
+    }
+
+    fn unique_name(&self, name: &str) -> String {
+        let taken = |n: &str| self.by_id.values().any(|l| l.name.eq_ignore_ascii_case(n));
+        if !taken(name) {
+            return name.to_owned();
+        }
+        (1..)
+            .map(|i| format!("{name}_{i}"))
+            .find(|n| !taken(n))
+            .expect("an unbounded range has a free name")
+    }
+}
+
+/// The internal commands a session may run: the public set when logged out; when logged in
+/// with `rank`, the exempt set plus every ranked command whose rank (default 1) is `>= rank`
+/// (COMMANDS.md §1.3).
+pub fn allowed_internal(
+    rank: Option<u32>,
+    ranks: &HashMap<String, u32>,
+) -> Vec<&'static CommandDef> {
+    internal_commands()
+        .iter()
+        .filter(|def| match rank {
+            None => def.public,
+            Some(rank) => match def.logged_in {
+                LoggedInClass::Never => false,
+                LoggedInClass::Exempt => true,
+                LoggedInClass::Ranked => rank <= ranks.get(def.name).copied().unwrap_or(1),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_name(name: &str) -> &'static CommandDef {
+        internal_commands()
+            .iter()
+            .find(|d| d.name == name)
+            .expect("known command")
+    }
+
+    #[test]
+    fn apply_keeps_ids_and_reuses_the_lowest_free_one() {
+        let mut cmds = LoadedCommands::default();
+        let diff = cmds.apply(&[by_name("auth"), by_name("my_info")]);
+        assert_eq!(diff.added, [CmdId(256), CmdId(257)]);
+        let diff = cmds.apply(&[by_name("my_info"), by_name("logout")]);
+        assert_eq!(diff.removed, [CmdId(256)]);
+        assert_eq!(diff.added, [CmdId(256)]);
+        assert_eq!(cmds.get(CmdId(257)).map(|l| l.def.name), Some("my_info"));
+        assert_eq!(
+            cmds.apply(&[by_name("my_info"), by_name("logout")]),
+            Diff::default()
+        );
+    }
+
+    #[test]
+    fn ranked_commands_follow_the_rank_table() {
+        let none = HashMap::new();
+        let public: Vec<_> = allowed_internal(None, &none)
+            .iter()
+            .map(|d| d.name)
+            .collect();
+        assert!(public.contains(&"auth") && !public.contains(&"host_info"));
+        let user: Vec<_> = allowed_internal(Some(2), &none)
+            .iter()
+            .map(|d| d.name)
+            .collect();
+        assert!(
+            user.contains(&"logout") && !user.contains(&"host_info"),
+            "unranked means rank 1"
+        );
+        let ranks = HashMap::from([("host_info".to_owned(), 2)]);
+        let user: Vec<_> = allowed_internal(Some(2), &ranks)
+            .iter()
+            .map(|d| d.name)
+            .collect();
+        assert!(user.contains(&"host_info"));
+        let admin: Vec<_> = allowed_internal(Some(1), &none)
+            .iter()
+            .map(|d| d.name)
+            .collect();
+        assert!(admin.contains(&"host_info"));
+    }
+}

@@ -1,0 +1,41 @@
+//! How a session applies the async events other sessions deliver through the bus
+//! (PROTOCOL.md §4.3).
+
+use crate::bus::Event;
+
+use super::Session;
+
+impl Session {
+    pub(super) async fn handle_event(&mut self, event: &Event) -> crate::Result<()> {
+        match event {
+            Event::SysMsg { text, is_err } => self.send_sys_text(text, *is_err).await,
+            Event::Logout { notice } => {
+                self.logout(true).await?;
+                match notice {
+                    Some(text) => self.send_sys_text(text, false).await,
+                    None => Ok(()),
+                }
+            }
+            Event::EndSession => {
+                self.cancel.cancel();
+                Ok(())
+            }
+            Event::RwMyInfo { user_id } => {
+                if self
+                    .view
+                    .user
+                    .as_ref()
+                    .is_some_and(|u| u.user_id == *user_id)
+                    && let Some(user) = self.host.user_view(user_id).await?
+                {
+                    self.view.user = Some(user);
+                    self.publish();
+                    self.send_my_info().await?;
+                    self.reload_commands().await?;
+                }
+                Ok(())
+            }
+            Event::CmdRanksChanged => self.reload_commands().await,
+        }
+    }
+}

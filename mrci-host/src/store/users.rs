@@ -1,0 +1,380 @@
+//! Accounts: creation, lookup by name or email, password and name changes, group moves, and
+//! failed-login counting with temporary locks (COMMANDS.md §4.3, §7 item 9).
+
+use mrci_proto::UserId;
+use sqlx::Row;
+
+use super::Store;
+use crate::{Error, Result, config::Security};
+
+/// An account as the host needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The 32-byte user id.
+    pub id: UserId,
+    /// User name.
+    pub name: String,
+    /// Email address, empty if none.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Group name.
+    pub group_name: String,
+    /// The group's host rank.
+    pub host_rank: u32,
+    /// Argon2id PHC string.
+    pub phc: String,
+    /// The user must set a new password at the next login.
+    pub must_change_pw: bool,
+    /// The user must choose a new name at the next login.
+    pub must_change_name: bool,
+    /// Locked until this time (Unix seconds), if locked.
+    pub locked_until: Option<i64>,
+    /// Whether the email address is verified.
+    pub email_verified: bool,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+}
+
+/// The account query with a `WHERE` clause appended at compile time.
+macro_rules! select_user {
+    ($filter:literal) => {
+        concat!(
+            "SELECT u.user_id, u.user_name, COALESCE(u.email_address, '') AS email, u.display_name, \
+     g.name AS group_name, g.host_rank, u.pw_hash, u.new_password_req, u.new_name_req, u.locked_until, \
+     u.email_verified, u.time_stamp FROM users u JOIN groups g ON g.group_id = u.group_id ",
+            $filter
+        )
+    };
+}
+
+fn record(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord> {
+    let id: Vec<u8> = row.try_get("user_id")?;
+    Ok(UserRecord {
+        id: UserId::parse(&id)?,
+        name: row.try_get("user_name")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        group_name: row.try_get("group_name")?,
+        host_rank: u32::try_from(row.try_get::<i64, _>("host_rank")?).unwrap_or(u32::MAX),
+        phc: row.try_get("pw_hash")?,
+        must_change_pw: row.try_get("new_password_req")?,
+        must_change_name: row.try_get("new_name_req")?,
+        locked_until: row.try_get("locked_until")?,
+        email_verified: row.try_get("email_verified")?,
+        created_at: row.try_get("time_stamp")?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl Store {
+    /// Creates an account in `group` and returns its new random id.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if the name or email is taken or the group does not exist.
+    pub async fn create_user(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        group: &str,
+        phc: &str,
+        must_change_pw: bool,
+        must_change_name: bool,
+    ) -> Result<UserId> {
+        let id = UserId(crate::host::random_bytes());
+        let now = crate::host::Clock::system().now();
+        let res = sqlx::query(
+            "INSERT INTO users (user_id, user_name, email_address, pw_hash, group_id, new_password_req, new_name_req, time_stamp) \
+             SELECT ?, ?, ?, ?, group_id, ?, ?, ? FROM groups WHERE name = ?",
+        )
+        .bind(&id.0[..])
+        .bind(name)
+        .bind(email)
+        .bind(phc)
+        .bind(must_change_pw)
+        .bind(must_change_name)
+        .bind(now)
+        .bind(group)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(done) if done.rows_affected() == 1 => Ok(id),
+            Ok(_) => Err(Error::Invalid(format!("no group named {group:?}"))),
+            Err(e) if is_unique_violation(&e) => Err(Error::Invalid(format!(
+                "the user name {name:?} or its email is taken"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Finds an account by user name or email address, case-insensitively.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn find_user(&self, name_or_email: &str) -> Result<Option<UserRecord>> {
+        let sql = select_user!("WHERE u.user_name = ?1 OR u.email_address = ?1");
+        let row = sqlx::query(sql)
+            .bind(name_or_email)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// Finds an account by id.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>> {
+        let sql = select_user!("WHERE u.user_id = ?");
+        let row = sqlx::query(sql)
+            .bind(&id.0[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// Replaces the password hash and sets or clears the forced-change flag.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn set_password(&self, id: &UserId, phc: &str, must_change: bool) -> Result<()> {
+        sqlx::query("UPDATE users SET pw_hash = ?, new_password_req = ? WHERE user_id = ?")
+            .bind(phc)
+            .bind(must_change)
+            .bind(&id.0[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Renames an account and clears the forced-rename flag. False if the name is taken.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn rename_user(&self, id: &UserId, name: &str) -> Result<bool> {
+        let res = sqlx::query("UPDATE users SET user_name = ?, new_name_req = 0 WHERE user_id = ?")
+            .bind(name)
+            .bind(&id.0[..])
+            .execute(&self.pool)
+            .await;
+        match res {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Moves the named user into the named group. False if either does not exist.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn set_group_by_name(&self, user: &str, group: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET group_id = (SELECT group_id FROM groups WHERE name = ?) \
+             WHERE user_name = ? AND EXISTS (SELECT 1 FROM groups WHERE name = ?)",
+        )
+        .bind(group)
+        .bind(user)
+        .bind(group)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Number of accounts, and of accounts with host rank 1.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn user_counts(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(g.host_rank = 1), 0) AS admins \
+             FROM users u JOIN groups g ON g.group_id = u.group_id",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("admins")?))
+    }
+
+    /// Counts a failed login. When the count reaches `limits.max_failed_logins` the account is
+    /// locked; each lock lasts twice as long as the previous one (at most a day). Returns the
+    /// lock's end when this failure locked the account.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn record_login_failure(
+        &self,
+        id: &UserId,
+        now: i64,
+        limits: &Security,
+    ) -> Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE user_id = ? RETURNING failed_logins, lock_count")
+            .bind(&id.0[..])
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (failed, locks): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        if failed < i64::from(limits.max_failed_logins.max(1)) {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let secs = limits
+            .lockout_secs
+            .max(1)
+            .saturating_mul(1 << locks.clamp(0, 16))
+            .min(86_400);
+        let until = now + secs;
+        sqlx::query("UPDATE users SET failed_logins = 0, lock_count = lock_count + 1, locked_until = ? WHERE user_id = ?")
+            .bind(until)
+            .bind(&id.0[..])
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(until))
+    }
+
+    /// Resets the failure count and any lock after a successful login.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn record_login_success(&self, id: &UserId, _now: i64) -> Result<()> {
+        sqlx::query("UPDATE users SET failed_logins = 0, lock_count = 0, locked_until = NULL WHERE user_id = ?")
+            .bind(&id.0[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::temp_store;
+    use super::*;
+
+    #[tokio::test]
+    async fn create_find_rename_and_regroup() {
+        let (store, _dir) = temp_store().await;
+        let id = store
+            .create_user(
+                "Alice",
+                Some("alice@example.org"),
+                "users",
+                "phc",
+                false,
+                true,
+            )
+            .await
+            .unwrap();
+        let by_name = store.find_user("ALICE").await.unwrap().unwrap();
+        let by_email = store.find_user("Alice@Example.org").await.unwrap().unwrap();
+        assert_eq!(by_name, by_email);
+        assert_eq!(
+            (by_name.id, by_name.host_rank, by_name.group_name.as_str()),
+            (id, 2, "users")
+        );
+        assert!(by_name.must_change_name && !by_name.must_change_pw);
+        let dup = store
+            .create_user("alice", None, "users", "phc", false, false)
+            .await;
+        assert!(matches!(dup, Err(Error::Invalid(m)) if m.contains("taken")));
+        assert!(matches!(
+            store
+                .create_user("x1", None, "nope", "p", false, false)
+                .await,
+            Err(Error::Invalid(_))
+        ));
+        store
+            .create_user("bob", None, "users", "phc", false, false)
+            .await
+            .unwrap();
+        assert!(!store.rename_user(&id, "BOB").await.unwrap(), "name taken");
+        assert!(store.rename_user(&id, "alicia").await.unwrap());
+        assert!(
+            !store
+                .user_by_id(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .must_change_name
+        );
+        assert!(store.set_group_by_name("alicia", "admin").await.unwrap());
+        assert!(!store.set_group_by_name("alicia", "nope").await.unwrap());
+        assert_eq!(store.user_by_id(&id).await.unwrap().unwrap().host_rank, 1);
+        assert_eq!(store.user_counts().await.unwrap(), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn lockout_backoff_and_reset() {
+        let (store, _dir) = temp_store().await;
+        let id = store
+            .create_user("carol", None, "users", "phc", false, false)
+            .await
+            .unwrap();
+        let limits = Security {
+            max_failed_logins: 3,
+            lockout_secs: 60,
+            ..Security::default()
+        };
+        assert_eq!(
+            store
+                .record_login_failure(&id, 1000, &limits)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .record_login_failure(&id, 1000, &limits)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .record_login_failure(&id, 1000, &limits)
+                .await
+                .unwrap(),
+            Some(1060)
+        );
+        assert_eq!(
+            store.user_by_id(&id).await.unwrap().unwrap().locked_until,
+            Some(1060)
+        );
+        for _ in 0..2 {
+            store
+                .record_login_failure(&id, 2000, &limits)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .record_login_failure(&id, 2000, &limits)
+                .await
+                .unwrap(),
+            Some(2120),
+            "doubled"
+        );
+        store.record_login_success(&id, 3000).await.unwrap();
+        let user = store.user_by_id(&id).await.unwrap().unwrap();
+        assert_eq!(user.locked_until, None);
+        for _ in 0..2 {
+            store
+                .record_login_failure(&id, 4000, &limits)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .record_login_failure(&id, 4000, &limits)
+                .await
+                .unwrap(),
+            Some(4060),
+            "backoff reset"
+        );
+    }
+}
