@@ -286,3 +286,47 @@ pub fn mirror_session(shm: &mrci_shm::SessionShm, view: &SessionView) {
     seg.set_host_rank(view.rank());
     seg.set_owner_override(view.owner_override);
 }
+
+#[cfg(test)]
+mod tests {
+    use mrci_proto::SessionId;
+
+    use super::*;
+
+    #[test]
+    fn mirror_writes_the_session_view_into_shared_memory() {
+        let shm = mrci_shm::SessionShm::create().expect("shared memory");
+        let mut view = SessionView {
+            sid: SessionId([7; 28]),
+            ip: "::ffff:10.1.2.3".parse().expect("address"),
+            app: "client app".into(),
+            tls: true,
+            user: None,
+            owner_override: false,
+            commands: Vec::new(),
+        };
+        view.ip = normalise_ip(view.ip);
+        mirror_session(&shm, &view);
+        view.user = Some(UserView {
+            user_id: UserId([9; 32]),
+            user_name: "alice".into(),
+            display_name: "Alice".into(),
+            email: String::new(),
+            group_name: "users".into(),
+            host_rank: 2,
+            email_verified: false,
+            created_at: 0,
+        });
+        mirror_session(&shm, &view);
+        let reader = mrci_shm::SessionShm::attach(shm.key()).expect("attach");
+        let seg = reader.lock().expect("lock");
+        assert_eq!(seg.session_id(), [7; 28]);
+        assert_eq!(seg.client_ip(), "10.1.2.3");
+        assert_eq!(
+            (seg.user_name(), seg.display_name(), seg.host_rank()),
+            ("alice".into(), "Alice".into(), 2)
+        );
+        assert_eq!(seg.user_id(), [9; 32]);
+        assert_eq!(seg.client_app(), "client app");
+    }
+}

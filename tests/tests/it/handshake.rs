@@ -1,0 +1,171 @@
+//! The connection handshake: TLS and plaintext, HOST_CERT, and the failures that must close
+//! only the offending connection.
+
+use std::time::Duration;
+
+use mrci_proto::{
+    BranchId, CmdId, Frame, TypeId,
+    header::{ClientHeader, HostHeader, Reply},
+};
+use mrci_tests::{TestClient, TestHost, raw_handshake};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// Reads until the host closes; true if it did so without sending anything.
+async fn closed_silently(tcp: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(mrci_tests::PATIENCE, tcp.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn tls_session_and_host_cert_matches_the_presented_certificate() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let client = TestClient::connect(host.addr).await?;
+    assert_eq!(client.header.reply, Reply::TLS);
+    assert_eq!(client.header.version, mrci_host::host::version());
+    let pem = client.host_cert.clone().expect("HOST_CERT was sent");
+    let der = client.peer_certificate().expect("TLS peer certificate");
+    let from_pem = mrci_host::tls::pem_to_der(&pem)?;
+    assert_eq!(from_pem, der);
+    assert!(client.commands.contains_key("auth"));
+    host.shutdown().await
+}
+
+#[tokio::test]
+async fn plaintext_only_for_loopback_when_enabled() -> anyhow::Result<()> {
+    let host = TestHost::start_with(|c| c.tls.allow_plaintext_loopback = true).await?;
+    let client = TestClient::connect(host.addr).await?;
+    assert_eq!(client.header.reply, Reply::NO_TLS);
+    assert!(client.peer_certificate().is_none());
+    host.shutdown().await
+}
+
+#[tokio::test]
+async fn unknown_common_name_gets_reply_4_and_is_closed() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let (mut tcp, header) = raw_handshake(host.addr, "no-such-host.example").await?;
+    assert_eq!(header.reply, Reply::NO_CERT);
+    assert!(closed_silently(&mut tcp).await);
+    host.shutdown().await
+}
+
+#[tokio::test]
+async fn bad_tag_truncated_and_stalled_headers_close_only_that_connection() -> anyhow::Result<()> {
+    let host = TestHost::start_with(|c| c.limits.header_timeout_secs = 1).await?;
+    let mut good = TestClient::connect(host.addr).await?;
+
+    let mut bad_tag = TcpStream::connect(host.addr).await?;
+    let mut header = ClientHeader {
+        app_name: "x".into(),
+        common_name: "localhost".into(),
+    }
+    .to_bytes();
+    header[0] = b'X';
+    bad_tag.write_all(&header).await?;
+    assert!(closed_silently(&mut bad_tag).await);
+
+    let mut truncated = TcpStream::connect(host.addr).await?;
+    truncated.write_all(&header[..100]).await?;
+    truncated.shutdown().await?;
+    assert!(closed_silently(&mut truncated).await);
+
+    let mut stalled = TcpStream::connect(host.addr).await?;
+    stalled.write_all(b"MRCI").await?;
+    assert!(
+        closed_silently(&mut stalled).await,
+        "the header deadline closes a silent client"
+    );
+
+    // The established session is unaffected.
+    let out = good.run("my_info", "").await?;
+    assert!(
+        out.iter()
+            .any(|(t, s)| *t == TypeId::TEXT && s.contains("Session id"))
+    );
+    host.shutdown().await
+}
+
+#[tokio::test]
+async fn stalled_tls_handshake_is_closed() -> anyhow::Result<()> {
+    let host = TestHost::start_with(|c| c.limits.tls_timeout_secs = 1).await?;
+    let (mut tcp, header) = raw_handshake(host.addr, "localhost").await?;
+    assert_eq!(header.reply, Reply::TLS);
+    // Read HOST_CERT, then never start TLS.
+    let mut buf = [0u8; 8192];
+    let mut closed = false;
+    for _ in 0..64 {
+        match tokio::time::timeout(mrci_tests::PATIENCE, tcp.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(closed, "the TLS deadline closes the connection");
+    let _ = TestClient::connect(host.addr).await?;
+    host.shutdown().await
+}
+
+#[tokio::test]
+async fn max_sessions_refuses_extra_connections() -> anyhow::Result<()> {
+    let host = TestHost::start_with(|c| c.limits.max_sessions = 2).await?;
+    let _a = TestClient::connect(host.addr).await?;
+    let _b = TestClient::connect(host.addr).await?;
+    let mut third = TcpStream::connect(host.addr).await?;
+    third
+        .write_all(
+            &ClientHeader {
+                app_name: "x".into(),
+                common_name: "localhost".into(),
+            }
+            .to_bytes(),
+        )
+        .await?;
+    let mut raw = [0u8; HostHeader::LEN];
+    let res = tokio::time::timeout(mrci_tests::PATIENCE, third.read_exact(&mut raw)).await?;
+    assert!(
+        res.is_err(),
+        "the third connection is closed without a host header"
+    );
+    drop(_a);
+    // The slot is released when a session ends.
+    let mut again = None;
+    for _ in 0..500 {
+        if let Ok(c) = TestClient::connect(host.addr).await {
+            again = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some());
+    host.shutdown().await
+}
+
+#[tokio::test]
+async fn unknown_command_id_gets_exactly_the_spec_error() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let mut client = TestClient::connect(host.addr).await?;
+    client
+        .send(Frame::text(CmdId(999), BranchId(7), "hello"))
+        .await?;
+    let frame = client.recv().await?;
+    assert_eq!(
+        (frame.type_id, frame.cmd_id, frame.branch_id),
+        (TypeId::ERR, CmdId(999), BranchId(7))
+    );
+    assert_eq!(frame.text_payload(), "err: No such command id: 999.");
+    // Async ids are never commands either.
+    client.send(Frame::text(CmdId(1), BranchId(0), "x")).await?;
+    assert_eq!(
+        client.recv().await?.text_payload(),
+        "err: No such command id: 1."
+    );
+    host.shutdown().await
+}
