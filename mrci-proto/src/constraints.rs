@@ -122,6 +122,15 @@ pub fn display_name(s: &str) -> Result<()> {
     string("display name", s, 0, 32, false)
 }
 
+/// Group name: 1–12 characters, no spaces or control characters (COMMANDS.md §0.2; groups
+/// are not in the seed table).
+///
+/// # Errors
+/// [`Error::Invalid`] naming the broken rule.
+pub fn group_name(s: &str) -> Result<()> {
+    string("group name", s, 1, 12, true)
+}
+
 /// Channel name: 4–32 characters, no spaces or control characters.
 ///
 /// # Errors
@@ -289,7 +298,8 @@ mod tests {
     #[test]
     fn string_boundaries() {
         type Case = (fn(&str) -> Result<()>, usize, usize, bool);
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
+            (group_name, 1, 12, true),
             (user_name, 2, 24, true),
             (command_name, 1, 64, true),
             (common_name, 1, 136, true),

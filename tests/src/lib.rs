@@ -216,6 +216,39 @@ impl TestClient {
         )
     }
 
+    /// Receives until `name` is (or is no longer) announced.
+    pub async fn until_command(&mut self, name: &str, present: bool) -> anyhow::Result<()> {
+        while self.commands.contains_key(name) != present {
+            self.recv().await?;
+        }
+        Ok(())
+    }
+
+    /// Receives until the next MY_INFO and returns it.
+    pub async fn next_my_info(&mut self) -> anyhow::Result<mrci_proto::payload::MyInfo> {
+        let frames = self.until(|f| f.type_id == TypeId::MY_INFO).await?;
+        let last = frames.last().context("no frame")?;
+        Ok(mrci_proto::payload::MyInfo::parse(&last.payload)?)
+    }
+
+    /// Runs a command and returns its output as one string, failing on ERR.
+    pub async fn ok(&mut self, name: &str, text: &str) -> anyhow::Result<String> {
+        let out = self.run(name, text).await?;
+        if let Some((_, err)) = out.iter().find(|(t, _)| *t == TypeId::ERR) {
+            bail!("{name} {text}: {err}");
+        }
+        Ok(out.into_iter().map(|(_, t)| t).collect())
+    }
+
+    /// Runs a command that must answer with ERR; returns the error text.
+    pub async fn refused(&mut self, name: &str, text: &str) -> anyhow::Result<String> {
+        let out = self.run(name, text).await?;
+        match out.into_iter().find(|(t, _)| *t == TypeId::ERR) {
+            Some((_, err)) => Ok(err),
+            None => bail!("{name} {text} was not refused"),
+        }
+    }
+
     /// The id of an announced command.
     pub fn id(&self, name: &str) -> anyhow::Result<CmdId> {
         self.commands

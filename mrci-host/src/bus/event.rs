@@ -28,6 +28,34 @@ pub enum Event {
     },
     /// ASYNC_CMD_RANKS_CHANGED (13): every session re-evaluates its command set.
     CmdRanksChanged,
+    /// ASYNC_GROUP_RENAMED (9): sessions in group `src` now belong to `dst`.
+    GroupRenamed {
+        /// The old group name.
+        src: String,
+        /// The new group name.
+        dst: String,
+    },
+    /// ASYNC_GRP_TRANS (11): every user of group `src` was moved to `dst`.
+    GrpTrans {
+        /// The group the users left.
+        src: String,
+        /// The group they joined.
+        dst: String,
+    },
+    /// ASYNC_USER_GROUP_CHANGED (12): this user is now in `group`.
+    UserGroupChanged {
+        /// The user that moved.
+        user_id: UserId,
+        /// The new group's name.
+        group: String,
+    },
+    /// ASYNC_GROUP_UPDATED (17): group `name` now has host rank `rank`.
+    GroupUpdated {
+        /// The group.
+        name: String,
+        /// Its new rank.
+        rank: u32,
+    },
 }
 
 impl Event {

@@ -11,7 +11,9 @@
 //! same ordered channel as their output frames.
 
 mod auth;
+mod groups;
 mod info;
+mod table;
 
 use std::sync::Arc;
 
@@ -78,6 +80,7 @@ pub fn internal_commands() -> &'static [CommandDef] {
     ALL.get_or_init(|| {
         let mut all: Vec<CommandDef> = auth::commands()
             .into_iter()
+            .chain(groups::commands())
             .chain(info::commands())
             .collect();
         all.sort_by_key(|c| c.name);

@@ -36,6 +36,51 @@ impl Session {
                 Ok(())
             }
             Event::CmdRanksChanged => self.reload_commands().await,
+            Event::GroupRenamed { src, .. }
+            | Event::GrpTrans { src, .. }
+            | Event::GroupUpdated { name: src, .. } => {
+                let in_group = self
+                    .view
+                    .user
+                    .as_ref()
+                    .is_some_and(|u| u.group_name.eq_ignore_ascii_case(src));
+                if in_group {
+                    self.refresh_user().await
+                } else {
+                    Ok(())
+                }
+            }
+            Event::UserGroupChanged { user_id, .. } => {
+                if self
+                    .view
+                    .user
+                    .as_ref()
+                    .is_some_and(|u| u.user_id == *user_id)
+                {
+                    self.refresh_user().await
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Re-reads the logged-in account (group, rank, names), mirrors it, sends MY_INFO and
+    /// announces the command-set difference (PROTOCOL.md §4.3 ids 9, 11, 12, 17, 23).
+    async fn refresh_user(&mut self) -> crate::Result<()> {
+        let Some(user_id) = self.view.user.as_ref().map(|u| u.user_id) else {
+            return Ok(());
+        };
+        match self.host.user_view(&user_id).await? {
+            Some(user) => {
+                self.view.user = Some(user);
+                self.publish();
+                self.send_my_info().await?;
+                self.reload_commands().await
+            }
+            None => self.logout(true).await,
         }
     }
 }

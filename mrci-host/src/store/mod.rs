@@ -6,6 +6,7 @@
 //! function that depends on time takes `now` (Unix seconds) from the caller.
 
 mod bans;
+mod groups;
 mod logs;
 mod ranks;
 mod users;
@@ -15,6 +16,7 @@ use std::{path::Path, time::Duration};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use bans::{Ban, normalise_ip};
+pub use groups::{Group, INITIAL_GROUP_ID};
 pub use ranks::INTERNAL_MODULE;
 pub use users::UserRecord;
 

@@ -40,6 +40,43 @@ impl Store {
         Ok(())
     }
 
+    /// Rank rows whose module and command contain the given texts: (module, command, rank).
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn list_command_ranks(
+        &self,
+        module: &str,
+        command: &str,
+    ) -> Result<Vec<(String, String, u32)>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT module, command_name, host_rank FROM command_ranks \
+             WHERE module LIKE ?1 ESCAPE '\\' AND command_name LIKE ?2 ESCAPE '\\' ORDER BY module, command_name",
+        )
+        .bind(format!("%{}%", super::like_escape(module)))
+        .bind(format!("%{}%", super::like_escape(command)))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(m, c, r)| (m, c, u32::try_from(r).unwrap_or(u32::MAX)))
+            .collect())
+    }
+
+    /// Adds a rank for a command that has none. False if it already has one.
+    ///
+    /// # Errors
+    /// On a database failure (including rank 0).
+    pub async fn add_command_rank(&self, module: &str, command: &str, rank: u32) -> Result<bool> {
+        let done = sqlx::query("INSERT OR IGNORE INTO command_ranks (module, command_name, host_rank) VALUES (?, ?, ?)")
+            .bind(module)
+            .bind(command)
+            .bind(i64::from(rank))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Removes a command's rank (it falls back to rank 1). False if there was none.
     ///
     /// # Errors

@@ -2,6 +2,7 @@
 //! loopback sockets with a real SQLite file.
 
 mod commands;
+mod groups;
 mod handshake;
 mod load;
 mod shutdown;

@@ -1,0 +1,491 @@
+//! Group and command-rank commands (COMMANDS.md §3.2) under the rank rule of §1.5: changing
+//! another account or a group needs `caller_rank < target_rank`, and any rank or group given
+//! must leave the result at `>= caller_rank`. Every change is written to the store first,
+//! then announced on the bus (seed async ids 9, 11, 12, 13, 17).
+
+use futures::FutureExt;
+use mrci_proto::{Frame, args::Args, constraints};
+
+use super::{CmdCtx, CmdFuture, CommandDef, LoggedInClass, table::show_table};
+use crate::{
+    bus::Event,
+    store::{Group, INTERNAL_MODULE},
+};
+
+fn ranked(
+    name: &'static str,
+    summary: &'static str,
+    io: &'static str,
+    run: super::RunFn,
+) -> CommandDef {
+    CommandDef {
+        name,
+        public: false,
+        logged_in: LoggedInClass::Ranked,
+        gen_file: false,
+        summary,
+        io,
+        details: "Changing a group or another account needs a host rank strictly more powerful (lower) than \
+                  the target's, and a rank or group you assign cannot be more powerful than your own.",
+        run,
+    }
+}
+
+pub(super) fn commands() -> Vec<CommandDef> {
+    vec![
+        ranked(
+            "ls_groups",
+            "list groups and their host ranks",
+            "[{-group_name (text)} {-host_rank (text)}]/[text]",
+            ls_groups,
+        ),
+        ranked(
+            "add_group",
+            "create a group (host rank 2 unless -rank is given)",
+            "[-name (text) {-rank (int)}]/[text]",
+            add_group,
+        ),
+        ranked(
+            "rm_group",
+            "delete an empty group",
+            "[-name (text)]/[text]",
+            rm_group,
+        ),
+        ranked(
+            "rename_group",
+            "rename a group",
+            "[-name (text) -new_name (text)]/[text]",
+            rename_group,
+        ),
+        ranked(
+            "set_group",
+            "move a user into a group",
+            "[-user (text) -group (text)]/[text]",
+            set_group,
+        ),
+        ranked(
+            "set_group_rank",
+            "change a group's host rank",
+            "[-name (text) -rank (int)]/[text]",
+            set_group_rank,
+        ),
+        ranked(
+            "trans_group",
+            "move every member of one group into another",
+            "[-src (text) -dst (text)]/[text]",
+            trans_group,
+        ),
+        ranked(
+            "add_ranked_cmd",
+            "set the host rank a command needs",
+            "[-command (text) -rank (int) {-mod (text)}]/[text]",
+            add_ranked_cmd,
+        ),
+        ranked(
+            "rm_ranked_cmd",
+            "remove a command's rank (it falls back to rank 1)",
+            "[-command (text) {-mod (text)}]/[text]",
+            rm_ranked_cmd,
+        ),
+        ranked(
+            "ls_ranked_cmds",
+            "list command ranks",
+            "[{-module (text)} {-command_name (text)}]/[text]",
+            ls_ranked_cmds,
+        ),
+    ]
+}
+
+/// What went wrong, as the ERR text the client sees.
+type Refusal = String;
+
+fn arg<'a>(args: &'a Args, key: &str) -> Result<&'a str, Refusal> {
+    args.required(key)
+        .map_err(|_| format!("err: {key} is required."))
+}
+
+fn rank_arg(args: &Args, key: &str, caller: u32) -> Result<u32, Refusal> {
+    let rank = constraints::host_rank(arg(args, key)?).map_err(|e| format!("err: {key}: {e}."))?;
+    if rank < caller {
+        return Err(format!(
+            "err: You cannot assign rank {rank}, which is more powerful than your own ({caller})."
+        ));
+    }
+    Ok(rank)
+}
+
+/// Looks up a group the caller must outrank.
+async fn outranked_group(
+    ctx: &CmdCtx,
+    name: &str,
+    caller: u32,
+) -> crate::Result<Result<Group, Refusal>> {
+    if let Err(e) = constraints::group_name(name) {
+        return Ok(Err(format!("err: {e}.")));
+    }
+    let Some(group) = ctx.host.store.group(name).await? else {
+        return Ok(Err(format!("err: No group named {name}.")));
+    };
+    if caller >= group.host_rank {
+        return Ok(Err(format!(
+            "err: {} (rank {}) is not below your rank ({caller}).",
+            group.name, group.host_rank
+        )));
+    }
+    Ok(Ok(group))
+}
+
+/// Runs a command body that returns either a success text or a refusal.
+async fn reply(ctx: &CmdCtx, res: crate::Result<Result<String, Refusal>>) -> crate::Result<()> {
+    match res? {
+        Ok(text) => ctx.text(&text).await,
+        Err(refusal) => ctx.err(&refusal).await,
+    }
+    Ok(())
+}
+
+fn broadcast(ctx: &CmdCtx, event: Event) {
+    let sid = ctx.view().sid;
+    ctx.host.bus.broadcast(Some(&sid), true, event);
+}
+
+macro_rules! body {
+    ($ctx:ident, $input:ident, $f:ident) => {
+        async move {
+            let args = Args::parse(&$input.text_payload());
+            let caller = $ctx.view().rank();
+            let res = $f($ctx, &args, caller).await;
+            reply($ctx, res).await
+        }
+        .boxed()
+    };
+}
+
+fn ls_groups(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let groups = ctx
+            .host
+            .store
+            .list_groups(
+                args.value("-group_name").unwrap_or(""),
+                args.value("-host_rank").unwrap_or(""),
+            )
+            .await?;
+        let rows = groups
+            .into_iter()
+            .map(|g| vec![g.name, g.host_rank.to_string()])
+            .collect();
+        show_table(ctx, &["group_name", "host_rank"], rows).await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn add_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, add_group_body)
+}
+
+async fn add_group_body(
+    ctx: &CmdCtx,
+    args: &Args,
+    caller: u32,
+) -> crate::Result<Result<String, Refusal>> {
+    let name = match arg(args, "-name") {
+        Ok(n) => n,
+        Err(r) => return Ok(Err(r)),
+    };
+    if let Err(e) = constraints::group_name(name) {
+        return Ok(Err(format!("err: {e}.")));
+    }
+    let rank = if args.has("-rank") {
+        match rank_arg(args, "-rank", caller) {
+            Ok(r) => r,
+            Err(r) => return Ok(Err(r)),
+        }
+    } else {
+        2.max(caller)
+    };
+    match ctx.host.store.add_group(name, rank).await {
+        Ok(()) => Ok(Ok(format!("Group {name} created with host rank {rank}.\n"))),
+        Err(crate::Error::Invalid(why)) => Ok(Err(format!("err: {why}."))),
+        Err(e) => Err(e),
+    }
+}
+
+fn rm_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, rm_group_body)
+}
+
+async fn rm_group_body(
+    ctx: &CmdCtx,
+    args: &Args,
+    caller: u32,
+) -> crate::Result<Result<String, Refusal>> {
+    let group = match arg(args, "-name") {
+        Ok(name) => match outranked_group(ctx, name, caller).await? {
+            Ok(g) => g,
+            Err(r) => return Ok(Err(r)),
+        },
+        Err(r) => return Ok(Err(r)),
+    };
+    match ctx.host.store.remove_group(&group).await {
+        Ok(()) => Ok(Ok(format!("Group {} removed.\n", group.name))),
+        Err(crate::Error::Invalid(why)) => Ok(Err(format!("err: {why}."))),
+        Err(e) => Err(e),
+    }
+}
+
+fn rename_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, rename_group_body)
+}
+
+async fn rename_group_body(
+    ctx: &CmdCtx,
+    args: &Args,
+    caller: u32,
+) -> crate::Result<Result<String, Refusal>> {
+    let (name, new_name) = match (arg(args, "-name"), arg(args, "-new_name")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(r), _) | (_, Err(r)) => return Ok(Err(r)),
+    };
+    if let Err(e) = constraints::group_name(new_name) {
+        return Ok(Err(format!("err: {e}.")));
+    }
+    let group = match outranked_group(ctx, name, caller).await? {
+        Ok(g) => g,
+        Err(r) => return Ok(Err(r)),
+    };
+    match ctx.host.store.rename_group(&group, new_name).await {
+        Ok(()) => {
+            broadcast(
+                ctx,
+                Event::GroupRenamed {
+                    src: group.name.clone(),
+                    dst: new_name.to_owned(),
+                },
+            );
+            Ok(Ok(format!("Group {} renamed to {new_name}.\n", group.name)))
+        }
+        Err(crate::Error::Invalid(why)) => Ok(Err(format!("err: {why}."))),
+        Err(e) => Err(e),
+    }
+}
+
+fn set_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, set_group_body)
+}
+
+async fn set_group_body(
+    ctx: &CmdCtx,
+    args: &Args,
+    caller: u32,
+) -> crate::Result<Result<String, Refusal>> {
+    let (user, group) = match (arg(args, "-user"), arg(args, "-group")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(r), _) | (_, Err(r)) => return Ok(Err(r)),
+    };
+    let store = &ctx.host.store;
+    let Some(target) = store
+        .find_user(user)
+        .await?
+        .filter(|u| u.name.eq_ignore_ascii_case(user))
+    else {
+        return Ok(Err(format!("err: No user named {user}.")));
+    };
+    let is_self = ctx
+        .view()
+        .user
+        .as_ref()
+        .is_some_and(|u| u.user_id == target.id);
+    if !is_self && caller >= target.host_rank {
+        return Ok(Err(format!(
+            "err: {} (rank {}) is not below your rank ({caller}).",
+            target.name, target.host_rank
+        )));
+    }
+    let Some(dst) = store.group(group).await? else {
+        return Ok(Err(format!("err: No group named {group}.")));
+    };
+    if dst.host_rank < caller {
+        return Ok(Err(format!(
+            "err: {} (rank {}) is more powerful than your rank ({caller}).",
+            dst.name, dst.host_rank
+        )));
+    }
+    store.set_group_by_name(&target.name, &dst.name).await?;
+    broadcast(
+        ctx,
+        Event::UserGroupChanged {
+            user_id: target.id,
+            group: dst.name.clone(),
+        },
+    );
+    Ok(Ok(format!(
+        "{} is now in group {} (host rank {}).\n",
+        target.name, dst.name, dst.host_rank
+    )))
+}
+
+fn set_group_rank(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, set_group_rank_body)
+}
+
+async fn set_group_rank_body(
+    ctx: &CmdCtx,
+    args: &Args,
+    caller: u32,
+) -> crate::Result<Result<String, Refusal>> {
+    let name = match arg(args, "-name") {
+        Ok(n) => n,
+        Err(r) => return Ok(Err(r)),
+    };
+    let rank = match rank_arg(args, "-rank", caller) {
+        Ok(r) => r,
+        Err(r) => return Ok(Err(r)),
+    };
+    let group = match outranked_group(ctx, name, caller).await? {
+        Ok(g) => g,
+        Err(r) => return Ok(Err(r)),
+    };
+    ctx.host.store.set_group_rank(&group, rank).await?;
+    broadcast(
+        ctx,
+        Event::GroupUpdated {
+            name: group.name.clone(),
+            rank,
+        },
+    );
+    Ok(Ok(format!(
+        "Group {} now has host rank {rank}.\n",
+        group.name
+    )))
+}
+
+fn trans_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, trans_group_body)
+}
+
+async fn trans_group_body(
+    ctx: &CmdCtx,
+    args: &Args,
+    caller: u32,
+) -> crate::Result<Result<String, Refusal>> {
+    let (src, dst) = match (arg(args, "-src"), arg(args, "-dst")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(r), _) | (_, Err(r)) => return Ok(Err(r)),
+    };
+    let src = match outranked_group(ctx, src, caller).await? {
+        Ok(g) => g,
+        Err(r) => return Ok(Err(r)),
+    };
+    let dst = match outranked_group(ctx, dst, caller).await? {
+        Ok(g) => g,
+        Err(r) => return Ok(Err(r)),
+    };
+    if src.id == dst.id {
+        return Ok(Err("err: -src and -dst are the same group.".into()));
+    }
+    let n = ctx.host.store.transfer_group(&src, &dst).await?;
+    broadcast(
+        ctx,
+        Event::GrpTrans {
+            src: src.name.clone(),
+            dst: dst.name.clone(),
+        },
+    );
+    Ok(Ok(format!(
+        "Moved {n} users from {} to {}.\n",
+        src.name, dst.name
+    )))
+}
+
+/// The module a rank row belongs to: `-mod PATH`, or the host's internal commands.
+fn module_arg(args: &Args) -> Result<String, Refusal> {
+    match args.value("-mod") {
+        None => Ok(INTERNAL_MODULE.to_owned()),
+        Some(path) => constraints::module_path(path)
+            .map(|()| path.to_owned())
+            .map_err(|e| format!("err: {e}.")),
+    }
+}
+
+fn add_ranked_cmd(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, add_ranked_cmd_body)
+}
+
+async fn add_ranked_cmd_body(
+    ctx: &CmdCtx,
+    args: &Args,
+    caller: u32,
+) -> crate::Result<Result<String, Refusal>> {
+    let (command, rank, module) = match (
+        arg(args, "-command"),
+        rank_arg(args, "-rank", caller),
+        module_arg(args),
+    ) {
+        (Ok(c), Ok(r), Ok(m)) => (c.to_lowercase(), r, m),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Ok(Err(e)),
+    };
+    if let Err(e) = constraints::command_name(&command) {
+        return Ok(Err(format!("err: {e}.")));
+    }
+    if !ctx
+        .host
+        .store
+        .add_command_rank(&module, &command, rank)
+        .await?
+    {
+        return Ok(Err(format!(
+            "err: {command} already has a rank; remove it first with rm_ranked_cmd."
+        )));
+    }
+    ctx.host.bus.broadcast(None, false, Event::CmdRanksChanged);
+    Ok(Ok(format!("{command} now needs host rank {rank}.\n")))
+}
+
+fn rm_ranked_cmd(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, rm_ranked_cmd_body)
+}
+
+async fn rm_ranked_cmd_body(
+    ctx: &CmdCtx,
+    args: &Args,
+    _caller: u32,
+) -> crate::Result<Result<String, Refusal>> {
+    let (command, module) = match (arg(args, "-command"), module_arg(args)) {
+        (Ok(c), Ok(m)) => (c.to_lowercase(), m),
+        (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+    };
+    if !ctx
+        .host
+        .store
+        .remove_command_rank(&module, &command)
+        .await?
+    {
+        return Ok(Err(format!("err: {command} has no rank assigned.")));
+    }
+    ctx.host.bus.broadcast(None, false, Event::CmdRanksChanged);
+    Ok(Ok(format!("{command} falls back to host rank 1.\n")))
+}
+
+fn ls_ranked_cmds(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let rows = ctx
+            .host
+            .store
+            .list_command_ranks(
+                args.value("-module").unwrap_or(""),
+                args.value("-command_name").unwrap_or(""),
+            )
+            .await?;
+        let rows = rows
+            .into_iter()
+            .map(|(m, c, r)| vec![m, c, r.to_string()])
+            .collect();
+        show_table(ctx, &["module", "command_name", "host_rank"], rows).await;
+        Ok(())
+    }
+    .boxed()
+}
