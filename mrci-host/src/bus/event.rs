@@ -28,6 +28,22 @@ pub enum Event {
     },
     /// ASYNC_CMD_RANKS_CHANGED (13): every session re-evaluates its command set.
     CmdRanksChanged,
+    /// ASYNC_DISP_RENAMED (10) and other account edits: sessions of this user re-read the
+    /// account and send MY_INFO.
+    AccountChanged {
+        /// The account that changed.
+        user_id: UserId,
+    },
+    /// ASYNC_USER_RENAMED (42): sessions of this user re-read the account and forward the
+    /// seed TEXT `-old "old" -new_name "new"` to their client.
+    UserRenamed {
+        /// The renamed account.
+        user_id: UserId,
+        /// The old user name.
+        old: String,
+        /// The new user name.
+        new_name: String,
+    },
     /// ASYNC_GROUP_RENAMED (9): sessions in group `src` now belong to `dst`.
     GroupRenamed {
         /// The old group name.

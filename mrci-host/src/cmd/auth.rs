@@ -96,6 +96,11 @@ async fn check_password(
     };
     loop {
         let now = ctx.host.clock.now();
+        if user.as_ref().is_some_and(|u| u.locked) {
+            ctx.err("err: Access denied. The account is locked by an administrator.")
+                .await;
+            return Ok(None);
+        }
         if let Some(until) = user
             .as_ref()
             .and_then(|u| u.locked_until)

@@ -6,7 +6,11 @@
 use futures::FutureExt;
 use mrci_proto::{Frame, args::Args, constraints};
 
-use super::{CmdCtx, CmdFuture, CommandDef, LoggedInClass, table::show_table};
+use super::{
+    CmdCtx, CmdFuture, CommandDef, LoggedInClass,
+    table::show_table,
+    util::{Refusal, arg, body, broadcast, rank_arg},
+};
 use crate::{
     bus::Event,
     store::{Group, INTERNAL_MODULE},
@@ -96,24 +100,6 @@ pub(super) fn commands() -> Vec<CommandDef> {
     ]
 }
 
-/// What went wrong, as the ERR text the client sees.
-type Refusal = String;
-
-fn arg<'a>(args: &'a Args, key: &str) -> Result<&'a str, Refusal> {
-    args.required(key)
-        .map_err(|_| format!("err: {key} is required."))
-}
-
-fn rank_arg(args: &Args, key: &str, caller: u32) -> Result<u32, Refusal> {
-    let rank = constraints::host_rank(arg(args, key)?).map_err(|e| format!("err: {key}: {e}."))?;
-    if rank < caller {
-        return Err(format!(
-            "err: You cannot assign rank {rank}, which is more powerful than your own ({caller})."
-        ));
-    }
-    Ok(rank)
-}
-
 /// Looks up a group the caller must outrank.
 async fn outranked_group(
     ctx: &CmdCtx,
@@ -133,32 +119,6 @@ async fn outranked_group(
         )));
     }
     Ok(Ok(group))
-}
-
-/// Runs a command body that returns either a success text or a refusal.
-async fn reply(ctx: &CmdCtx, res: crate::Result<Result<String, Refusal>>) -> crate::Result<()> {
-    match res? {
-        Ok(text) => ctx.text(&text).await,
-        Err(refusal) => ctx.err(&refusal).await,
-    }
-    Ok(())
-}
-
-fn broadcast(ctx: &CmdCtx, event: Event) {
-    let sid = ctx.view().sid;
-    ctx.host.bus.broadcast(Some(&sid), true, event);
-}
-
-macro_rules! body {
-    ($ctx:ident, $input:ident, $f:ident) => {
-        async move {
-            let args = Args::parse(&$input.text_payload());
-            let caller = $ctx.view().rank();
-            let res = $f($ctx, &args, caller).await;
-            reply($ctx, res).await
-        }
-        .boxed()
-    };
 }
 
 fn ls_groups(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {

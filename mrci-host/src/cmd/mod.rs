@@ -10,10 +10,12 @@
 //! [`SessionView`] and ask the session to change itself with a [`SessionRequest`], sent on the
 //! same ordered channel as their output frames.
 
+mod accounts;
 mod auth;
 mod groups;
 mod info;
 mod table;
+mod util;
 
 use std::sync::Arc;
 
@@ -78,8 +80,9 @@ impl std::fmt::Debug for CommandDef {
 pub fn internal_commands() -> &'static [CommandDef] {
     static ALL: std::sync::OnceLock<Vec<CommandDef>> = std::sync::OnceLock::new();
     ALL.get_or_init(|| {
-        let mut all: Vec<CommandDef> = auth::commands()
+        let mut all: Vec<CommandDef> = accounts::commands()
             .into_iter()
+            .chain(auth::commands())
             .chain(groups::commands())
             .chain(info::commands())
             .collect();
@@ -173,6 +176,12 @@ impl CmdCtx {
     /// Sends ERR.
     pub async fn err(&self, s: &str) {
         self.send(TypeId::ERR, text::encode(s)).await;
+    }
+
+    /// Sends ERR and ends the invocation normally (a refusal is a reply, not a failure).
+    pub async fn refuse(&self, s: &str) -> CmdResult {
+        self.err(s).await;
+        Ok(())
     }
 
     /// Sends BIG_TEXT.

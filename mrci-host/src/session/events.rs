@@ -50,7 +50,33 @@ impl Session {
                     Ok(())
                 }
             }
-            Event::UserGroupChanged { user_id, .. } => {
+            Event::UserRenamed {
+                user_id,
+                old,
+                new_name,
+            } => {
+                if self
+                    .view
+                    .user
+                    .as_ref()
+                    .is_none_or(|u| u.user_id != *user_id)
+                {
+                    return Ok(());
+                }
+                self.refresh_user().await?;
+                let cmd = mrci_proto::async_cmd::AsyncCmd::UserRenamed {
+                    old: old.clone(),
+                    new_name: new_name.clone(),
+                };
+                let frame = mrci_proto::Frame::new(
+                    mrci_proto::TypeId::TEXT,
+                    cmd.id().cmd_id(),
+                    mrci_proto::BranchId(0),
+                    cmd.to_bytes(),
+                );
+                self.write(frame).await
+            }
+            Event::AccountChanged { user_id } | Event::UserGroupChanged { user_id, .. } => {
                 if self
                     .view
                     .user

@@ -32,6 +32,8 @@ pub struct UserRecord {
     pub locked_until: Option<i64>,
     /// Whether the email address is verified.
     pub email_verified: bool,
+    /// Locked by an operator (`lock_acct`) until unlocked.
+    pub locked: bool,
     /// Creation time (Unix seconds).
     pub created_at: i64,
 }
@@ -42,7 +44,7 @@ macro_rules! select_user {
         concat!(
             "SELECT u.user_id, u.user_name, COALESCE(u.email_address, '') AS email, u.display_name, \
      g.name AS group_name, g.host_rank, u.pw_hash, u.new_password_req, u.new_name_req, u.locked_until, \
-     u.email_verified, u.time_stamp FROM users u JOIN groups g ON g.group_id = u.group_id ",
+     u.email_verified, u.locked, u.time_stamp FROM users u JOIN groups g ON g.group_id = u.group_id ",
             $filter
         )
     };
@@ -62,6 +64,7 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord> {
         must_change_name: row.try_get("new_name_req")?,
         locked_until: row.try_get("locked_until")?,
         email_verified: row.try_get("email_verified")?,
+        locked: row.try_get("locked")?,
         created_at: row.try_get("time_stamp")?,
     })
 }
@@ -182,6 +185,116 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes an account; its log rows keep a NULL user.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn delete_user(&self, id: &UserId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM users WHERE user_id = ?")
+            .bind(&id.0[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets or clears the operator lock.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn set_locked(&self, id: &UserId, locked: bool) -> Result<()> {
+        sqlx::query("UPDATE users SET locked = ? WHERE user_id = ?")
+            .bind(locked)
+            .bind(&id.0[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the display name.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn set_display_name(&self, id: &UserId, name: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET display_name = ? WHERE user_id = ?")
+            .bind(name)
+            .bind(&id.0[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the email address and marks it unverified. False if another account uses it.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn set_email(&self, id: &UserId, email: &str) -> Result<bool> {
+        let res =
+            sqlx::query("UPDATE users SET email_address = ?, email_verified = 0 WHERE user_id = ?")
+                .bind(email)
+                .bind(&id.0[..])
+                .execute(&self.pool)
+                .await;
+        match res {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sets the forced password-change flag.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn set_password_required(&self, id: &UserId, on: bool) -> Result<()> {
+        sqlx::query("UPDATE users SET new_password_req = ? WHERE user_id = ?")
+            .bind(on)
+            .bind(&id.0[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the forced rename flag.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn set_name_required(&self, id: &UserId, on: bool) -> Result<()> {
+        sqlx::query("UPDATE users SET new_name_req = ? WHERE user_id = ?")
+            .bind(on)
+            .bind(&id.0[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Accounts whose name and group contain the given texts:
+    /// (created, user name, group, host rank, user id hex).
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn list_users(
+        &self,
+        name: &str,
+        group: &str,
+    ) -> Result<Vec<(i64, String, String, u32, String)>> {
+        let rows: Vec<(i64, String, String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT u.time_stamp, u.user_name, g.name, g.host_rank, u.user_id FROM users u \
+             JOIN groups g ON g.group_id = u.group_id \
+             WHERE u.user_name LIKE ?1 ESCAPE '\\' AND g.name LIKE ?2 ESCAPE '\\' ORDER BY u.user_name",
+        )
+        .bind(format!("%{}%", super::like_escape(name)))
+        .bind(format!("%{}%", super::like_escape(group)))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, n, g, r, id)| {
+                let hex = id.iter().map(|b| format!("{b:02x}")).collect();
+                (t, n, g, u32::try_from(r).unwrap_or(u32::MAX), hex)
+            })
+            .collect())
     }
 
     /// Number of accounts, and of accounts with host rank 1.

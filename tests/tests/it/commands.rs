@@ -22,10 +22,30 @@ async fn public_commands_before_login_and_the_diff_after() -> anyhow::Result<()>
     let auth_id = client.id("auth")?;
 
     client.login("alice", PASSWORD).await?;
-    // A rank-2 user: auth is removed, logout added; host_info needs rank 1.
-    assert_eq!(names(&client), ["cmd_info", "logout", "ls_cmds", "my_info"]);
-    // PROTOCOL.md §5.4.3: a new command takes the lowest free id, so logout reuses auth's.
-    assert_eq!(client.id("logout")?, auth_id);
+    // A rank-2 user: auth is removed; the exempt commands are added; ranked ones such as
+    // host_info need rank 1.
+    let after = names(&client);
+    for name in [
+        "cmd_info",
+        "logout",
+        "ls_cmds",
+        "my_info",
+        "set_pw",
+        "set_disp_name",
+    ] {
+        assert!(
+            after.iter().any(|n| n == name),
+            "{name} missing from {after:?}"
+        );
+    }
+    for name in ["auth", "host_info", "ls_groups", "lock_acct"] {
+        assert!(
+            !after.iter().any(|n| n == name),
+            "{name} should not be in {after:?}"
+        );
+    }
+    // PROTOCOL.md §5.4.3: new commands take the lowest free ids, so auth's id is reused.
+    assert!(client.commands.values().any(|id| *id == auth_id));
     let free = mrci_proto::CmdId(client.commands.values().map(|id| id.0).max().unwrap_or(256) + 1);
     client
         .send(Frame::text(free, BranchId(0), "-user alice"))

@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, a module per area, every test against a real host over
 //! loopback sockets with a real SQLite file.
 
+mod accounts;
 mod commands;
 mod groups;
 mod handshake;

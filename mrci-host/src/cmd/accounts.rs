@@ -1,0 +1,610 @@
+//! Account commands (COMMANDS.md §3.1) with the changes of §7 items 10–11: changes to your
+//! own password, email or user name ask for the current password first; changes to another
+//! account need a strictly more powerful rank; a lock or delete ends the user's sessions.
+
+use futures::FutureExt;
+use mrci_proto::{Frame, args::Args, constraints};
+
+use super::{
+    CmdCtx, CmdFuture, CommandDef, LoggedInClass,
+    table::show_table,
+    util::{Outcome, arg, body},
+};
+use crate::{
+    bus::Event,
+    password,
+    store::{INITIAL_GROUP_ID, UserRecord},
+};
+
+fn def(
+    name: &'static str,
+    logged_in: LoggedInClass,
+    summary: &'static str,
+    io: &'static str,
+    run: super::RunFn,
+) -> CommandDef {
+    CommandDef {
+        name,
+        public: false,
+        logged_in,
+        gen_file: false,
+        summary,
+        io,
+        details: "Changing another account needs a host rank strictly more powerful (lower) than the \
+                  account's. Changing your own password, email or user name asks for your current password.",
+        run,
+    }
+}
+
+pub(super) fn commands() -> Vec<CommandDef> {
+    use LoggedInClass::{Exempt, Ranked};
+    vec![
+        def(
+            "add_acct",
+            Ranked,
+            "create an account",
+            "[-name (text) -email (text) {-disp (text)}]/[text]",
+            add_acct,
+        ),
+        def(
+            "rm_acct",
+            Ranked,
+            "delete an account",
+            "[-name (text) {-force}]/[text]",
+            rm_acct,
+        ),
+        def(
+            "lock_acct",
+            Ranked,
+            "lock or unlock an account",
+            "[-user (text) -state (0 or 1)]/[text]",
+            lock_acct,
+        ),
+        def(
+            "ls_users",
+            Ranked,
+            "list accounts",
+            "[{-user_name (text)} {-group_name (text)}]/[text]",
+            ls_users,
+        ),
+        def(
+            "set_pw",
+            Exempt,
+            "change your password",
+            "[none]/[text]",
+            set_pw,
+        ),
+        def(
+            "set_user_name",
+            Exempt,
+            "change your user name",
+            "[-new_name (text)]/[text]",
+            set_user_name,
+        ),
+        def(
+            "set_disp_name",
+            Exempt,
+            "change your display name",
+            "[-new_name (text)]/[text]",
+            set_disp_name,
+        ),
+        def(
+            "set_email",
+            Exempt,
+            "change your email address",
+            "[-new_email (text)]/[text]",
+            set_email,
+        ),
+        def(
+            "force_set_email",
+            Ranked,
+            "change another user's email address",
+            "[-user (text) -new_email (text)]/[text]",
+            force_set_email,
+        ),
+        def(
+            "is_email_verified",
+            Exempt,
+            "show whether your email address is verified",
+            "[none]/[text]",
+            is_email_verified,
+        ),
+        def(
+            "request_new_pw",
+            Ranked,
+            "make a user choose a new password at the next login",
+            "[-user (text) -req (0 or 1)]/[text]",
+            request_new_pw,
+        ),
+        def(
+            "request_new_user_name",
+            Ranked,
+            "make a user choose a new user name at the next login",
+            "[-user (text) -req (0 or 1)]/[text]",
+            request_new_user_name,
+        ),
+    ]
+}
+
+/// The password rule plus: no user name, display name or email inside it.
+pub(super) fn check_new_password(
+    pw: &str,
+    name: &str,
+    display: &str,
+    email: &str,
+) -> Result<(), String> {
+    password::check_policy(pw)?;
+    let lower = pw.to_lowercase();
+    for (what, value) in [
+        ("user name", name),
+        ("display name", display),
+        ("email address", email),
+    ] {
+        if value.chars().count() >= 2 && lower.contains(&value.to_lowercase()) {
+            return Err(format!("The password must not contain your {what}."));
+        }
+    }
+    Ok(())
+}
+
+/// Another account the caller must outrank (`-user`-style argument `key`).
+async fn outranked_user(
+    ctx: &CmdCtx,
+    args: &Args,
+    key: &str,
+    caller: u32,
+) -> crate::Result<Result<UserRecord, String>> {
+    let name = match arg(args, key) {
+        Ok(n) => n,
+        Err(r) => return Ok(Err(r)),
+    };
+    let Some(user) = ctx
+        .host
+        .store
+        .find_user(name)
+        .await?
+        .filter(|u| u.name.eq_ignore_ascii_case(name))
+    else {
+        return Ok(Err(format!("err: No user named {name}.")));
+    };
+    if caller >= user.host_rank {
+        return Ok(Err(format!(
+            "err: {} (rank {}) is not below your rank ({caller}).",
+            user.name, user.host_rank
+        )));
+    }
+    Ok(Ok(user))
+}
+
+/// Ends every session of `user` after telling it why.
+fn end_sessions(ctx: &CmdCtx, user: &UserRecord, why: &str) {
+    let bus = &ctx.host.bus;
+    bus.to_user(
+        &user.id,
+        Event::SysMsg {
+            text: format!("\nsystem: {why}\n"),
+            is_err: true,
+        },
+    );
+    bus.to_user(&user.id, Event::EndSession);
+}
+
+/// Asks for the caller's current password. False (after telling the client) if it is wrong
+/// or the answer was empty.
+async fn reauthenticate(ctx: &mut CmdCtx) -> crate::Result<Option<UserRecord>> {
+    let Some(me) = ctx.view().user.clone() else {
+        return Ok(None);
+    };
+    let Some(record) = ctx.host.store.user_by_id(&me.user_id).await? else {
+        return Ok(None);
+    };
+    ctx.priv_prompt("Current password: ").await;
+    let Some(current) = ctx.next_text().await.filter(|p| !p.is_empty()) else {
+        ctx.text("Cancelled.\n").await;
+        return Ok(None);
+    };
+    if !ctx.host.hasher.verify(&current, &record.phc).await? {
+        ctx.err("err: The current password is wrong.").await;
+        return Ok(None);
+    }
+    Ok(Some(record))
+}
+
+/// Prompts for a new password until it passes the rules; `None` if cancelled.
+async fn prompt_new_password(
+    ctx: &mut CmdCtx,
+    name: &str,
+    display: &str,
+    email: &str,
+) -> Option<String> {
+    loop {
+        ctx.priv_prompt("New password (an empty answer cancels): ")
+            .await;
+        let pw = ctx.next_text().await.filter(|p| !p.is_empty())?;
+        match check_new_password(&pw, name, display, email) {
+            Ok(()) => return Some(pw),
+            Err(why) => ctx.err(&format!("err: {why}")).await,
+        }
+    }
+}
+
+fn add_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let fields = (arg(&args, "-name"), arg(&args, "-email"));
+        let (name, email) = match fields {
+            (Ok(n), Ok(e)) => (n.to_owned(), e.to_owned()),
+            (Err(r), _) | (_, Err(r)) => {
+                ctx.err(&r).await;
+                return Ok(());
+            }
+        };
+        let disp = args.value("-disp").unwrap_or("").trim().to_owned();
+        let checks = [
+            constraints::user_name(&name),
+            constraints::email(&email),
+            constraints::display_name(&disp),
+        ];
+        if let Some(Err(e)) = checks.into_iter().find(Result::is_err) {
+            ctx.err(&format!("err: {e}.")).await;
+            return Ok(());
+        }
+        if name.contains('@') {
+            ctx.err("err: A user name cannot look like an email address.")
+                .await;
+            return Ok(());
+        }
+        let store = &ctx.host.store;
+        if store.find_user(&name).await?.is_some() || store.find_user(&email).await?.is_some() {
+            ctx.err("err: That user name or email address is taken.")
+                .await;
+            return Ok(());
+        }
+        let Some(pw) = prompt_new_password(ctx, &name, &disp, &email).await else {
+            ctx.text("Cancelled.\n").await;
+            return Ok(());
+        };
+        let phc = ctx.host.hasher.hash(&pw).await?;
+        let store = &ctx.host.store;
+        let Some(group) = store
+            .list_groups("", "")
+            .await?
+            .into_iter()
+            .find(|g| g.id == INITIAL_GROUP_ID)
+        else {
+            ctx.err("err: The initial group is missing.").await;
+            return Ok(());
+        };
+        match store
+            .create_user(&name, Some(&email), &group.name, &phc, false, false)
+            .await
+        {
+            Ok(id) => {
+                if !disp.is_empty() {
+                    store.set_display_name(&id, &disp).await?;
+                }
+                ctx.text(&format!(
+                    "Account {name} created in group {}.\n",
+                    group.name
+                ))
+                .await;
+            }
+            Err(crate::Error::Invalid(why)) => ctx.err(&format!("err: {why}.")).await,
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+    .boxed()
+}
+
+fn rm_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let caller = ctx.view().rank();
+        let me = ctx.view().user.as_ref().map(|u| u.user_id);
+        let name = args.value("-name").unwrap_or("");
+        let target = match ctx
+            .host
+            .store
+            .find_user(name)
+            .await?
+            .filter(|u| u.name.eq_ignore_ascii_case(name))
+        {
+            Some(u) if Some(u.id) == me || caller < u.host_rank => u,
+            Some(u) => {
+                ctx.err(&format!(
+                    "err: {} (rank {}) is not below your rank ({caller}).",
+                    u.name, u.host_rank
+                ))
+                .await;
+                return Ok(());
+            }
+            None if name.is_empty() => {
+                ctx.err("err: -name is required.").await;
+                return Ok(());
+            }
+            None => {
+                ctx.err(&format!("err: No user named {name}.")).await;
+                return Ok(());
+            }
+        };
+        if !args.has("-force") {
+            ctx.text(&format!("Delete the account {}? (y/n): ", target.name))
+                .await;
+            if !ctx
+                .next_text()
+                .await
+                .is_some_and(|a| a.trim().eq_ignore_ascii_case("y"))
+            {
+                ctx.text("Cancelled.\n").await;
+                return Ok(());
+            }
+        }
+        ctx.host.store.delete_user(&target.id).await?;
+        ctx.text(&format!("Account {} deleted.\n", target.name))
+            .await;
+        end_sessions(ctx, &target, "your account was deleted.");
+        Ok(())
+    }
+    .boxed()
+}
+
+fn lock_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, lock_acct_body)
+}
+
+async fn lock_acct_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    let state = match args.value("-state") {
+        Some("0") => false,
+        Some("1") => true,
+        _ => return Ok(Err("err: -state must be 0 or 1.".into())),
+    };
+    let user = match outranked_user(ctx, args, "-user", caller).await? {
+        Ok(u) => u,
+        Err(r) => return Ok(Err(r)),
+    };
+    ctx.host.store.set_locked(&user.id, state).await?;
+    if state {
+        end_sessions(ctx, &user, "your account was locked by an administrator.");
+    }
+    Ok(Ok(format!(
+        "{} is now {}.\n",
+        user.name,
+        if state { "locked" } else { "unlocked" }
+    )))
+}
+
+fn ls_users(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let users = ctx
+            .host
+            .store
+            .list_users(
+                args.value("-user_name").unwrap_or(""),
+                args.value("-group_name").unwrap_or(""),
+            )
+            .await?;
+        let rows = users
+            .into_iter()
+            .map(|(t, n, g, r, id)| vec![t.to_string(), n, g, r.to_string(), id])
+            .collect();
+        show_table(
+            ctx,
+            &[
+                "time_stamp",
+                "user_name",
+                "group_name",
+                "host_rank",
+                "user_id",
+            ],
+            rows,
+        )
+        .await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn set_pw(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
+    async move {
+        let Some(me) = reauthenticate(ctx).await? else {
+            return Ok(());
+        };
+        let Some(pw) = prompt_new_password(ctx, &me.name, &me.display_name, &me.email).await else {
+            ctx.text("Cancelled.\n").await;
+            return Ok(());
+        };
+        if ctx.host.hasher.verify(&pw, &me.phc).await? {
+            ctx.err("err: The new password must differ from the current one.")
+                .await;
+            return Ok(());
+        }
+        let phc = ctx.host.hasher.hash(&pw).await?;
+        ctx.host.store.set_password(&me.id, &phc, false).await?;
+        ctx.text("Password changed.\n").await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn set_user_name(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let new_name = match arg(&args, "-new_name") {
+            Ok(n) => n.to_owned(),
+            Err(r) => return ctx.refuse(&r).await,
+        };
+        if let Err(e) = constraints::user_name(&new_name) {
+            return ctx.refuse(&format!("err: {e}.")).await;
+        }
+        let Some(me) = reauthenticate(ctx).await? else {
+            return Ok(());
+        };
+        if !ctx.host.store.rename_user(&me.id, &new_name).await? {
+            return ctx.refuse("err: That user name is taken.").await;
+        }
+        let event = Event::UserRenamed {
+            user_id: me.id,
+            old: me.name.clone(),
+            new_name: new_name.clone(),
+        };
+        ctx.host.bus.to_user(&me.id, event);
+        ctx.text(&format!(
+            "User name changed from {} to {new_name}.\n",
+            me.name
+        ))
+        .await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn set_disp_name(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let Some(name) = args.value("-new_name").map(str::trim) else {
+            return ctx.refuse("err: -new_name is required.").await;
+        };
+        if let Err(e) = constraints::display_name(name) {
+            return ctx.refuse(&format!("err: {e}.")).await;
+        }
+        let Some(me) = ctx.view().user.as_ref().map(|u| u.user_id) else {
+            return Ok(());
+        };
+        ctx.host.store.set_display_name(&me, name).await?;
+        ctx.host
+            .bus
+            .to_user(&me, Event::AccountChanged { user_id: me });
+        ctx.text(&format!("Display name set to {name:?}.\n")).await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn set_email(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let email = match arg(&args, "-new_email") {
+            Ok(e) => e.to_owned(),
+            Err(r) => return ctx.refuse(&r).await,
+        };
+        if let Err(e) = constraints::email(&email) {
+            return ctx.refuse(&format!("err: {e}.")).await;
+        }
+        let Some(me) = reauthenticate(ctx).await? else {
+            return Ok(());
+        };
+        if !ctx.host.store.set_email(&me.id, &email).await? {
+            return ctx
+                .refuse("err: That email address is used by another account.")
+                .await;
+        }
+        ctx.host
+            .bus
+            .to_user(&me.id, Event::AccountChanged { user_id: me.id });
+        ctx.text(&format!(
+            "Email address set to {email}; it is not verified yet.\n"
+        ))
+        .await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn force_set_email(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, force_set_email_body)
+}
+
+async fn force_set_email_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    let email = match arg(args, "-new_email") {
+        Ok(e) => e,
+        Err(r) => return Ok(Err(r)),
+    };
+    if let Err(e) = constraints::email(email) {
+        return Ok(Err(format!("err: {e}.")));
+    }
+    let user = match outranked_user(ctx, args, "-user", caller).await? {
+        Ok(u) => u,
+        Err(r) => return Ok(Err(r)),
+    };
+    if !ctx.host.store.set_email(&user.id, email).await? {
+        return Ok(Err(
+            "err: That email address is used by another account.".into()
+        ));
+    }
+    ctx.host
+        .bus
+        .to_user(&user.id, Event::AccountChanged { user_id: user.id });
+    Ok(Ok(format!(
+        "Email address of {} set to {email}.\n",
+        user.name
+    )))
+}
+
+fn is_email_verified(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
+    async move {
+        let verified = ctx.view().user.as_ref().is_some_and(|u| u.email_verified);
+        ctx.text(&format!("{verified}\n")).await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn request_new_pw(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, request_new_pw_body)
+}
+
+async fn request_new_pw_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    set_flag(ctx, args, caller, true).await
+}
+
+fn request_new_user_name(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, request_new_user_name_body)
+}
+
+async fn request_new_user_name_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    set_flag(ctx, args, caller, false).await
+}
+
+async fn set_flag(ctx: &CmdCtx, args: &Args, caller: u32, password: bool) -> Outcome {
+    let on = match args.value("-req") {
+        Some("0") => false,
+        Some("1") => true,
+        _ => return Ok(Err("err: -req must be 0 or 1.".into())),
+    };
+    let user = match outranked_user(ctx, args, "-user", caller).await? {
+        Ok(u) => u,
+        Err(r) => return Ok(Err(r)),
+    };
+    let store = &ctx.host.store;
+    if password {
+        store.set_password_required(&user.id, on).await?;
+    } else {
+        store.set_name_required(&user.id, on).await?;
+    }
+    let what = if password { "password" } else { "user name" };
+    let state = if on {
+        "must choose a new"
+    } else {
+        "no longer has to change the"
+    };
+    Ok(Ok(format!(
+        "{} {state} {what} at the next login.\n",
+        user.name
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_may_not_contain_account_fields() {
+        assert!(check_new_password("Sunny-Day-42", "bob", "Bob B.", "bob@example.org").is_ok());
+        let why = check_new_password("xBob-Day-42", "bob", "", "").unwrap_err();
+        assert!(why.contains("user name"), "{why}");
+        assert!(check_new_password("a@b.coX-99", "zed", "", "a@b.co").is_err());
+        assert!(check_new_password("short", "zed", "", "").is_err());
+    }
+}
