@@ -8,7 +8,7 @@ use mrci_proto::{Frame, args::Args, constraints};
 use super::{
     CmdCtx, CmdFuture, CommandDef, LoggedInClass,
     table::show_table,
-    util::{Outcome, arg, body},
+    util::{Fail, Outcome, arg, body, interactive, refused, valid},
 };
 use crate::{
     bus::Event,
@@ -153,11 +153,8 @@ async fn outranked_user(
     args: &Args,
     key: &str,
     caller: u32,
-) -> crate::Result<Result<UserRecord, String>> {
-    let name = match arg(args, key) {
-        Ok(n) => n,
-        Err(r) => return Ok(Err(r)),
-    };
+) -> Result<UserRecord, Fail> {
+    let name = arg(args, key)?;
     let Some(user) = ctx
         .host
         .store
@@ -165,15 +162,15 @@ async fn outranked_user(
         .await?
         .filter(|u| u.name.eq_ignore_ascii_case(name))
     else {
-        return Ok(Err(format!("err: No user named {name}.")));
+        return refused(format!("err: No user named {name}."));
     };
     if caller >= user.host_rank {
-        return Ok(Err(format!(
+        return refused(format!(
             "err: {} (rank {}) is not below your rank ({caller}).",
             user.name, user.host_rank
-        )));
+        ));
     }
-    Ok(Ok(user))
+    Ok(user)
 }
 
 /// Ends every session of `user` after telling it why.
@@ -229,72 +226,52 @@ async fn prompt_new_password(
 }
 
 fn add_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let fields = (arg(&args, "-name"), arg(&args, "-email"));
-        let (name, email) = match fields {
-            (Ok(n), Ok(e)) => (n.to_owned(), e.to_owned()),
-            (Err(r), _) | (_, Err(r)) => {
-                ctx.err(&r).await;
-                return Ok(());
-            }
-        };
-        let disp = args.value("-disp").unwrap_or("").trim().to_owned();
-        let checks = [
-            constraints::user_name(&name),
-            constraints::email(&email),
-            constraints::display_name(&disp),
-        ];
-        if let Some(Err(e)) = checks.into_iter().find(Result::is_err) {
-            ctx.err(&format!("err: {e}.")).await;
-            return Ok(());
-        }
-        if name.contains('@') {
-            ctx.err("err: A user name cannot look like an email address.")
-                .await;
-            return Ok(());
-        }
-        let store = &ctx.host.store;
-        if store.find_user(&name).await?.is_some() || store.find_user(&email).await?.is_some() {
-            ctx.err("err: That user name or email address is taken.")
-                .await;
-            return Ok(());
-        }
-        let Some(pw) = prompt_new_password(ctx, &name, &disp, &email).await else {
-            ctx.text("Cancelled.\n").await;
-            return Ok(());
-        };
-        let phc = ctx.host.hasher.hash(&pw).await?;
-        let store = &ctx.host.store;
-        let Some(group) = store
-            .list_groups("", "")
-            .await?
-            .into_iter()
-            .find(|g| g.id == INITIAL_GROUP_ID)
-        else {
-            ctx.err("err: The initial group is missing.").await;
-            return Ok(());
-        };
-        match store
-            .create_user(&name, Some(&email), &group.name, &phc, false, false)
-            .await
-        {
-            Ok(id) => {
-                if !disp.is_empty() {
-                    store.set_display_name(&id, &disp).await?;
-                }
-                ctx.text(&format!(
-                    "Account {name} created in group {}.\n",
-                    group.name
-                ))
-                .await;
-            }
-            Err(crate::Error::Invalid(why)) => ctx.err(&format!("err: {why}.")).await,
-            Err(e) => return Err(e),
-        }
-        Ok(())
+    interactive!(ctx, input, add_acct_body)
+}
+
+async fn add_acct_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
+    let (name, email) = (
+        arg(&args, "-name")?.to_owned(),
+        arg(&args, "-email")?.to_owned(),
+    );
+    let disp = args.value("-disp").unwrap_or("").trim().to_owned();
+    valid(constraints::user_name(&name))?;
+    valid(constraints::email(&email))?;
+    valid(constraints::display_name(&disp))?;
+    if name.contains('@') {
+        return refused("err: A user name cannot look like an email address.");
     }
-    .boxed()
+    let store = &ctx.host.store;
+    if store.find_user(&name).await?.is_some() || store.find_user(&email).await?.is_some() {
+        return refused("err: That user name or email address is taken.");
+    }
+    let Some(pw) = prompt_new_password(ctx, &name, &disp, &email).await else {
+        ctx.text("Cancelled.\n").await;
+        return Ok(());
+    };
+    let phc = ctx.host.hasher.hash(&pw).await?;
+    let store = &ctx.host.store;
+    let groups = store.list_groups("", "").await?;
+    let Some(group) = groups.into_iter().find(|g| g.id == INITIAL_GROUP_ID) else {
+        return refused("err: The initial group is missing.");
+    };
+    let id = match store
+        .create_user(&name, Some(&email), &group.name, &phc, false, false)
+        .await
+    {
+        Ok(id) => id,
+        Err(crate::Error::Invalid(why)) => return refused(format!("err: {why}.")),
+        Err(e) => return Err(e.into()),
+    };
+    if !disp.is_empty() {
+        store.set_display_name(&id, &disp).await?;
+    }
+    ctx.text(&format!(
+        "Account {name} created in group {}.\n",
+        group.name
+    ))
+    .await;
+    Ok(())
 }
 
 fn rm_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
@@ -354,24 +331,26 @@ fn lock_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
 }
 
 async fn lock_acct_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
-    let state = match args.value("-state") {
-        Some("0") => false,
-        Some("1") => true,
-        _ => return Ok(Err("err: -state must be 0 or 1.".into())),
-    };
-    let user = match outranked_user(ctx, args, "-user", caller).await? {
-        Ok(u) => u,
-        Err(r) => return Ok(Err(r)),
-    };
+    let state = flag_arg(args, "-state")?;
+    let user = outranked_user(ctx, args, "-user", caller).await?;
     ctx.host.store.set_locked(&user.id, state).await?;
     if state {
         end_sessions(ctx, &user, "your account was locked by an administrator.");
     }
-    Ok(Ok(format!(
+    Ok(format!(
         "{} is now {}.\n",
         user.name,
         if state { "locked" } else { "unlocked" }
-    )))
+    ))
+}
+
+/// A `0`/`1` argument.
+fn flag_arg(args: &Args, key: &str) -> Result<bool, Fail> {
+    match args.value(key) {
+        Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        _ => refused(format!("err: {key} must be 0 or 1.")),
+    }
 }
 
 fn ls_users(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
@@ -429,87 +408,73 @@ fn set_pw(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
 }
 
 fn set_user_name(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let new_name = match arg(&args, "-new_name") {
-            Ok(n) => n.to_owned(),
-            Err(r) => return ctx.refuse(&r).await,
-        };
-        if let Err(e) = constraints::user_name(&new_name) {
-            return ctx.refuse(&format!("err: {e}.")).await;
-        }
-        let Some(me) = reauthenticate(ctx).await? else {
-            return Ok(());
-        };
-        if !ctx.host.store.rename_user(&me.id, &new_name).await? {
-            return ctx.refuse("err: That user name is taken.").await;
-        }
-        let event = Event::UserRenamed {
-            user_id: me.id,
-            old: me.name.clone(),
-            new_name: new_name.clone(),
-        };
-        ctx.host.bus.to_user(&me.id, event);
-        ctx.text(&format!(
-            "User name changed from {} to {new_name}.\n",
-            me.name
-        ))
-        .await;
-        Ok(())
+    interactive!(ctx, input, set_user_name_body)
+}
+
+async fn set_user_name_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
+    let new_name = arg(&args, "-new_name")?.to_owned();
+    valid(constraints::user_name(&new_name))?;
+    let Some(me) = reauthenticate(ctx).await? else {
+        return Ok(());
+    };
+    if !ctx.host.store.rename_user(&me.id, &new_name).await? {
+        return refused("err: That user name is taken.");
     }
-    .boxed()
+    let event = Event::UserRenamed {
+        user_id: me.id,
+        old: me.name.clone(),
+        new_name: new_name.clone(),
+    };
+    ctx.host.bus.to_user(&me.id, event);
+    ctx.text(&format!(
+        "User name changed from {} to {new_name}.\n",
+        me.name
+    ))
+    .await;
+    Ok(())
 }
 
 fn set_disp_name(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let Some(name) = args.value("-new_name").map(str::trim) else {
-            return ctx.refuse("err: -new_name is required.").await;
-        };
-        if let Err(e) = constraints::display_name(name) {
-            return ctx.refuse(&format!("err: {e}.")).await;
-        }
-        let Some(me) = ctx.view().user.as_ref().map(|u| u.user_id) else {
-            return Ok(());
-        };
-        ctx.host.store.set_display_name(&me, name).await?;
-        ctx.host
-            .bus
-            .to_user(&me, Event::AccountChanged { user_id: me });
-        ctx.text(&format!("Display name set to {name:?}.\n")).await;
-        Ok(())
-    }
-    .boxed()
+    interactive!(ctx, input, set_disp_name_body)
+}
+
+async fn set_disp_name_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
+    let Some(name) = args.value("-new_name").map(str::trim) else {
+        return refused("err: -new_name is required.");
+    };
+    valid(constraints::display_name(name))?;
+    let Some(me) = ctx.view().user.as_ref().map(|u| u.user_id) else {
+        return Ok(());
+    };
+    ctx.host.store.set_display_name(&me, name).await?;
+    ctx.host
+        .bus
+        .to_user(&me, Event::AccountChanged { user_id: me });
+    ctx.text(&format!("Display name set to {name:?}.\n")).await;
+    Ok(())
 }
 
 fn set_email(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let email = match arg(&args, "-new_email") {
-            Ok(e) => e.to_owned(),
-            Err(r) => return ctx.refuse(&r).await,
-        };
-        if let Err(e) = constraints::email(&email) {
-            return ctx.refuse(&format!("err: {e}.")).await;
-        }
-        let Some(me) = reauthenticate(ctx).await? else {
-            return Ok(());
-        };
-        if !ctx.host.store.set_email(&me.id, &email).await? {
-            return ctx
-                .refuse("err: That email address is used by another account.")
-                .await;
-        }
-        ctx.host
-            .bus
-            .to_user(&me.id, Event::AccountChanged { user_id: me.id });
-        ctx.text(&format!(
-            "Email address set to {email}; it is not verified yet.\n"
-        ))
-        .await;
-        Ok(())
+    interactive!(ctx, input, set_email_body)
+}
+
+async fn set_email_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
+    let email = arg(&args, "-new_email")?.to_owned();
+    valid(constraints::email(&email))?;
+    let Some(me) = reauthenticate(ctx).await? else {
+        return Ok(());
+    };
+    if !ctx.host.store.set_email(&me.id, &email).await? {
+        return refused("err: That email address is used by another account.");
     }
-    .boxed()
+    ctx.host
+        .bus
+        .to_user(&me.id, Event::AccountChanged { user_id: me.id });
+    ctx.text(&format!(
+        "Email address set to {email}; it is not verified yet.\n"
+    ))
+    .await;
+    Ok(())
 }
 
 fn force_set_email(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
@@ -517,29 +482,16 @@ fn force_set_email(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
 }
 
 async fn force_set_email_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
-    let email = match arg(args, "-new_email") {
-        Ok(e) => e,
-        Err(r) => return Ok(Err(r)),
-    };
-    if let Err(e) = constraints::email(email) {
-        return Ok(Err(format!("err: {e}.")));
-    }
-    let user = match outranked_user(ctx, args, "-user", caller).await? {
-        Ok(u) => u,
-        Err(r) => return Ok(Err(r)),
-    };
+    let email = arg(args, "-new_email")?;
+    valid(constraints::email(email))?;
+    let user = outranked_user(ctx, args, "-user", caller).await?;
     if !ctx.host.store.set_email(&user.id, email).await? {
-        return Ok(Err(
-            "err: That email address is used by another account.".into()
-        ));
+        return refused("err: That email address is used by another account.");
     }
     ctx.host
         .bus
         .to_user(&user.id, Event::AccountChanged { user_id: user.id });
-    Ok(Ok(format!(
-        "Email address of {} set to {email}.\n",
-        user.name
-    )))
+    Ok(format!("Email address of {} set to {email}.\n", user.name))
 }
 
 fn is_email_verified(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
@@ -568,15 +520,8 @@ async fn request_new_user_name_body(ctx: &CmdCtx, args: &Args, caller: u32) -> O
 }
 
 async fn set_flag(ctx: &CmdCtx, args: &Args, caller: u32, password: bool) -> Outcome {
-    let on = match args.value("-req") {
-        Some("0") => false,
-        Some("1") => true,
-        _ => return Ok(Err("err: -req must be 0 or 1.".into())),
-    };
-    let user = match outranked_user(ctx, args, "-user", caller).await? {
-        Ok(u) => u,
-        Err(r) => return Ok(Err(r)),
-    };
+    let on = flag_arg(args, "-req")?;
+    let user = outranked_user(ctx, args, "-user", caller).await?;
     let store = &ctx.host.store;
     if password {
         store.set_password_required(&user.id, on).await?;
@@ -589,10 +534,7 @@ async fn set_flag(ctx: &CmdCtx, args: &Args, caller: u32, password: bool) -> Out
     } else {
         "no longer has to change the"
     };
-    Ok(Ok(format!(
-        "{} {state} {what} at the next login.\n",
-        user.name
-    )))
+    Ok(format!("{} {state} {what} at the next login.\n", user.name))
 }
 
 #[cfg(test)]

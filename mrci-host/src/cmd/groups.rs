@@ -9,7 +9,7 @@ use mrci_proto::{Frame, args::Args, constraints};
 use super::{
     CmdCtx, CmdFuture, CommandDef, LoggedInClass,
     table::show_table,
-    util::{Refusal, arg, body, broadcast, rank_arg},
+    util::{Fail, Outcome, arg, body, broadcast, rank_arg, refused, valid},
 };
 use crate::{
     bus::Event,
@@ -101,24 +101,26 @@ pub(super) fn commands() -> Vec<CommandDef> {
 }
 
 /// Looks up a group the caller must outrank.
-async fn outranked_group(
-    ctx: &CmdCtx,
-    name: &str,
-    caller: u32,
-) -> crate::Result<Result<Group, Refusal>> {
-    if let Err(e) = constraints::group_name(name) {
-        return Ok(Err(format!("err: {e}.")));
-    }
+async fn outranked_group(ctx: &CmdCtx, name: &str, caller: u32) -> Result<Group, Fail> {
+    valid(constraints::group_name(name))?;
     let Some(group) = ctx.host.store.group(name).await? else {
-        return Ok(Err(format!("err: No group named {name}.")));
+        return refused(format!("err: No group named {name}."));
     };
     if caller >= group.host_rank {
-        return Ok(Err(format!(
+        return refused(format!(
             "err: {} (rank {}) is not below your rank ({caller}).",
             group.name, group.host_rank
-        )));
+        ));
     }
-    Ok(Ok(group))
+    Ok(group)
+}
+
+/// Turns the store's "name taken" and similar refusals into ERR texts.
+fn store_refusal(e: crate::Error) -> Fail {
+    match e {
+        crate::Error::Invalid(why) => Fail::Refused(format!("err: {why}.")),
+        other => Fail::Internal(other),
+    }
 }
 
 fn ls_groups(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
@@ -146,112 +148,72 @@ fn add_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
     body!(ctx, input, add_group_body)
 }
 
-async fn add_group_body(
-    ctx: &CmdCtx,
-    args: &Args,
-    caller: u32,
-) -> crate::Result<Result<String, Refusal>> {
-    let name = match arg(args, "-name") {
-        Ok(n) => n,
-        Err(r) => return Ok(Err(r)),
-    };
-    if let Err(e) = constraints::group_name(name) {
-        return Ok(Err(format!("err: {e}.")));
-    }
+async fn add_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    let name = arg(args, "-name")?;
+    valid(constraints::group_name(name))?;
     let rank = if args.has("-rank") {
-        match rank_arg(args, "-rank", caller) {
-            Ok(r) => r,
-            Err(r) => return Ok(Err(r)),
-        }
+        rank_arg(args, "-rank", caller)?
     } else {
         2.max(caller)
     };
-    match ctx.host.store.add_group(name, rank).await {
-        Ok(()) => Ok(Ok(format!("Group {name} created with host rank {rank}.\n"))),
-        Err(crate::Error::Invalid(why)) => Ok(Err(format!("err: {why}."))),
-        Err(e) => Err(e),
-    }
+    ctx.host
+        .store
+        .add_group(name, rank)
+        .await
+        .map_err(store_refusal)?;
+    Ok(format!("Group {name} created with host rank {rank}.\n"))
 }
 
 fn rm_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
     body!(ctx, input, rm_group_body)
 }
 
-async fn rm_group_body(
-    ctx: &CmdCtx,
-    args: &Args,
-    caller: u32,
-) -> crate::Result<Result<String, Refusal>> {
-    let group = match arg(args, "-name") {
-        Ok(name) => match outranked_group(ctx, name, caller).await? {
-            Ok(g) => g,
-            Err(r) => return Ok(Err(r)),
-        },
-        Err(r) => return Ok(Err(r)),
-    };
-    match ctx.host.store.remove_group(&group).await {
-        Ok(()) => Ok(Ok(format!("Group {} removed.\n", group.name))),
-        Err(crate::Error::Invalid(why)) => Ok(Err(format!("err: {why}."))),
-        Err(e) => Err(e),
-    }
+async fn rm_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    let group = outranked_group(ctx, arg(args, "-name")?, caller).await?;
+    ctx.host
+        .store
+        .remove_group(&group)
+        .await
+        .map_err(store_refusal)?;
+    Ok(format!("Group {} removed.\n", group.name))
 }
 
 fn rename_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
     body!(ctx, input, rename_group_body)
 }
 
-async fn rename_group_body(
-    ctx: &CmdCtx,
-    args: &Args,
-    caller: u32,
-) -> crate::Result<Result<String, Refusal>> {
-    let (name, new_name) = match (arg(args, "-name"), arg(args, "-new_name")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return Ok(Err(r)),
-    };
-    if let Err(e) = constraints::group_name(new_name) {
-        return Ok(Err(format!("err: {e}.")));
-    }
-    let group = match outranked_group(ctx, name, caller).await? {
-        Ok(g) => g,
-        Err(r) => return Ok(Err(r)),
-    };
-    match ctx.host.store.rename_group(&group, new_name).await {
-        Ok(()) => {
-            broadcast(
-                ctx,
-                Event::GroupRenamed {
-                    src: group.name.clone(),
-                    dst: new_name.to_owned(),
-                },
-            );
-            Ok(Ok(format!("Group {} renamed to {new_name}.\n", group.name)))
-        }
-        Err(crate::Error::Invalid(why)) => Ok(Err(format!("err: {why}."))),
-        Err(e) => Err(e),
-    }
+async fn rename_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    let (name, new_name) = (arg(args, "-name")?, arg(args, "-new_name")?);
+    valid(constraints::group_name(new_name))?;
+    let group = outranked_group(ctx, name, caller).await?;
+    ctx.host
+        .store
+        .rename_group(&group, new_name)
+        .await
+        .map_err(store_refusal)?;
+    broadcast(
+        ctx,
+        Event::GroupRenamed {
+            src: group.name.clone(),
+            dst: new_name.to_owned(),
+        },
+    );
+    Ok(format!("Group {} renamed to {new_name}.\n", group.name))
 }
 
 fn set_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
     body!(ctx, input, set_group_body)
 }
 
-async fn set_group_body(
-    ctx: &CmdCtx,
-    args: &Args,
-    caller: u32,
-) -> crate::Result<Result<String, Refusal>> {
-    let (user, group) = match (arg(args, "-user"), arg(args, "-group")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return Ok(Err(r)),
-    };
+async fn set_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    let (user, group) = (arg(args, "-user")?, arg(args, "-group")?);
     let store = &ctx.host.store;
     let Some(target) = store
         .find_user(user)
         .await?
         .filter(|u| u.name.eq_ignore_ascii_case(user))
     else {
-        return Ok(Err(format!("err: No user named {user}.")));
+        return refused(format!("err: No user named {user}."));
     };
     let is_self = ctx
         .view()
@@ -259,19 +221,19 @@ async fn set_group_body(
         .as_ref()
         .is_some_and(|u| u.user_id == target.id);
     if !is_self && caller >= target.host_rank {
-        return Ok(Err(format!(
+        return refused(format!(
             "err: {} (rank {}) is not below your rank ({caller}).",
             target.name, target.host_rank
-        )));
+        ));
     }
     let Some(dst) = store.group(group).await? else {
-        return Ok(Err(format!("err: No group named {group}.")));
+        return refused(format!("err: No group named {group}."));
     };
     if dst.host_rank < caller {
-        return Ok(Err(format!(
+        return refused(format!(
             "err: {} (rank {}) is more powerful than your rank ({caller}).",
             dst.name, dst.host_rank
-        )));
+        ));
     }
     store.set_group_by_name(&target.name, &dst.name).await?;
     broadcast(
@@ -281,33 +243,20 @@ async fn set_group_body(
             group: dst.name.clone(),
         },
     );
-    Ok(Ok(format!(
+    Ok(format!(
         "{} is now in group {} (host rank {}).\n",
         target.name, dst.name, dst.host_rank
-    )))
+    ))
 }
 
 fn set_group_rank(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
     body!(ctx, input, set_group_rank_body)
 }
 
-async fn set_group_rank_body(
-    ctx: &CmdCtx,
-    args: &Args,
-    caller: u32,
-) -> crate::Result<Result<String, Refusal>> {
-    let name = match arg(args, "-name") {
-        Ok(n) => n,
-        Err(r) => return Ok(Err(r)),
-    };
-    let rank = match rank_arg(args, "-rank", caller) {
-        Ok(r) => r,
-        Err(r) => return Ok(Err(r)),
-    };
-    let group = match outranked_group(ctx, name, caller).await? {
-        Ok(g) => g,
-        Err(r) => return Ok(Err(r)),
-    };
+async fn set_group_rank_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    let name = arg(args, "-name")?;
+    let rank = rank_arg(args, "-rank", caller)?;
+    let group = outranked_group(ctx, name, caller).await?;
     ctx.host.store.set_group_rank(&group, rank).await?;
     broadcast(
         ctx,
@@ -316,35 +265,19 @@ async fn set_group_rank_body(
             rank,
         },
     );
-    Ok(Ok(format!(
-        "Group {} now has host rank {rank}.\n",
-        group.name
-    )))
+    Ok(format!("Group {} now has host rank {rank}.\n", group.name))
 }
 
 fn trans_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
     body!(ctx, input, trans_group_body)
 }
 
-async fn trans_group_body(
-    ctx: &CmdCtx,
-    args: &Args,
-    caller: u32,
-) -> crate::Result<Result<String, Refusal>> {
-    let (src, dst) = match (arg(args, "-src"), arg(args, "-dst")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return Ok(Err(r)),
-    };
-    let src = match outranked_group(ctx, src, caller).await? {
-        Ok(g) => g,
-        Err(r) => return Ok(Err(r)),
-    };
-    let dst = match outranked_group(ctx, dst, caller).await? {
-        Ok(g) => g,
-        Err(r) => return Ok(Err(r)),
-    };
+async fn trans_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    let (src, dst) = (arg(args, "-src")?, arg(args, "-dst")?);
+    let src = outranked_group(ctx, src, caller).await?;
+    let dst = outranked_group(ctx, dst, caller).await?;
     if src.id == dst.id {
-        return Ok(Err("err: -src and -dst are the same group.".into()));
+        return refused("err: -src and -dst are the same group.");
     }
     let n = ctx.host.store.transfer_group(&src, &dst).await?;
     broadcast(
@@ -354,19 +287,17 @@ async fn trans_group_body(
             dst: dst.name.clone(),
         },
     );
-    Ok(Ok(format!(
+    Ok(format!(
         "Moved {n} users from {} to {}.\n",
         src.name, dst.name
-    )))
+    ))
 }
 
 /// The module a rank row belongs to: `-mod PATH`, or the host's internal commands.
-fn module_arg(args: &Args) -> Result<String, Refusal> {
+fn module_arg(args: &Args) -> Result<String, Fail> {
     match args.value("-mod") {
         None => Ok(INTERNAL_MODULE.to_owned()),
-        Some(path) => constraints::module_path(path)
-            .map(|()| path.to_owned())
-            .map_err(|e| format!("err: {e}.")),
+        Some(path) => valid(constraints::module_path(path)).map(|()| path.to_owned()),
     }
 }
 
@@ -374,59 +305,42 @@ fn add_ranked_cmd(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
     body!(ctx, input, add_ranked_cmd_body)
 }
 
-async fn add_ranked_cmd_body(
-    ctx: &CmdCtx,
-    args: &Args,
-    caller: u32,
-) -> crate::Result<Result<String, Refusal>> {
-    let (command, rank, module) = match (
-        arg(args, "-command"),
-        rank_arg(args, "-rank", caller),
-        module_arg(args),
-    ) {
-        (Ok(c), Ok(r), Ok(m)) => (c.to_lowercase(), r, m),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Ok(Err(e)),
-    };
-    if let Err(e) = constraints::command_name(&command) {
-        return Ok(Err(format!("err: {e}.")));
-    }
+async fn add_ranked_cmd_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
+    let command = arg(args, "-command")?.to_lowercase();
+    let rank = rank_arg(args, "-rank", caller)?;
+    let module = module_arg(args)?;
+    valid(constraints::command_name(&command))?;
     if !ctx
         .host
         .store
         .add_command_rank(&module, &command, rank)
         .await?
     {
-        return Ok(Err(format!(
+        return refused(format!(
             "err: {command} already has a rank; remove it first with rm_ranked_cmd."
-        )));
+        ));
     }
     ctx.host.bus.broadcast(None, false, Event::CmdRanksChanged);
-    Ok(Ok(format!("{command} now needs host rank {rank}.\n")))
+    Ok(format!("{command} now needs host rank {rank}.\n"))
 }
 
 fn rm_ranked_cmd(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
     body!(ctx, input, rm_ranked_cmd_body)
 }
 
-async fn rm_ranked_cmd_body(
-    ctx: &CmdCtx,
-    args: &Args,
-    _caller: u32,
-) -> crate::Result<Result<String, Refusal>> {
-    let (command, module) = match (arg(args, "-command"), module_arg(args)) {
-        (Ok(c), Ok(m)) => (c.to_lowercase(), m),
-        (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
-    };
+async fn rm_ranked_cmd_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let command = arg(args, "-command")?.to_lowercase();
+    let module = module_arg(args)?;
     if !ctx
         .host
         .store
         .remove_command_rank(&module, &command)
         .await?
     {
-        return Ok(Err(format!("err: {command} has no rank assigned.")));
+        return refused(format!("err: {command} has no rank assigned."));
     }
     ctx.host.bus.broadcast(None, false, Event::CmdRanksChanged);
-    Ok(Ok(format!("{command} falls back to host rank 1.\n")))
+    Ok(format!("{command} falls back to host rank 1.\n"))
 }
 
 fn ls_ranked_cmds(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {

@@ -178,12 +178,6 @@ impl CmdCtx {
         self.send(TypeId::ERR, text::encode(s)).await;
     }
 
-    /// Sends ERR and ends the invocation normally (a refusal is a reply, not a failure).
-    pub async fn refuse(&self, s: &str) -> CmdResult {
-        self.err(s).await;
-        Ok(())
-    }
-
     /// Sends BIG_TEXT.
     pub async fn big_text(&self, s: &str) {
         self.send(TypeId::BIG_TEXT, text::encode(s)).await;

@@ -204,12 +204,8 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn set_locked(&self, id: &UserId, locked: bool) -> Result<()> {
-        sqlx::query("UPDATE users SET locked = ? WHERE user_id = ?")
-            .bind(locked)
-            .bind(&id.0[..])
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.update_user("UPDATE users SET locked = ? WHERE user_id = ?", locked, id)
+            .await
     }
 
     /// Sets the display name.
@@ -217,12 +213,12 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn set_display_name(&self, id: &UserId, name: &str) -> Result<()> {
-        sqlx::query("UPDATE users SET display_name = ? WHERE user_id = ?")
-            .bind(name)
-            .bind(&id.0[..])
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.update_user(
+            "UPDATE users SET display_name = ? WHERE user_id = ?",
+            name.to_owned(),
+            id,
+        )
+        .await
     }
 
     /// Sets the email address and marks it unverified. False if another account uses it.
@@ -248,12 +244,12 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn set_password_required(&self, id: &UserId, on: bool) -> Result<()> {
-        sqlx::query("UPDATE users SET new_password_req = ? WHERE user_id = ?")
-            .bind(on)
-            .bind(&id.0[..])
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.update_user(
+            "UPDATE users SET new_password_req = ? WHERE user_id = ?",
+            on,
+            id,
+        )
+        .await
     }
 
     /// Sets the forced rename flag.
@@ -261,12 +257,12 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn set_name_required(&self, id: &UserId, on: bool) -> Result<()> {
-        sqlx::query("UPDATE users SET new_name_req = ? WHERE user_id = ?")
-            .bind(on)
-            .bind(&id.0[..])
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.update_user(
+            "UPDATE users SET new_name_req = ? WHERE user_id = ?",
+            on,
+            id,
+        )
+        .await
     }
 
     /// Accounts whose name and group contain the given texts:
@@ -295,6 +291,19 @@ impl Store {
                 (t, n, g, u32::try_from(r).unwrap_or(u32::MAX), hex)
             })
             .collect())
+    }
+
+    /// Runs `UPDATE users SET <column> = ?1 WHERE user_id = ?2` for one column.
+    async fn update_user<T>(&self, sql: &'static str, value: T, id: &UserId) -> Result<()>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + 'static,
+    {
+        sqlx::query(sql)
+            .bind(value)
+            .bind(id.0.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Number of accounts, and of accounts with host rank 1.
