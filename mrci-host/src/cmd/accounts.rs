@@ -103,6 +103,20 @@ pub(super) fn commands() -> Vec<CommandDef> {
             force_set_email,
         ),
         def(
+            "ls_auth_log",
+            Ranked,
+            "list login attempts",
+            "[{-ip_address (text)} {-user_name (text)}]/[text]",
+            ls_auth_log,
+        ),
+        def(
+            "ls_act_log",
+            Ranked,
+            "list session activity by address",
+            "[{-ip_address (text)} {-log_entry (text)}]/[text]",
+            ls_act_log,
+        ),
+        def(
             "is_email_verified",
             Exempt,
             "show whether your email address is verified",
@@ -376,6 +390,63 @@ fn ls_users(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
                 "group_name",
                 "host_rank",
                 "user_id",
+            ],
+            rows,
+        )
+        .await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn ls_auth_log(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let (ip, user) = (
+            args.value("-ip_address").unwrap_or(""),
+            args.value("-user_name").unwrap_or(""),
+        );
+        let rows = ctx.host.store.list_auth_log(ip, user).await?;
+        let rows = rows
+            .into_iter()
+            .map(|(t, ip, user, app, ok, why)| {
+                vec![t.to_string(), ip, user, app, ok.to_string(), why]
+            })
+            .collect();
+        let header = [
+            "time_stamp",
+            "ip_address",
+            "user_name",
+            "app_name",
+            "accepted",
+            "reason",
+        ];
+        show_table(ctx, &header, rows).await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn ls_act_log(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let (ip, entry) = (
+            args.value("-ip_address").unwrap_or(""),
+            args.value("-log_entry").unwrap_or(""),
+        );
+        let rows = ctx.host.store.list_act_log(ip, entry).await?;
+        let rows = rows
+            .into_iter()
+            .map(|(t, ip, sid, app, e)| vec![t.to_string(), ip, sid, app, e])
+            .collect();
+        show_table(
+            ctx,
+            &[
+                "time_stamp",
+                "ip_address",
+                "session_id",
+                "app_name",
+                "log_entry",
             ],
             rows,
         )

@@ -113,6 +113,9 @@ impl Session {
     /// Runs the session until the client leaves, the session is ended, or the host shuts down.
     pub async fn run(mut self) {
         let sid = self.view.sid;
+        self.host
+            .log_session_event(&self.view, "Session Active")
+            .await;
         let res = self.serve().await;
         if let Err(e) = &res {
             tracing::info!(session = %sid, error = %e, "session closed");

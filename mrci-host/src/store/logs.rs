@@ -86,6 +86,48 @@ impl Store {
     }
 }
 
+/// One auth-log row as `ls_auth_log` shows it.
+pub type AuthRow = (i64, String, String, String, bool, String);
+
+/// One IP-history row as `ls_act_log` shows it.
+pub type ActRow = (i64, String, String, String, String);
+
+impl Store {
+    /// Auth-log rows whose address and user name contain the given texts, newest first:
+    /// (time, ip, user name or "", app, accepted, reason).
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn list_auth_log(&self, ip: &str, user: &str) -> Result<Vec<AuthRow>> {
+        Ok(sqlx::query_as(
+            "SELECT a.time_stamp, a.ip_address, COALESCE(u.user_name, ''), a.app_name, a.accepted, a.reason \
+             FROM auth_log a LEFT JOIN users u ON u.user_id = a.user_id \
+             WHERE a.ip_address LIKE ?1 ESCAPE '\\' AND COALESCE(u.user_name, '') LIKE ?2 ESCAPE '\\' \
+             ORDER BY a.id DESC",
+        )
+        .bind(format!("%{}%", super::like_escape(ip)))
+        .bind(format!("%{}%", super::like_escape(user)))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// IP-history rows whose address and entry contain the given texts, newest first:
+    /// (time, ip, session id, app, entry).
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn list_act_log(&self, ip: &str, entry: &str) -> Result<Vec<ActRow>> {
+        Ok(sqlx::query_as(
+            "SELECT time_stamp, ip_address, session_id, app_name, log_entry FROM ip_history \
+             WHERE ip_address LIKE ?1 ESCAPE '\\' AND log_entry LIKE ?2 ESCAPE '\\' ORDER BY id DESC",
+        )
+        .bind(format!("%{}%", super::like_escape(ip)))
+        .bind(format!("%{}%", super::like_escape(entry)))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::temp_store;
@@ -110,6 +152,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.auth_log_count("dave").await.unwrap(), (1, 1));
+        let rows = store.list_auth_log("10.0", "").await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].2, "", "unknown accounts have no user name");
+        assert_eq!(store.list_auth_log("", "dav").await.unwrap().len(), 2);
+        assert!(store.list_auth_log("%", "").await.unwrap().is_empty());
         store
             .log_ip("10.0.0.1", "ab", "app", "Session Active", 5)
             .await
@@ -126,5 +173,8 @@ mod tests {
                 (5, "Session Active".to_owned())
             ]
         );
+        let acts = store.list_act_log("", "Ended").await.unwrap();
+        assert_eq!(acts.len(), 1);
+        assert_eq!(acts[0].4, "Session Ended");
     }
 }

@@ -17,6 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use bans::{Ban, normalise_ip};
 pub use groups::{Group, INITIAL_GROUP_ID};
+pub use logs::{ActRow, AuthRow};
 pub use ranks::INTERNAL_MODULE;
 pub use users::UserRecord;
 

@@ -172,6 +172,10 @@ async fn lock_and_delete_end_sessions_and_ranks_are_enforced() -> anyhow::Result
     gone.expect(id, TypeId::PRIV_TEXT).await?;
     gone.send(Frame::text(id, BranchId(0), PW)).await?;
     assert_eq!(gone.expect(id, TypeId::ERR).await?, "err: Access denied.");
+    let logins = admin.ok("ls_auth_log", "-user_name root_admin").await?;
+    assert!(logins.contains("password accepted"), "{logins}");
+    let activity = admin.ok("ls_act_log", "-log_entry Ended").await?;
+    assert!(activity.contains("Session Ended"), "{activity}");
     let users = admin.ok("ls_users", "").await?;
     assert!(
         users.contains("root_admin") && !users.contains("erin"),
