@@ -73,6 +73,8 @@ pub struct Security {
     pub max_failed_logins: u32,
     /// Seconds of the first lock; each further lock doubles it (capped at a day).
     pub lockout_secs: i64,
+    /// Password attempts (`auth`) allowed per client address per minute; 0 disables.
+    pub auth_attempts_per_minute: u32,
     /// Argon2id memory cost in KiB.
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
@@ -121,6 +123,7 @@ impl Default for Security {
         Self {
             max_failed_logins: 5,
             lockout_secs: 300,
+            auth_attempts_per_minute: 20,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
         }

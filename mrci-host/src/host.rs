@@ -81,6 +81,8 @@ pub struct HostCtx {
     pub hasher: Hasher,
     /// The time source.
     pub clock: Clock,
+    /// Per-address limit on password attempts.
+    pub auth_limit: crate::limit::RateLimiter,
     /// The host segment modules read the session count from (None if shared memory failed).
     pub(crate) host_shm: Option<mrci_shm::HostShm>,
     /// Sessions between accept and end (handshaking included).
@@ -121,12 +123,15 @@ impl HostCtx {
                 None
             }
         };
+        let auth_limit =
+            crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
         Ok(Arc::new(Self {
             config,
             store,
             bus: Bus::new(),
             tls,
             hasher,
+            auth_limit,
             clock,
             host_shm,
             n_sessions: AtomicUsize::new(0),

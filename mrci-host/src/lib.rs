@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod handshake;
 pub mod host;
+pub mod limit;
 pub mod listener;
 pub mod password;
 pub mod session;

@@ -119,6 +119,12 @@ async fn check_password(
             ctx.text("Login cancelled.\n").await;
             return Ok(None);
         };
+        if !ctx.host.auth_limit.allow(ctx.view().ip, now) {
+            tracing::warn!(ip = %ip, "login attempts over the per-address limit");
+            ctx.err("err: Too many login attempts from your address; try again in a minute.")
+                .await;
+            return Ok(None);
+        }
         let store = &ctx.host.store;
         let Some(user) = &user else {
             ctx.host.hasher.verify_dummy(&password).await;

@@ -230,3 +230,30 @@ async fn host_only_frame_types_are_refused() -> anyhow::Result<()> {
     );
     host.shutdown().await
 }
+
+#[tokio::test]
+async fn password_attempts_are_limited_per_address() -> anyhow::Result<()> {
+    let host = TestHost::start_with(|c| c.security.auth_attempts_per_minute = 3).await?;
+    host.add_user("gus", PASSWORD, "users").await?;
+    let mut client = TestClient::connect(host.addr).await?;
+    let id = client.id("auth")?;
+    client
+        .send(Frame::text(id, BranchId(0), "-user nobody"))
+        .await?;
+    for _ in 0..3 {
+        client.expect(id, TypeId::PRIV_TEXT).await?;
+        client
+            .send(Frame::text(id, BranchId(0), "Wrong-pass1"))
+            .await?;
+        assert_eq!(client.expect(id, TypeId::ERR).await?, "err: Access denied.");
+    }
+    client.expect(id, TypeId::PRIV_TEXT).await?;
+    client.send(Frame::text(id, BranchId(0), PASSWORD)).await?;
+    let limited = client.expect(id, TypeId::ERR).await?;
+    assert!(limited.contains("Too many login attempts"), "{limited}");
+    client.collect(id, BranchId(0)).await?;
+    // A new window (on the host's manual clock) lets the address try again.
+    host.ctx.clock.advance(60);
+    client.login("gus", PASSWORD).await?;
+    host.shutdown().await
+}
