@@ -10,7 +10,7 @@
 //! the magic sees an initialised mutex; a lock whose holder died is made consistent and handed
 //! to the next locker (`EOWNERDEAD`), so no process can block the lock by dying.
 
-use std::{fs::File, io, mem, ptr};
+use std::{fs::File, io, marker::PhantomData, mem, ptr};
 
 use memmap2::{MmapOptions, MmapRaw};
 use nix::{
@@ -94,6 +94,14 @@ impl Segment {
     }
 
     /// Attaches to an existing segment by key, checking its size and header.
+    ///
+    /// The object is opened `O_RDWR` because the mutex lives in the mapping and locking writes
+    /// to it; nothing else is written through an attached segment (the attach types expose
+    /// only getters), and the object is never resized: only `HEADER_LEN + data_len` bytes are
+    /// mapped even if the object is larger. Threat model: the segment is mode 0600, so only
+    /// processes of the host's uid can open it, and any such process could write or truncate
+    /// it directly (a truncation makes later reads fault with `SIGBUS`). The checks here stop
+    /// mistakes (a wrong key, a foreign or older segment), not a hostile process of that uid.
     pub(crate) fn attach(key: &str, data_len: usize) -> Result<Self> {
         let valid = key.len() < 250
             && key.starts_with('/')
@@ -103,7 +111,7 @@ impl Segment {
             return Err(Error::BadKey(key.to_owned()));
         }
         let fd = shm_open(key, OFlag::O_RDWR, Mode::empty()).map_err(os("shm_open"))?;
-        let size = fstat(&fd).map_err(os("fstat"))?.st_size as usize;
+        let size = usize::try_from(fstat(&fd).map_err(os("fstat"))?.st_size).unwrap_or(0);
         let total = HEADER_LEN + data_len;
         if size < total {
             return Err(Error::BadSize {
@@ -219,6 +227,7 @@ impl Segment {
         Ok(RawGuard {
             seg: self,
             recovered,
+            not_send: PhantomData,
         })
     }
 }
@@ -251,9 +260,15 @@ fn lock_err(e: Error) -> Error {
 }
 
 /// Proof that the segment lock is held; unlocks on drop.
+///
+/// Not `Send`: a robust pthread mutex belongs to the thread that locked it (the kernel tracks
+/// it on that thread's robust list, and the error-checking type refuses an unlock from any
+/// other thread), so the guard must be dropped on the thread that created it. This also stops
+/// a guard from being held across an `.await` in a spawned tokio task.
 pub(crate) struct RawGuard<'a> {
     seg: &'a Segment,
     recovered: bool,
+    not_send: PhantomData<*const ()>,
 }
 
 impl RawGuard<'_> {
@@ -303,8 +318,12 @@ impl Drop for RawGuard<'_> {
     }
 }
 
-/// Removes segments left by hosts that died without unlinking them: names with this crate's
-/// prefix whose creating pid no longer exists. Returns how many were removed.
+/// Removes segments left by hosts that died without unlinking them (SIGKILL, abort): names
+/// `/dev/shm/mrci-<pid>-…` whose creating pid no longer exists. The host runs it at start.
+/// Returns how many were removed.
+///
+/// A segment whose pid has since been reused by a live process is kept until that process is
+/// gone too; objects of other users are never removed (the kernel refuses the unlink).
 pub fn cleanup_stale() -> usize {
     let Ok(dir) = std::fs::read_dir("/dev/shm") else {
         return 0;

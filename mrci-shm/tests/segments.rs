@@ -20,7 +20,7 @@ fn main() {
         child(&role, &key);
         return;
     }
-    let tests: [(&str, fn()); 7] = [
+    let tests: [(&str, fn()); 8] = [
         (
             "child_attaches_and_reads_what_the_parent_wrote",
             child_reads,
@@ -30,14 +30,42 @@ fn main() {
         ("owner_drop_unlinks", owner_drop_unlinks),
         ("stale_segments_of_dead_hosts_are_removed", stale_cleanup),
         ("lists_round_trip_and_respect_their_capacity", lists),
+        ("fields_land_at_the_seed_offsets_after_the_header", offsets),
         ("relocking_in_one_thread_is_an_error_not_a_deadlock", relock),
     ];
+    // Enough of the libtest command line for `cargo nextest` and name filters.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            for (name, _) in tests {
+                println!("{name}: test");
+            }
+        }
+        return;
+    }
+    let exact = args.iter().any(|a| a == "--exact");
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let selected = |name: &str| {
+        filters.is_empty()
+            || filters.iter().any(|f| {
+                if exact {
+                    name == f.as_str()
+                } else {
+                    name.contains(f.as_str())
+                }
+            })
+    };
+    let mut passed = 0;
     for (name, test) in tests {
+        if !selected(name) {
+            continue;
+        }
+        passed += 1;
         print!("test {name} ... ");
         test();
         println!("ok");
     }
-    println!("test result: ok. {} passed", tests.len());
+    println!("test result: ok. {passed} passed");
 }
 
 fn child(role: &str, key: &str) {
@@ -171,10 +199,15 @@ fn owner_drop_unlinks() {
     let shm = SessionShm::create().expect("create");
     let key = shm.key().to_owned();
     let attached = SessionShm::attach(&key).expect("attach while alive");
+    shm.lock().expect("lock").set_host_rank(3);
     drop(shm);
-    assert!(SessionShm::attach(&key).is_err());
+    assert!(matches!(
+        SessionShm::attach(&key),
+        Err(Error::Os { op: "shm_open", .. })
+    ));
+    assert!(!std::path::Path::new(&format!("/dev/shm{key}")).exists());
     // Processes still attached keep a working mapping.
-    attached.lock().expect("lock").set_host_rank(3);
+    assert_eq!(attached.lock().expect("lock").host_rank(), 3);
 }
 
 fn stale_cleanup() {
@@ -183,12 +216,18 @@ fn stale_cleanup() {
     dead.wait().expect("reap");
     let name = format!("/mrci-{pid}-ses-stale");
     raw_segment(&name, 64);
-    assert!(cleanup_stale() >= 1);
-    assert!(shm_open(name.as_str(), OFlag::O_RDWR, Mode::empty()).is_err());
-    // Our own live segments are kept.
+    // Segments of live processes are kept: our own, and one named after pid 1 (always alive;
+    // `kill(1, 0)` answers EPERM or success, never ESRCH).
     let live = SessionShm::create().expect("create");
+    let init = "/mrci-1-ses-init-test";
+    raw_segment(init, 64);
+    // Another test process may run the cleanup at the same time, so check the outcome rather
+    // than the count.
     cleanup_stale();
+    assert!(shm_open(name.as_str(), OFlag::O_RDWR, Mode::empty()).is_err());
     assert!(SessionShm::attach(live.key()).is_ok());
+    assert!(shm_open(init, OFlag::O_RDWR, Mode::empty()).is_ok());
+    shm_unlink(init).expect("unlink the pid-1 segment");
 }
 
 fn lists() {
@@ -197,7 +236,12 @@ fn lists() {
     let ids: Vec<u64> = (1..=250).collect();
     assert_eq!(seg.set_channels(&ids), 200);
     assert_eq!(seg.channels(), (1..=200).collect::<Vec<_>>());
-    let subs: Vec<SubCh> = (1..=8).map(|ch_id| SubCh { ch_id, sub_id: 0 }).collect();
+    let subs: Vec<SubCh> = (1..=8)
+        .map(|ch_id| SubCh {
+            ch_id,
+            sub_id: (ch_id * 30) as u8,
+        })
+        .collect();
     assert_eq!(seg.set_open_subs(&subs), 6);
     assert_eq!(seg.open_subs(), subs[..6]);
     assert_eq!(
@@ -249,4 +293,77 @@ fn relock() {
     assert!(matches!(shm.lock(), Err(Error::Lock(_))));
     drop(held);
     assert!(shm.lock().is_ok());
+}
+
+/// Writes every field through the API and checks the raw bytes of the object (read through
+/// `/dev/shm`) at `HEADER_LEN + seed offset`.
+fn offsets() {
+    use mrci_shm::{HEADER_LEN, layout as l};
+
+    let shm = SessionShm::create().expect("create");
+    {
+        let mut seg = shm.lock().expect("lock");
+        seg.set_session_id(&[0x11; 28]);
+        seg.set_user_id(&[0x22; 32]);
+        seg.set_client_ip("1.2");
+        seg.set_client_app("app");
+        seg.set_user_name("bob");
+        seg.set_display_name("B");
+        seg.set_host_rank(0x0403_0201);
+        seg.set_active_update(true);
+        seg.set_owner_override(true);
+        seg.set_channels(&[0x0102_0304_0506_0708, 9]);
+        seg.set_open_subs(&[SubCh {
+            ch_id: 0x0A0B,
+            sub_id: 7,
+        }]);
+        seg.set_writable_subs(&[SubCh {
+            ch_id: 5,
+            sub_id: 6,
+        }]);
+        seg.set_pending_p2p(&[[0x33; 28]]);
+        seg.set_accepted_p2p(&[[0x44; 28]]);
+    }
+    let file = std::fs::read(format!("/dev/shm{}", shm.key())).expect("read the object");
+    assert_eq!(file.len(), HEADER_LEN + l::SESSION_LEN);
+    let at = |offset: usize, len: usize| &file[HEADER_LEN + offset..][..len];
+    assert_eq!(
+        at(l::SESSION_ID, 29),
+        [[0x11; 28].as_slice(), &[0x22]].concat()
+    );
+    assert_eq!(at(l::USER_ID, 33), [[0x22; 32].as_slice(), b"1"].concat());
+    assert_eq!(at(l::CLIENT_IP, 8), b"1\0.\x002\0\0\0");
+    assert!(
+        at(l::CLIENT_IP + 6, l::CLIENT_IP_LEN - 6)
+            .iter()
+            .all(|b| *b == 0)
+    );
+    assert_eq!(at(l::CLIENT_APP, 6), b"a\0p\0p\0");
+    assert_eq!(at(l::USER_NAME, 6), b"b\0o\0b\0");
+    assert_eq!(at(l::DISP_NAME - 2, 4), b"\0\0B\0");
+    assert_eq!(at(l::HOST_RANK - 1, 6), [0, 1, 2, 3, 4, 1]);
+    assert_eq!(at(l::OWNER_OVERRIDE, 1), [1]);
+    assert_eq!(at(l::CHANNEL_LIST, 10), [8, 7, 6, 5, 4, 3, 2, 1, 9, 0]);
+    assert_eq!(
+        at(l::OPEN_SUBS - 1, 11),
+        [0, 0x0B, 0x0A, 0, 0, 0, 0, 0, 0, 7, 0]
+    );
+    assert_eq!(at(l::WRITABLE_SUBS, 10), [5, 0, 0, 0, 0, 0, 0, 0, 6, 0]);
+    assert_eq!(
+        at(l::PENDING_P2P - 1, 30),
+        [[0].as_slice(), &[0x33; 28], &[0]].concat()
+    );
+    assert_eq!(
+        at(l::ACCEPTED_P2P - 1, 30),
+        [[0].as_slice(), &[0x44; 28], &[0]].concat()
+    );
+    assert!(
+        at(l::ACCEPTED_P2P + 28, l::MAX_P2P * 28 - 28)
+            .iter()
+            .all(|b| *b == 0)
+    );
+    let host = HostShm::create().expect("create host");
+    host.lock().expect("lock").set_sessions(0x0102);
+    let file = std::fs::read(format!("/dev/shm{}", host.key())).expect("read the object");
+    assert_eq!(file.get(HEADER_LEN..), Some([2, 1, 0, 0].as_slice()));
 }
