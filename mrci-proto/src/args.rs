@@ -111,10 +111,7 @@ impl Args {
     pub fn required(&self, key: &str) -> Result<&str> {
         match self.value(key) {
             Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(Error::Invalid {
-                what: "argument",
-                why: format!("{key} is required"),
-            }),
+            _ => Err(missing(key)),
         }
     }
 
@@ -143,10 +140,57 @@ impl Args {
     /// # Errors
     /// [`Error::Invalid`] when missing or not a plain decimal.
     pub fn u64(&self, key: &str) -> Result<u64> {
-        self.u64_opt(key)?.ok_or_else(|| Error::Invalid {
+        self.u64_opt(key)?.ok_or_else(|| missing(key))
+    }
+
+    /// Reads `key` as a plain decimal that must fit `T`.
+    fn narrow_opt<T: TryFrom<u64>>(&self, key: &str, max: u64) -> Result<Option<T>> {
+        let Some(n) = self.u64_opt(key)? else {
+            return Ok(None);
+        };
+        T::try_from(n).map(Some).map_err(|_| Error::Invalid {
             what: "argument",
-            why: format!("{key} is required"),
+            why: format!("{key} must be at most {max}, got {n}"),
         })
+    }
+
+    /// The value of `key` as a plain decimal `u32`; `None` when the key is absent.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when present but not a plain decimal or above `u32::MAX`.
+    pub fn u32_opt(&self, key: &str) -> Result<Option<u32>> {
+        self.narrow_opt(key, u64::from(u32::MAX))
+    }
+
+    /// The value of `key` as a required plain decimal `u32`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when missing, not a plain decimal or above `u32::MAX`.
+    pub fn u32(&self, key: &str) -> Result<u32> {
+        self.u32_opt(key)?.ok_or_else(|| missing(key))
+    }
+
+    /// The value of `key` as a plain decimal `u8`; `None` when the key is absent.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when present but not a plain decimal or above 255.
+    pub fn u8_opt(&self, key: &str) -> Result<Option<u8>> {
+        self.narrow_opt(key, u64::from(u8::MAX))
+    }
+
+    /// The value of `key` as a required plain decimal `u8`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when missing, not a plain decimal or above 255.
+    pub fn u8(&self, key: &str) -> Result<u8> {
+        self.u8_opt(key)?.ok_or_else(|| missing(key))
+    }
+}
+
+fn missing(key: &str) -> Error {
+    Error::Invalid {
+        what: "argument",
+        why: format!("{key} is required"),
     }
 }
 
@@ -283,9 +327,30 @@ mod tests {
         assert_eq!(args.u64_opt("-n").unwrap(), Some(12));
         assert!(args.u64_opt("-ch_name").is_err());
         assert!(args.u64("-missing").is_err());
+        assert!(matches!(args.u64_opt("-flag"), Err(Error::Invalid { .. })));
         assert!(args.required("-flag").is_err());
         // A quoted "-key" is a value, never a key.
         assert!(!Args::parse(r#""-ch_name" x"#).has("-ch_name"));
+    }
+
+    #[test]
+    fn typed_getters_check_range_and_form() {
+        let args = Args::parse("-a 255 -b 256 -c 4294967295 -d 4294967296 -e +1 -f ' 1' -g 1x");
+        assert_eq!(args.u8("-a").unwrap(), 255);
+        assert_eq!(args.u8_opt("-none").unwrap(), None);
+        assert!(args.u8("-none").is_err());
+        let Err(Error::Invalid { why, .. }) = args.u8("-b") else {
+            panic!("256 accepted as u8")
+        };
+        assert_eq!(why, "-b must be at most 255, got 256");
+        assert_eq!(args.u32("-c").unwrap(), u32::MAX);
+        assert!(args.u32_opt("-d").is_err());
+        assert_eq!(args.u64("-d").unwrap(), 4_294_967_296);
+        assert!(Args::parse("-n 18446744073709551616").u64("-n").is_err());
+        for key in ["-e", "-f", "-g"] {
+            assert!(args.u64_opt(key).is_err(), "{key}");
+            assert!(args.u32_opt(key).is_err(), "{key}");
+        }
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Async command ids: the 43 of seed 002 (the wire numbering, spec/README.md) and the
 //! host-internal extension ids 44–52 of PROTOCOL.md §4.4.
 //!
+//! Naming: each constant is the seed name without its `ASYNC_` prefix (`ASYNC_RDY` →
+//! [`AsyncId::RDY`], `ASYNC_SUB_CH_LEVEL_CHG` → [`AsyncId::SUB_CH_LEVEL_CHG`]); `name()`
+//! returns the full seed spelling.
+//!
 //! Invariant: [`HostExtId`] has no conversion to [`CmdId`], so an extension id can be read
 //! from a module's request but can never be put on a frame to a client.
 
@@ -146,24 +150,49 @@ impl AsyncId {
 
     /// True if frames on this id reach a client: the ids the seed does not mark internal,
     /// plus CAST, whose delivered data arrives on id 5 (PROTOCOL.md §9 item 4).
-    pub fn reaches_client(self) -> bool {
+    pub fn is_client_visible(self) -> bool {
         self.is_defined() && (!self.is_internal_only() || self == Self::CAST)
     }
 
-    /// True for ids only the host may originate; a module's request for one is dropped
-    /// (PROTOCOL.md §5.6): RDY, SYS_MSG, TO_PEER, ADD_CMD, RM_CMD, and the reserved
-    /// RESTORE_AUTH.
-    pub fn is_host_only(self) -> bool {
-        matches!(
-            self,
-            Self::RDY
-                | Self::SYS_MSG
-                | Self::TO_PEER
-                | Self::ADD_CMD
-                | Self::RM_CMD
-                | Self::RESTORE_AUTH
-        )
+    /// How the host routes this id when a module requests it (PROTOCOL.md §4.5); `None` for
+    /// an undefined id.
+    pub fn scope(self) -> Option<Scope> {
+        Some(match self.0 {
+            4 | 6 | 7 | 14 | 18 | 19 => Scope::Private,
+            5 | 22 | 24 | 25 => Scope::Public,
+            8..=13 | 15..=17 | 23 | 26..=39 | 42 => Scope::PublicWithFeedback,
+            1..=3 | 20 | 21 | 40 | 41 | 43 => Scope::HostOnly,
+            _ => return None,
+        })
     }
+
+    /// True for ids only the host may originate; a module's request for one is dropped
+    /// (PROTOCOL.md §4.5 and §9 item 44): RDY, SYS_MSG, EXE_CRASH, RESTORE_AUTH, TO_PEER,
+    /// ADD_CMD, RM_CMD and PUBLIC_AUTH.
+    pub fn is_host_only(self) -> bool {
+        self.scope() == Some(Scope::HostOnly)
+    }
+
+    /// True for the ids whose effect is on the whole server rather than one session (EXIT,
+    /// MAXSES, RESTART; PROTOCOL.md §4.5).
+    pub fn is_server_level(self) -> bool {
+        matches!(self, Self::EXIT | Self::MAXSES | Self::RESTART)
+    }
+}
+
+/// Where an async request from a module is delivered (PROTOCOL.md §4.5: the session routes
+/// by id, whatever IPC type the module used).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Handled by the module's own session only (PRIV_IPC).
+    Private,
+    /// Delivered to every other ready session (PUB_IPC).
+    Public,
+    /// Delivered to every other ready session, then to the module's own session
+    /// (PUB_IPC_WITH_FEEDBACK).
+    PublicWithFeedback,
+    /// Originated by the host only; a module's request is rejected.
+    HostOnly,
 }
 
 impl fmt::Debug for AsyncId {
@@ -221,6 +250,31 @@ impl HostExtId {
     /// The numeric value, for logs.
     pub fn value(self) -> u8 {
         self.0
+    }
+
+    /// The name PROTOCOL.md §4.4 gives, such as `ASYNC_KEEP_ALIVE`.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            44 => "ASYNC_PING_PEERS",
+            45 => "ASYNC_OPEN_SUBCH",
+            46 => "ASYNC_CLOSE_SUBCH",
+            47 => "ASYNC_UPDATE_BANS",
+            48 => "ASYNC_KEEP_ALIVE",
+            49 => "ASYNC_SET_DIR",
+            50 => "ASYNC_DEBUG_TEXT",
+            51 => "ASYNC_HOOK_INPUT",
+            _ => "ASYNC_OWNER_OVERRIDE",
+        }
+    }
+
+    /// Every extension id is handled by the module's own session (PROTOCOL.md §4.4).
+    pub fn scope(self) -> Scope {
+        Scope::Private
+    }
+
+    /// True for UPDATE_BANS, whose effect is on the server (PROTOCOL.md §4.5).
+    pub fn is_server_level(self) -> bool {
+        self == Self::UPDATE_BANS
     }
 }
 
@@ -300,7 +354,8 @@ mod tests {
             assert_eq!(got.name(), Some(*name));
             assert_eq!(got.is_internal_only(), *internal, "{name}");
         }
-        assert!(AsyncId::CAST.reaches_client() && !AsyncId::LOGOUT.reaches_client());
+        assert!(AsyncId::CAST.is_client_visible() && !AsyncId::LOGOUT.is_client_visible());
+        assert!(AsyncId::USER_RENAMED.is_client_visible() && !AsyncId(44).is_client_visible());
         assert_eq!(AsyncId::from_cmd_id(CmdId(41)), Some(AsyncId::RM_CMD));
         assert_eq!(AsyncId::from_cmd_id(CmdId(44)), None);
         assert_eq!(AsyncId::from_cmd_id(CmdId(256)), None);
@@ -308,7 +363,62 @@ mod tests {
     }
 
     #[test]
+    fn scopes_follow_the_rust_routing_table() {
+        // PROTOCOL.md §4.5, written out.
+        let private = [4, 6, 7, 14, 18, 19];
+        let public = [5, 22, 24, 25];
+        let host_only = [1, 2, 3, 20, 21, 40, 41, 43];
+        for id in AsyncId::ALL {
+            let want = if private.contains(&id.0) {
+                Scope::Private
+            } else if public.contains(&id.0) {
+                Scope::Public
+            } else if host_only.contains(&id.0) {
+                Scope::HostOnly
+            } else {
+                Scope::PublicWithFeedback
+            };
+            assert_eq!(id.scope(), Some(want), "{id:?}");
+            assert_eq!(id.is_host_only(), want == Scope::HostOnly, "{id:?}");
+        }
+        assert_eq!(AsyncId(0).scope(), None);
+        assert_eq!(AsyncId(44).scope(), None);
+        let server: Vec<u8> = AsyncId::ALL
+            .iter()
+            .filter(|a| a.is_server_level())
+            .map(|a| a.0)
+            .collect();
+        assert_eq!(server, [4, 6, 14]);
+        for ext in HostExtId::ALL {
+            assert_eq!(ext.scope(), Scope::Private);
+            assert_eq!(ext.is_server_level(), ext.value() == 47);
+        }
+    }
+
+    #[test]
     fn extension_ids_are_disjoint_from_the_seed() {
+        let names: Vec<(u8, &str)> = HostExtId::ALL
+            .iter()
+            .map(|e| (e.value(), e.name()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (44, "ASYNC_PING_PEERS"),
+                (45, "ASYNC_OPEN_SUBCH"),
+                (46, "ASYNC_CLOSE_SUBCH"),
+                (47, "ASYNC_UPDATE_BANS"),
+                (48, "ASYNC_KEEP_ALIVE"),
+                (49, "ASYNC_SET_DIR"),
+                (50, "ASYNC_DEBUG_TEXT"),
+                (51, "ASYNC_HOOK_INPUT"),
+                (52, "ASYNC_OWNER_OVERRIDE"),
+            ]
+        );
+        for ext in HostExtId::ALL {
+            assert!(AsyncId::ALL.iter().all(|a| a.0 != ext.value()));
+            assert_eq!(AsyncId::from_cmd_id(CmdId(u16::from(ext.value()))), None);
+        }
         for ext in HostExtId::ALL {
             assert!(ext.value() >= 44);
             assert_eq!(

@@ -204,18 +204,19 @@ pub fn ip_address(s: &str) -> Result<IpAddr> {
     })
 }
 
-/// Parses a plain decimal integer in `min..=max`.
-fn integer(what: &'static str, s: &str, min: u64, max: u64) -> Result<u64> {
+/// Parses a plain decimal integer in `min..=max` that fits `T`.
+fn integer<T: TryFrom<u64>>(what: &'static str, s: &str, min: u64, max: u64) -> Result<T> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(
             what,
             format!("{s:?} is not a plain decimal number"),
         ));
     }
-    match s.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(invalid(what, format!("must be between {min} and {max}"))),
-    }
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| invalid(what, format!("must be between {min} and {max}")))
 }
 
 /// Host rank: 1–4,000,000,000.
@@ -223,7 +224,7 @@ fn integer(what: &'static str, s: &str, min: u64, max: u64) -> Result<u64> {
 /// # Errors
 /// [`Error::Invalid`] for non-digits or out of range.
 pub fn host_rank(s: &str) -> Result<u32> {
-    integer("host rank", s, 1, 4_000_000_000).map(|n| n as u32)
+    integer("host rank", s, 1, 4_000_000_000)
 }
 
 /// Max sessions setting: 1–4,000,000,000.
@@ -231,7 +232,7 @@ pub fn host_rank(s: &str) -> Result<u32> {
 /// # Errors
 /// [`Error::Invalid`] for non-digits or out of range.
 pub fn max_sessions(s: &str) -> Result<u32> {
-    integer("max sessions", s, 1, 4_000_000_000).map(|n| n as u32)
+    integer("max sessions", s, 1, 4_000_000_000)
 }
 
 /// Channel id: 1–18,000,000,000,000,000,000 (the seed's bound, within u64).
@@ -247,7 +248,7 @@ pub fn channel_id(s: &str) -> Result<u64> {
 /// # Errors
 /// [`Error::Invalid`] for non-digits or out of range.
 pub fn command_id(s: &str) -> Result<u16> {
-    integer("command id", s, 256, 65535).map(|n| n as u16)
+    integer("command id", s, 256, 65535)
 }
 
 /// Async command id: 1–255.
@@ -255,7 +256,7 @@ pub fn command_id(s: &str) -> Result<u16> {
 /// # Errors
 /// [`Error::Invalid`] for non-digits or out of range.
 pub fn async_id(s: &str) -> Result<u8> {
-    integer("async command id", s, 1, 255).map(|n| n as u8)
+    integer("async command id", s, 1, 255)
 }
 
 /// Sub-channel id: 0–255.
@@ -263,7 +264,7 @@ pub fn async_id(s: &str) -> Result<u8> {
 /// # Errors
 /// [`Error::Invalid`] for non-digits or out of range.
 pub fn sub_channel_id(s: &str) -> Result<u8> {
-    integer("sub-channel id", s, 0, 255).map(|n| n as u8)
+    integer("sub-channel id", s, 0, 255)
 }
 
 /// Channel level: 1–5 (1 owner … 5 public); with `include_public` false, 1–4 (member levels).
@@ -272,7 +273,15 @@ pub fn sub_channel_id(s: &str) -> Result<u8> {
 /// [`Error::Invalid`] for non-digits or out of range.
 pub fn level(s: &str, include_public: bool) -> Result<u8> {
     let max = if include_public { 5 } else { 4 };
-    integer("channel level", s, 1, max).map(|n| n as u8)
+    integer("channel level", s, 1, max)
+}
+
+/// Member level: 1–4 (owner, admin, officer, regular); 5 (public) is not a membership.
+///
+/// # Errors
+/// [`Error::Invalid`] for non-digits or out of range.
+pub fn member_level(s: &str) -> Result<u8> {
+    level(s, false)
 }
 
 /// User id: exactly 32 bytes.
@@ -323,6 +332,30 @@ mod tests {
     }
 
     #[test]
+    fn messages_say_what_is_wrong() {
+        let why = |r: Result<()>| match r {
+            Err(Error::Invalid { what, why }) => format!("{what}: {why}"),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(
+            why(user_name("a")),
+            "user name: must be 2 to 24 characters long, got 1"
+        );
+        assert_eq!(
+            why(channel_name("my lobby")),
+            "channel name: must not contain spaces"
+        );
+        assert_eq!(
+            why(module_path("C:mod")),
+            "module path: must not contain ':'"
+        );
+        assert_eq!(
+            why(email("abc")),
+            "email address: must be 4 to 64 characters long, got 3"
+        );
+    }
+
+    #[test]
     fn emails() {
         for ok in ["a@b.c", "first.last@example.org"] {
             assert!(email(ok).is_ok(), "{ok}");
@@ -338,6 +371,8 @@ mod tests {
     fn passwords() {
         assert!(password("Passw0rd!").is_ok());
         assert!(password("Pa0!").is_err());
+        assert!(password("Passw0!").is_err());
+        assert!(password("Passw0r!").is_ok());
         assert!(password(&format!("Aa1!{}", "x".repeat(196))).is_ok());
         assert!(password(&format!("Aa1!{}", "x".repeat(197))).is_err());
         let Err(Error::Invalid { why, .. }) = password("password1!") else {
@@ -352,13 +387,29 @@ mod tests {
     #[test]
     fn paths_apps_and_addresses() {
         assert!(module_path("/usr/lib/mrci/mod").is_ok());
+        assert!(module_path("a").is_ok());
         assert!(module_path("").is_err());
-        assert!(module_path("a|b").is_err());
+        for c in ['|', '*', ':', '"', '?', '<', '>', '\n'] {
+            assert!(module_path(&format!("/opt/a{c}b")).is_err(), "{c:?}");
+        }
+        assert!(module_path("/opt/my mod").is_ok());
+        assert!(module_path(&"a".repeat(512)).is_ok());
         assert!(module_path(&"a".repeat(513)).is_err());
+        assert!(client_app("").is_ok());
         assert!(client_app(&"a".repeat(67)).is_ok());
         assert!(client_app(&"a".repeat(68)).is_err());
+        assert!(library_name("").is_ok());
+        assert!(library_name(&"a".repeat(64)).is_ok());
         assert!(library_name(&"a".repeat(65)).is_err());
         assert!(ip_address("10.0.0.1").is_ok());
+        // Size 3 and 39 are the table's bounds.
+        assert!(ip_address("::1").is_ok());
+        let full = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        assert_eq!(full.len(), 39);
+        assert!(ip_address(full).is_ok());
+        assert!(ip_address(&format!("{full} ")).is_err());
+        assert!(ip_address("10.0.0.1 ").is_err());
+        assert!(ip_address("g::1").is_err());
         assert!(ip_address("::1").is_ok());
         assert!(ip_address("1::").is_ok());
         assert!(ip_address("1.2.3.x").is_err());
@@ -374,20 +425,40 @@ mod tests {
         assert!(host_rank("+1").is_err());
         assert!(host_rank(" 1").is_err());
         assert!(max_sessions("").is_err());
+        assert_eq!(max_sessions("1").unwrap(), 1);
+        assert_eq!(max_sessions("4000000000").unwrap(), 4_000_000_000);
+        assert!(max_sessions("0").is_err());
+        assert!(max_sessions("4000000001").is_err());
+        assert!(max_sessions("1e3").is_err());
         assert_eq!(
             channel_id("18000000000000000000").unwrap(),
             18_000_000_000_000_000_000
         );
         assert!(channel_id("18000000000000000001").is_err());
         assert!(channel_id("0").is_err());
+        assert_eq!(channel_id("1").unwrap(), 1);
+        assert!(channel_id("-1").is_err());
         assert!(command_id("255").is_err());
+        assert_eq!(command_id("256").unwrap(), 256);
         assert_eq!(command_id("65535").unwrap(), 65535);
+        assert!(command_id("65536").is_err());
+        assert!(async_id("0").is_err());
+        assert_eq!(async_id("1").unwrap(), 1);
+        assert_eq!(async_id("255").unwrap(), 255);
         assert!(async_id("256").is_err());
         assert_eq!(sub_channel_id("0").unwrap(), 0);
+        assert_eq!(sub_channel_id("255").unwrap(), 255);
         assert!(sub_channel_id("256").is_err());
+        assert!(sub_channel_id("x").is_err());
+        assert_eq!(level("1", true).unwrap(), 1);
         assert_eq!(level("5", true).unwrap(), 5);
+        assert!(level("6", true).is_err());
         assert!(level("5", false).is_err());
         assert!(level("0", true).is_err());
+        assert_eq!(member_level("1").unwrap(), 1);
+        assert_eq!(member_level("4").unwrap(), 4);
+        assert!(member_level("5").is_err());
+        assert!(member_level("0").is_err());
         assert!(user_id(&[0; 32]).is_ok() && user_id(&[0; 31]).is_err());
         assert!(session_id(&[0; 28]).is_ok() && session_id(&[0; 29]).is_err());
     }
