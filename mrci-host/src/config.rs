@@ -149,7 +149,45 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] for invalid TOML, unknown keys or values of the wrong type.
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+        let config: Self = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values a type cannot: limits that would refuse every client or exceed the
+    /// wire's maximum.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first unusable setting.
+    pub fn validate(&self) -> Result<()> {
+        let (limits, security) = (&self.limits, &self.security);
+        let problems = [
+            (
+                !(1..=mrci_proto::frame::MAX_PAYLOAD).contains(&limits.max_payload),
+                "limits.max_payload must be between 1 and 16777215",
+            ),
+            (
+                limits.max_sessions == 0,
+                "limits.max_sessions must be at least 1",
+            ),
+            (
+                limits.header_timeout_secs == 0 || limits.tls_timeout_secs == 0,
+                "limits.header_timeout_secs and limits.tls_timeout_secs must be at least 1",
+            ),
+            (
+                security.max_failed_logins == 0 || security.lockout_secs < 1,
+                "security.max_failed_logins and security.lockout_secs must be at least 1",
+            ),
+            (
+                self.tls.common_names.iter().any(|n| n.trim().is_empty()),
+                "tls.common_names must not contain empty names",
+            ),
+            (self.db_file.is_empty(), "db_file must not be empty"),
+        ];
+        match problems.iter().find(|(bad, _)| *bad) {
+            Some((_, why)) => Err(Error::Config((*why).to_owned())),
+            None => Ok(()),
+        }
     }
 
     /// The SQLite file.
@@ -183,5 +221,45 @@ mod tests {
         assert!(config.tls.allow_plaintext_loopback);
         let err = Config::from_toml_str("no_such_setting = 1").unwrap_err();
         assert!(err.to_string().contains("no_such_setting"), "{err}");
+    }
+
+    #[test]
+    fn unusable_values_are_refused() {
+        assert!(Config::default().validate().is_ok());
+        for (text, needle) in [
+            ("[limits]\nmax_payload = 16777216", "max_payload"),
+            ("[limits]\nmax_sessions = 0", "max_sessions"),
+            ("[limits]\ntls_timeout_secs = 0", "tls_timeout_secs"),
+            ("[security]\nlockout_secs = 0", "lockout_secs"),
+            ("[tls]\ncommon_names = [\"\"]", "common_names"),
+        ] {
+            let err = Config::from_toml_str(text).unwrap_err();
+            assert!(
+                matches!(&err, Error::Config(m) if m.contains(needle)),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn load_reads_a_file_or_defaults() {
+        assert_eq!(Config::load(None).unwrap().db_file, "mrci.db");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mrci.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/var/lib/mrci\"\n[security]\nmax_failed_logins = 9\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.runtime_dir(), Path::new("/var/lib/mrci/run"));
+        assert_eq!(config.security.max_failed_logins, 9);
+        let err = Config::load(Some(&dir.path().join("missing.toml"))).unwrap_err();
+        assert!(err.to_string().contains("missing.toml"), "{err}");
+        let text = toml::to_string(&Config::default()).unwrap();
+        assert!(
+            Config::from_toml_str(&text).is_ok(),
+            "defaults round-trip:\n{text}"
+        );
     }
 }

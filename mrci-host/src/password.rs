@@ -4,8 +4,6 @@
 //! Invariant: hashing and verification run on the blocking pool, never on a runtime worker;
 //! verification of an unknown account does the same work as a real one.
 
-use std::sync::{Arc, OnceLock};
-
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 
 use crate::{Config, Error, Result};
@@ -14,7 +12,6 @@ use crate::{Config, Error, Result};
 #[derive(Clone, Debug)]
 pub struct Hasher {
     params: Params,
-    dummy: Arc<OnceLock<String>>,
 }
 
 impl Hasher {
@@ -22,12 +19,12 @@ impl Hasher {
     /// library defaults.
     pub fn new(config: &Config) -> Self {
         let sec = &config.security;
-        let params =
-            Params::new(sec.argon2_memory_kib, sec.argon2_iterations, 1, None).unwrap_or_default();
-        Self {
-            params,
-            dummy: Arc::new(OnceLock::new()),
-        }
+        let params = Params::new(sec.argon2_memory_kib, sec.argon2_iterations, 1, None)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "argon2 costs out of range; using the defaults");
+                Params::default()
+            });
+        Self { params }
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -72,16 +69,12 @@ impl Hasher {
     }
 
     /// Does the work of a verification for an account that does not exist, so the answer
-    /// takes as long as a wrong password for a real one.
+    /// takes as long as a wrong password for a real one: one Argon2id computation with the
+    /// current cost and a random salt, whose result is thrown away.
     pub async fn verify_dummy(&self, password: &str) {
-        let phc = match self.dummy.get() {
-            Some(phc) => phc.clone(),
-            None => match self.hash("dummy-password-for-timing").await {
-                Ok(phc) => self.dummy.get_or_init(|| phc).clone(),
-                Err(_) => return,
-            },
-        };
-        let _ = self.verify(password, &phc).await;
+        if let Err(e) = self.hash(password).await {
+            tracing::warn!(error = %e, "dummy password verification failed");
+        }
     }
 }
 
@@ -136,6 +129,14 @@ mod tests {
         assert!(!hasher.verify("Secr3t!pasS", &phc).await.unwrap());
         assert!(hasher.verify("x", "not a phc string").await.is_err());
         hasher.verify_dummy("anything").await;
+    }
+
+    #[tokio::test]
+    async fn out_of_range_costs_fall_back_to_the_defaults() {
+        let mut config = Config::default();
+        config.security.argon2_memory_kib = 1;
+        let phc = Hasher::new(&config).hash("Secr3t!pass").await.unwrap();
+        assert!(phc.contains("m=19456,t=2,p=1"), "{phc}");
     }
 
     #[test]

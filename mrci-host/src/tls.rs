@@ -8,7 +8,7 @@
 use std::{
     fs,
     io::{BufReader, Write},
-    os::unix::fs::OpenOptionsExt,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::Path,
     sync::Arc,
 };
@@ -51,7 +51,8 @@ fn tls_err(e: impl std::fmt::Display) -> Error {
 
 impl TlsMaterial {
     /// Loads the configured certificate and key, or the generated pair in the data
-    /// directory, generating it first if it does not exist yet.
+    /// directory, generating it first if it does not exist yet. The names served are the
+    /// configured common names plus the DNS names the certificate carries.
     ///
     /// # Errors
     /// If files cannot be read or written, or the PEM does not hold a usable pair.
@@ -63,7 +64,7 @@ impl TlsMaterial {
                 let cert = config.data_dir.join(CERT_FILE);
                 let key = config.data_dir.join(KEY_FILE);
                 names.extend(["localhost".into(), "127.0.0.1".into(), "::1".into()]);
-                names.dedup();
+                names = unique(names);
                 if !cert.exists() || !key.exists() {
                     generate(&names, &cert, &key)?;
                     tracing::info!(cert = %cert.display(), "generated a self-signed certificate");
@@ -78,13 +79,22 @@ impl TlsMaterial {
         };
         let cert_pem = fs::read_to_string(&cert_path)
             .map_err(|e| Error::Tls(format!("cannot read {}: {e}", cert_path.display())))?;
+        warn_if_key_readable(&key_path);
         let key_pem = fs::read(&key_path)
             .map_err(|e| Error::Tls(format!("cannot read {}: {e}", key_path.display())))?;
         let certs = parse_certs(&cert_pem)?;
         let key = rustls_pemfile::private_key(&mut BufReader::new(&key_pem[..]))
             .map_err(tls_err)?
             .ok_or_else(|| Error::Tls(format!("no private key in {}", key_path.display())))?;
-        let fingerprint = fingerprint(&certs[0]);
+        let leaf = certs.first().ok_or_else(|| tls_err("no certificate"))?;
+        let fingerprint = fingerprint(leaf);
+        let in_cert = dns_names(leaf);
+        for name in &config.tls.common_names {
+            if !in_cert.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                tracing::warn!(%name, cert = %cert_path.display(), "the certificate does not cover a configured common name");
+            }
+        }
+        names.extend(in_cert);
         let server_config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(tls_err)?
@@ -95,7 +105,7 @@ impl TlsMaterial {
             cert_pem,
             server_config: Arc::new(server_config),
             fingerprint,
-            common_names: names,
+            common_names: unique(names),
         })
     }
 
@@ -118,10 +128,39 @@ impl TlsMaterial {
             .clone()
             .unwrap_or_else(|| config.data_dir.join(CERT_FILE));
         let pem = fs::read_to_string(path).ok()?;
-        parse_certs(&pem).ok().map(|certs| fingerprint(&certs[0]))
+        parse_certs(&pem).ok()?.first().map(fingerprint)
     }
 }
 
+/// Names in their first order, without case-insensitive repeats.
+fn unique(names: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        if !out.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The DNS names in a certificate's subject alternative names (none if it cannot be parsed).
+fn dns_names(der: &CertificateDer<'_>) -> Vec<String> {
+    webpki::EndEntityCert::try_from(der)
+        .map(|cert| cert.valid_dns_names().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn warn_if_key_readable(key_path: &Path) {
+    if let Ok(meta) = fs::metadata(key_path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(key = %key_path.display(), "the private key file is readable by other users");
+    }
+}
+
+/// Writes the key and then the certificate. Each goes to a fresh temporary file (the key's
+/// created with mode 0600) that is renamed into place, so a crash never leaves a partial
+/// file and an older key file's permissions are never inherited.
 fn generate(names: &[String], cert_path: &Path, key_path: &Path) -> Result<()> {
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(tls_err)?;
     let cn = names.first().cloned().unwrap_or_else(|| "localhost".into());
@@ -133,14 +172,27 @@ fn generate(names: &[String], cert_path: &Path, key_path: &Path) -> Result<()> {
     if let Some(dir) = key_path.parent() {
         fs::create_dir_all(dir)?;
     }
-    let mut key_file = fs::OpenOptions::new()
+    write_new(key_path, key.serialize_pem().as_bytes(), 0o600)?;
+    write_new(cert_path, cert.pem().as_bytes(), 0o644)
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = Path::new(&tmp);
+    if let Err(e) = fs::remove_file(tmp)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(e.into());
+    }
+    let mut file = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(key_path)?;
-    key_file.write_all(key.serialize_pem().as_bytes())?;
-    fs::write(cert_path, cert.pem())?;
+        .create_new(true)
+        .mode(mode)
+        .open(tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(tmp, path)?;
     Ok(())
 }
 
@@ -169,7 +221,11 @@ fn fingerprint(der: &CertificateDer<'_>) -> String {
 /// # Errors
 /// If the PEM holds no certificate.
 pub fn pem_to_der(pem: &str) -> Result<Vec<u8>> {
-    Ok(parse_certs(pem)?.remove(0).to_vec())
+    let certs = parse_certs(pem)?;
+    certs
+        .first()
+        .map(|c| c.to_vec())
+        .ok_or_else(|| tls_err("no certificate"))
 }
 
 /// A client configuration that trusts exactly the certificates in `cert_pem` (what a client
@@ -192,8 +248,6 @@ pub fn client_config_trusting(cert_pem: &str) -> Result<Arc<ClientConfig>> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
 
     #[tokio::test]
@@ -241,5 +295,58 @@ mod tests {
             TlsMaterial::load_or_generate(&config),
             Err(Error::Config(_))
         ));
+    }
+
+    #[test]
+    fn configured_pair_serves_its_names_and_the_configured_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["mrci.example.org".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        fs::write(&cert_path, cert.pem()).unwrap();
+        fs::write(&key_path, key.serialize_pem()).unwrap();
+        let mut config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        config.tls.cert_path = Some(cert_path);
+        config.tls.key_path = Some(key_path);
+        config.tls.common_names = vec!["alias.example.org".into(), "Alias.Example.org".into()];
+        let material = TlsMaterial::load_or_generate(&config).unwrap();
+        assert_eq!(
+            material.common_names,
+            ["alias.example.org", "mrci.example.org"]
+        );
+        assert!(material.serves("MRCI.example.org") && !material.serves("localhost"));
+        assert!(!config.data_dir.exists(), "nothing generated");
+        assert_eq!(
+            material.fingerprint,
+            fingerprint(&CertificateDer::from(cert.der().to_vec()))
+        );
+    }
+
+    #[test]
+    fn generated_names_are_unique_and_a_stale_temp_file_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.tls.common_names = vec!["LOCALHOST".into(), "host.example".into()];
+        fs::write(dir.path().join("key.pem.tmp"), "stale").unwrap();
+        let material = TlsMaterial::load_or_generate(&config).unwrap();
+        assert_eq!(
+            material.common_names,
+            ["LOCALHOST", "host.example", "127.0.0.1", "::1"]
+        );
+        assert!(!dir.path().join("key.pem.tmp").exists());
+        let mode = fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -30,11 +30,17 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating it and its directory if needed) the database file and brings its
+    /// schema up to date.
     ///
     /// # Errors
     /// If the file cannot be opened or a migration fails.
     pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            tokio::fs::create_dir_all(dir).await?;
+        }
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -83,7 +89,7 @@ mod tests {
     #[tokio::test]
     async fn migrations_apply_once_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.db");
+        let path = dir.path().join("new-dir").join("m.db");
         let store = Store::open(&path).await.unwrap();
         let groups: Vec<(String, i64)> =
             sqlx::query_as("SELECT name, host_rank FROM groups ORDER BY group_id")

@@ -28,8 +28,11 @@ pub struct UserRecord {
     pub must_change_pw: bool,
     /// The user must choose a new name at the next login.
     pub must_change_name: bool,
-    /// Locked until this time (Unix seconds), if locked.
+    /// End of the latest temporary lock after failed logins (Unix seconds); it may lie in
+    /// the past. See [`UserRecord::lock_end`].
     pub locked_until: Option<i64>,
+    /// Failed logins since the last success or temporary lock.
+    pub failed_logins: u32,
     /// Whether the email address is verified.
     pub email_verified: bool,
     /// Locked by an operator (`lock_acct`) until unlocked.
@@ -44,7 +47,7 @@ macro_rules! select_user {
         concat!(
             "SELECT u.user_id, u.user_name, COALESCE(u.email_address, '') AS email, u.display_name, \
      g.name AS group_name, g.host_rank, u.pw_hash, u.new_password_req, u.new_name_req, u.locked_until, \
-     u.email_verified, u.locked, u.time_stamp FROM users u JOIN groups g ON g.group_id = u.group_id ",
+     u.failed_logins, u.email_verified, u.locked, u.time_stamp FROM users u JOIN groups g ON g.group_id = u.group_id ",
             $filter
         )
     };
@@ -63,10 +66,18 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord> {
         must_change_pw: row.try_get("new_password_req")?,
         must_change_name: row.try_get("new_name_req")?,
         locked_until: row.try_get("locked_until")?,
+        failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?).unwrap_or(0),
         email_verified: row.try_get("email_verified")?,
         locked: row.try_get("locked")?,
         created_at: row.try_get("time_stamp")?,
     })
+}
+
+impl UserRecord {
+    /// The end of a temporary lock still in force at `now`, if any.
+    pub fn lock_end(&self, now: i64) -> Option<i64> {
+        self.locked_until.filter(|until| *until > now)
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -457,16 +468,20 @@ mod tests {
             None
         );
         assert_eq!(
+            store.user_by_id(&id).await.unwrap().unwrap().failed_logins,
+            2
+        );
+        assert_eq!(
             store
                 .record_login_failure(&id, 1000, &limits)
                 .await
                 .unwrap(),
             Some(1060)
         );
-        assert_eq!(
-            store.user_by_id(&id).await.unwrap().unwrap().locked_until,
-            Some(1060)
-        );
+        let user = store.user_by_id(&id).await.unwrap().unwrap();
+        assert_eq!((user.failed_logins, user.locked_until), (0, Some(1060)));
+        assert_eq!(user.lock_end(1059), Some(1060));
+        assert_eq!(user.lock_end(1060), None, "expired");
         for _ in 0..2 {
             store
                 .record_login_failure(&id, 2000, &limits)
