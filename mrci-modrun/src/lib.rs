@@ -1,2 +1,72 @@
-//! Placeholder crate root.
+//! Supervises MRCI module processes (PROTOCOL.md §5, seeds 001/004 §2) and gives module
+//! authors a small API to write them.
+//!
+//! # For the host
+//!
+//! Once per host: build a [`Config`] (socket directory, made private with
+//! [`prepare_runtime_dir`]; timers; payload limit; HOST_VER). Once per session: a
+//! [`Context`] (shared-memory keys, working directory, socket name tag).
+//!
+//! - **List mode**: [`list_commands`]`(cfg, &ctx, exe, ListMode::Public, &taken).await`
+//!   starts the module with `-public_cmds` (or `-exempt_cmds`, `-user_cmds`), sends HOST_VER,
+//!   keeps only valid NEW_CMD frames and logs ERR texts, and returns a [`Listing`]: each
+//!   [`ListedCommand`] has the module's [`NewCmd`](mrci_proto::payload::NewCmd) (real name)
+//!   and a unique name (§5.4.3 suffix rule, see [`unique_name`]). Errors say why a module
+//!   could not be listed (never connected, exited early, broke the framing).
+//! - **Run mode**: a [`Runner`] per session. [`Runner::route`] sends a client frame to the
+//!   (command id, branch id) pair's process, starting one with `-run_cmd` on first use and
+//!   queueing frames until it connects; control frames never start a process
+//!   ([`Routed::NoInstance`]). [`Runner::next_event`] (cancel-safe, for the session's
+//!   `select!`) yields [`Event::Output`] frames for the client, [`Event::Request`] validated
+//!   async requests ([`ModuleRequest`], route by [`ModuleRequest::scope`]) and one
+//!   [`Event::Ended`] per process, whose [`Ended::client_error`] says whether the client
+//!   needs ERR + IDLE and whose [`ExitCause::is_failure`] whether to report
+//!   ASYNC_EXE_CRASH. [`Runner::stop`], [`Runner::stop_command`] and [`Runner::shutdown`]
+//!   end processes with KILL_CMD and a forced kill after the grace time.
+//!
+//! Every process, in both modes, is watched by a [`Supervisor`]: it must connect within the
+//! connect deadline, gets KILL_CMD after 2 minutes without pipe traffic and SIGKILL to its
+//! process group 3 seconds later (seed 001), and is force-killed at once if it sends a frame
+//! over [`Config::max_payload`]. Sockets are unlinked once connected or when the process
+//! ends; processes are reaped and started with `kill_on_drop`.
+//!
+//! # For module authors
+//!
+//! [`module`] has [`ModuleArgs::from_env`], a blocking [`module::Pipe`] and
+//! [`module::serve`], which answers the list modes and runs commands; see
+//! `examples/hello_module.rs`. Session data is read with `mrci_shm::SessionShm::attach`.
+//!
+//! # Layout
+//!
+//! - [`supervisor`]: the pure lifecycle and timer state machine (time passed in).
+//! - `driver`: the tokio task that runs one process around a supervisor.
+//! - [`filter`]: which module frames are accepted in each mode; async request validation.
+//! - `list`, `run`: the two modes; `process`: sockets, spawning, process groups.
+//! - [`args`]: the command line shared by host and module; [`module`]: the author API.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod args;
+mod config;
+mod driver;
+mod error;
+pub mod filter;
+mod list;
+pub mod module;
+mod process;
+mod run;
+pub mod supervisor;
+
+pub use args::{ListMode, Mode, ModuleArgs};
+pub use config::{Config, Context};
+pub use driver::Ended;
+pub use error::{Error, Result};
+pub use filter::{ExtRequest, ModuleRequest, Request};
+pub use list::{ListedCommand, Listing, list_commands, unique_name};
+pub use process::prepare_runtime_dir;
+pub use run::{Event, InstanceKey, Routed, Runner, Target};
+pub use supervisor::{ExitCause, Supervisor, Timers};
+
+/// The ERR text for a command whose process could not be started (PROTOCOL.md §2.5).
+pub const FAILED_TO_START: &str =
+    "err: The command failed to start. error details were logged for admin review.\n";
