@@ -4,8 +4,14 @@
 //! the default address with a data directory, database and self-signed certificate created on
 //! first start. The other `host` subcommands work on the same data directory while the host is
 //! running or not.
+//!
+//! `mrci connect` is the interactive terminal client and `mrci run` its scripted form; both
+//! live in [`client`].
+#![forbid(unsafe_code)]
 
 use std::{path::PathBuf, process::ExitCode};
+
+mod client;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -27,6 +33,84 @@ enum Command {
     /// Run and administer the host.
     #[command(subcommand)]
     Host(HostCmd),
+    /// Connect to a host and type commands (interactive).
+    Connect {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Log in as this user once connected.
+        #[arg(long, short, env = "MRCI_USER")]
+        user: Option<String>,
+    },
+    /// Run commands on a host from a shell script or CI: TEXT goes to stdout, ERR to stderr,
+    /// and the exit code is 1 after an ERR (2 when the login fails).
+    Run {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Log in as this user first.
+        #[arg(long, short, env = "MRCI_USER")]
+        user: Option<String>,
+        /// Read the password from the first line of this file (else the MRCI_PASSWORD
+        /// environment variable, else a prompt).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Run the command lines of this file (one a line; `#` starts a comment).
+        #[arg(long, conflicts_with = "command")]
+        script: Option<PathBuf>,
+        /// The command and its arguments.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required_unless_present = "script"
+        )]
+        command: Vec<String>,
+    },
+}
+
+/// Where to connect and how to trust the host's certificate.
+#[derive(clap::Args)]
+struct ConnArgs {
+    /// HOST[:PORT]; the port defaults to 35516.
+    target: client::conn::Target,
+    /// Known-hosts file pinning certificate fingerprints (default:
+    /// ~/.config/mrci/known_hosts).
+    #[arg(long, env = "MRCI_KNOWN_HOSTS")]
+    known_hosts: Option<PathBuf>,
+    /// Trust and pin the certificate of a host seen for the first time without asking.
+    #[arg(long)]
+    accept_new: bool,
+    /// Verify the host's certificate against the CA certificates in this PEM file instead of
+    /// pinning it.
+    #[arg(long, conflicts_with_all = ["known_hosts", "accept_new"])]
+    ca: Option<PathBuf>,
+    /// The certificate common name to ask the host for (default: any with pinning, the host
+    /// name with --ca).
+    #[arg(long)]
+    cn: Option<String>,
+}
+
+impl ConnArgs {
+    fn into_opts(self) -> anyhow::Result<client::conn::ConnectOpts> {
+        use client::conn::{NewHost, Trust};
+        let trust = match self.ca {
+            Some(ca) => Trust::Ca(ca),
+            None => Trust::Pinned {
+                known_hosts: client::known_hosts::KnownHosts::new(match self.known_hosts {
+                    Some(path) => path,
+                    None => client::known_hosts::KnownHosts::default_path()?,
+                }),
+                new_host: if self.accept_new {
+                    NewHost::Accept
+                } else {
+                    NewHost::Ask
+                },
+            },
+        };
+        Ok(client::conn::ConnectOpts {
+            target: self.target,
+            trust,
+            common_name: self.cn,
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -106,7 +190,41 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Command::Host(cmd) = cli.command;
+    let cmd = match cli.command {
+        Command::Host(cmd) => cmd,
+        Command::Connect { conn, user } => {
+            let opts = client::repl::ReplOpts {
+                connect: conn.into_opts()?,
+                user,
+            };
+            return client::repl::run(opts).await;
+        }
+        Command::Run {
+            conn,
+            user,
+            password_file,
+            script,
+            command,
+        } => {
+            let lines = match script {
+                Some(path) => client::script::script_lines(
+                    &std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                ),
+                None => vec![client::script::join_args(&command)],
+            };
+            let opts = client::script::ScriptOpts {
+                connect: conn.into_opts()?,
+                user,
+                password: match password_file {
+                    Some(path) => client::script::PasswordSource::File(path),
+                    None => client::script::PasswordSource::EnvOrPrompt,
+                },
+                lines,
+            };
+            return client::script::run(opts).await;
+        }
+    };
     match cmd {
         HostCmd::Run { common, listen } => {
             let mut config = common.load()?;
