@@ -29,6 +29,10 @@ pub struct Config {
     pub limits: Limits,
     /// Account security.
     pub security: Security,
+    /// Registration, recovery and email verification.
+    pub accounts: Accounts,
+    /// How the host sends mail (recovery tokens, verification codes).
+    pub mail: Mail,
 }
 
 /// TLS settings.
@@ -81,6 +85,105 @@ pub struct Security {
     pub argon2_iterations: u32,
 }
 
+/// Self-service account features.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Accounts {
+    /// Let clients that are not logged in create accounts with `add_acct`. Off by default.
+    pub public_registration: bool,
+    /// Offer `request_pw_reset` and `recover_acct` before login (needs a mail transport).
+    pub password_reset: bool,
+    /// Offer `verify_email` (needs a mail transport).
+    pub email_verify: bool,
+    /// Seconds a recovery token stays valid.
+    pub recovery_token_secs: i64,
+    /// Wrong recovery tokens that void the token.
+    pub recovery_max_attempts: u32,
+    /// Seconds before another recovery mail may be sent for the same account.
+    pub recovery_resend_secs: i64,
+}
+
+/// The mail transport.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// No mail: recovery and verification are not offered.
+    #[default]
+    None,
+    /// SMTP submission (`smtp_host`, `smtp_port`, `smtp_security`, optional login).
+    Smtp,
+    /// A sendmail-compatible program, run without a shell, message on standard input.
+    Sendmail,
+    /// Each mail is written as a file into `directory` (for tests and inspection).
+    Directory,
+}
+
+/// How SMTP is secured.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// STARTTLS, required.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+    /// No encryption; only sensible for a relay on the same machine.
+    None,
+}
+
+/// Mail settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mail {
+    /// Which transport to use.
+    pub transport: MailTransport,
+    /// The sender address.
+    pub from: String,
+    /// SMTP server name.
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// SMTP transport security.
+    pub smtp_security: SmtpSecurity,
+    /// SMTP login name; empty for none. The password comes from `MRCI_SMTP_PASSWORD`.
+    pub smtp_user: String,
+    /// The sendmail-compatible program.
+    pub sendmail_program: PathBuf,
+    /// Its arguments; the recipient address is appended after them.
+    pub sendmail_args: Vec<String>,
+    /// Directory for the `directory` transport.
+    pub directory: PathBuf,
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Self {
+            public_registration: false,
+            password_reset: true,
+            email_verify: true,
+            recovery_token_secs: 3600,
+            recovery_max_attempts: 5,
+            recovery_resend_secs: 60,
+        }
+    }
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::None,
+            from: "mrci@localhost".into(),
+            smtp_host: "localhost".into(),
+            smtp_port: 587,
+            smtp_security: SmtpSecurity::Starttls,
+            smtp_user: String::new(),
+            sendmail_program: PathBuf::from("/usr/sbin/sendmail"),
+            sendmail_args: vec!["-i".into(), "--".into()],
+            directory: PathBuf::from("mail"),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -90,6 +193,8 @@ impl Default for Config {
             tls: TlsConfig::default(),
             limits: Limits::default(),
             security: Security::default(),
+            accounts: Accounts::default(),
+            mail: Mail::default(),
         }
     }
 }
@@ -183,6 +288,15 @@ impl Config {
                 "tls.common_names must not contain empty names",
             ),
             (self.db_file.is_empty(), "db_file must not be empty"),
+            (
+                self.accounts.recovery_token_secs < 60 || self.accounts.recovery_max_attempts == 0,
+                "accounts.recovery_token_secs must be at least 60 and recovery_max_attempts at least 1",
+            ),
+            (
+                self.mail.transport != MailTransport::None
+                    && self.mail.from.parse::<lettre::Address>().is_err(),
+                "mail.from must be an email address",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err(Error::Config((*why).to_owned())),
@@ -193,6 +307,11 @@ impl Config {
     /// The SQLite file.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(&self.db_file)
+    }
+
+    /// Directory of the `directory` mail transport (relative paths are inside `data_dir`).
+    pub fn mail_dir(&self) -> PathBuf {
+        self.data_dir.join(&self.mail.directory)
     }
 
     /// Directory for module sockets (mode 0700).

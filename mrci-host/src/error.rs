@@ -27,6 +27,9 @@ pub enum Error {
     /// Password hashing failed.
     #[error("password hashing: {0}")]
     Password(String),
+    /// A mail could not be built or sent.
+    #[error("mail: {0}")]
+    Mail(String),
     /// An operator request was invalid (bad name, no such user, name taken).
     #[error("{0}")]
     Invalid(String),

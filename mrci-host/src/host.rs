@@ -83,6 +83,10 @@ pub struct HostCtx {
     pub clock: Clock,
     /// Per-address limit on password attempts.
     pub auth_limit: crate::limit::RateLimiter,
+    /// Per-address limit on recovery requests and recovery-token attempts.
+    pub recovery_limit: crate::limit::RateLimiter,
+    /// Where recovery tokens and verification codes are mailed.
+    pub mailer: crate::mail::Mailer,
     /// The host segment modules read the session count from (None if shared memory failed).
     pub(crate) host_shm: Option<mrci_shm::HostShm>,
     /// Sessions between accept and end (handshaking included).
@@ -125,7 +129,12 @@ impl HostCtx {
         };
         let auth_limit =
             crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
+        let recovery_limit =
+            crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
+        let mailer = crate::mail::Mailer::from_config(&config)?;
         Ok(Arc::new(Self {
+            recovery_limit,
+            mailer,
             config,
             store,
             bus: Bus::new(),
@@ -137,6 +146,17 @@ impl HostCtx {
             n_sessions: AtomicUsize::new(0),
             shm_count: Mutex::new(()),
         }))
+    }
+
+    /// The self-service features on now: a feature that mails needs a mail transport.
+    pub fn features(&self) -> crate::cmd::Features {
+        let accounts = &self.config.accounts;
+        let mail = self.mailer.is_enabled();
+        crate::cmd::Features {
+            registration: accounts.public_registration,
+            recovery: accounts.password_reset && mail,
+            email_verify: accounts.email_verify && mail,
+        }
     }
 
     /// True if the host has a certificate for the common name a client asked for.

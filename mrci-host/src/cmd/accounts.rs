@@ -6,7 +6,7 @@ use futures::FutureExt;
 use mrci_proto::{Frame, args::Args, constraints};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef, LoggedInClass,
+    CmdCtx, CmdFuture, CommandDef, Feature, LoggedInClass,
     table::show_table,
     util::{Fail, Outcome, arg, body, interactive, refused, valid},
 };
@@ -28,6 +28,7 @@ fn def(
         public: false,
         logged_in,
         gen_file: false,
+        feature: None,
         summary,
         io,
         details: "Changing another account needs a host rank strictly more powerful (lower) than the \
@@ -39,13 +40,17 @@ fn def(
 pub(super) fn commands() -> Vec<CommandDef> {
     use LoggedInClass::{Exempt, Ranked};
     vec![
-        def(
-            "add_acct",
-            Ranked,
-            "create an account",
-            "[-name (text) -email (text) {-disp (text)}]/[text]",
-            add_acct,
-        ),
+        CommandDef {
+            public: true,
+            feature: Some(Feature::Registration),
+            ..def(
+                "add_acct",
+                Ranked,
+                "create an account",
+                "[-name (text) -email (text) {-disp (text)}]/[text]",
+                add_acct,
+            )
+        },
         def(
             "rm_acct",
             Ranked,

@@ -20,6 +20,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             public: true,
             logged_in: LoggedInClass::Never,
             gen_file: false,
+            feature: None,
             summary: "log in with a user name or email address",
             io: "[-user (text) or -email (text)]/[text]",
             details: "Prompts for the password (hidden input). If the account must change its \
@@ -33,6 +34,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             public: false,
             logged_in: LoggedInClass::Exempt,
             gen_file: false,
+            feature: None,
             summary: "log out of this session",
             io: "[none]/[text]",
             details: "Logs the session out; the command list returns to the public commands.",

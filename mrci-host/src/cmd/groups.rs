@@ -27,6 +27,7 @@ fn ranked(
         public: false,
         logged_in: LoggedInClass::Ranked,
         gen_file: false,
+        feature: None,
         summary,
         io,
         details: "Changing a group or another account needs a host rank strictly more powerful (lower) than \

@@ -16,6 +16,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             public: true,
             logged_in: LoggedInClass::Exempt,
             gen_file: false,
+            feature: None,
             summary: "show information about this session and the logged-in account",
             io: "[none]/[text]",
             details: "Shows the session id, client address and application, and when logged in the \
@@ -28,6 +29,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             public: true,
             logged_in: LoggedInClass::Exempt,
             gen_file: false,
+            feature: None,
             summary: "list the commands this session may run",
             io: "[{-find (text)}]/[text]",
             details: "Lists command id, name and summary sorted by name. -find keeps only the \
@@ -39,6 +41,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             public: true,
             logged_in: LoggedInClass::Exempt,
             gen_file: false,
+            feature: None,
             summary: "show the help of one command",
             io: "[-cmd_name (text) or -cmd_id (int)]/[text]",
             details: "Shows a command's name, id, whether it handles file transfers, its \
@@ -50,6 +53,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             public: false,
             logged_in: LoggedInClass::Ranked,
             gen_file: false,
+            feature: None,
             summary: "show the host's version, load and address",
             io: "[none]/[text]",
             details: "Shows the host version, operating system, machine name, the number of \

@@ -14,7 +14,9 @@ mod accounts;
 mod auth;
 mod groups;
 mod info;
+mod recovery;
 mod table;
+mod templates;
 mod util;
 
 use std::sync::Arc;
@@ -38,6 +40,46 @@ pub enum LoggedInClass {
     Ranked,
 }
 
+/// A self-service feature the operator can switch off (see [`Features`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feature {
+    /// Account creation before login (`add_acct` as a public command).
+    Registration,
+    /// Password recovery before login (`request_pw_reset`, `recover_acct` as public commands).
+    Recovery,
+    /// Email verification (`verify_email`, logged in or not at all).
+    EmailVerify,
+}
+
+/// Which [`Feature`]s are on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    /// [`Feature::Registration`].
+    pub registration: bool,
+    /// [`Feature::Recovery`].
+    pub recovery: bool,
+    /// [`Feature::EmailVerify`].
+    pub email_verify: bool,
+}
+
+impl Features {
+    /// Every feature on.
+    pub const ALL: Self = Self {
+        registration: true,
+        recovery: true,
+        email_verify: true,
+    };
+
+    /// Whether `feature` is on.
+    pub fn on(self, feature: Feature) -> bool {
+        match feature {
+            Feature::Registration => self.registration,
+            Feature::Recovery => self.recovery,
+            Feature::EmailVerify => self.email_verify,
+        }
+    }
+}
+
 /// The future an invocation returns.
 pub type CmdFuture<'a> = BoxFuture<'a, CmdResult>;
 
@@ -58,6 +100,9 @@ pub struct CommandDef {
     pub logged_in: LoggedInClass,
     /// Handles GEN_FILE frames.
     pub gen_file: bool,
+    /// A feature that must be on: for registration and recovery it gates only the public
+    /// (logged-out) availability; for email verification it gates the command entirely.
+    pub feature: Option<Feature>,
     /// One-line summary (NEW_CMD short help).
     pub summary: &'static str,
     /// Input/output usage (NEW_CMD IO help).
@@ -85,6 +130,8 @@ pub fn internal_commands() -> &'static [CommandDef] {
             .chain(auth::commands())
             .chain(groups::commands())
             .chain(info::commands())
+            .chain(recovery::commands())
+            .chain(templates::commands())
             .collect();
         all.sort_by_key(|c| c.name);
         all

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use mrci_proto::CmdId;
 
-use crate::cmd::{CommandDef, LoggedInClass, internal_commands};
+use crate::cmd::{CommandDef, Feature, Features, LoggedInClass, internal_commands};
 
 /// One loaded command.
 #[derive(Debug, Clone)]
@@ -106,20 +106,26 @@ impl LoadedCommands {
 
 /// The internal commands a session may run: the public set when logged out; when logged in
 /// with `rank`, the exempt set plus every ranked command whose rank (default 1) is `>= rank`
-/// (COMMANDS.md §1.3).
+/// (COMMANDS.md §1.3). Features that are off remove their commands from the public set, and
+/// email verification from every set.
 pub fn allowed_internal(
     rank: Option<u32>,
     ranks: &HashMap<String, u32>,
+    features: Features,
 ) -> Vec<&'static CommandDef> {
     internal_commands()
         .iter()
         .filter(|def| match rank {
-            None => def.public,
-            Some(rank) => match def.logged_in {
-                LoggedInClass::Never => false,
-                LoggedInClass::Exempt => true,
-                LoggedInClass::Ranked => rank <= ranks.get(def.name).copied().unwrap_or(1),
-            },
+            None => def.public && def.feature.is_none_or(|f| features.on(f)),
+            Some(rank) => {
+                let gated = def.feature == Some(Feature::EmailVerify) && !features.email_verify;
+                !gated
+                    && match def.logged_in {
+                        LoggedInClass::Never => false,
+                        LoggedInClass::Exempt => true,
+                        LoggedInClass::Ranked => rank <= ranks.get(def.name).copied().unwrap_or(1),
+                    }
+            }
         })
         .collect()
 }
@@ -153,12 +159,12 @@ mod tests {
     #[test]
     fn ranked_commands_follow_the_rank_table() {
         let none = HashMap::new();
-        let public: Vec<_> = allowed_internal(None, &none)
+        let public: Vec<_> = allowed_internal(None, &none, Features::default())
             .iter()
             .map(|d| d.name)
             .collect();
         assert!(public.contains(&"auth") && !public.contains(&"host_info"));
-        let user: Vec<_> = allowed_internal(Some(2), &none)
+        let user: Vec<_> = allowed_internal(Some(2), &none, Features::default())
             .iter()
             .map(|d| d.name)
             .collect();
@@ -167,15 +173,38 @@ mod tests {
             "unranked means rank 1"
         );
         let ranks = HashMap::from([("host_info".to_owned(), 2)]);
-        let user: Vec<_> = allowed_internal(Some(2), &ranks)
+        let user: Vec<_> = allowed_internal(Some(2), &ranks, Features::default())
             .iter()
             .map(|d| d.name)
             .collect();
         assert!(user.contains(&"host_info"));
-        let admin: Vec<_> = allowed_internal(Some(1), &none)
+        let admin: Vec<_> = allowed_internal(Some(1), &none, Features::default())
             .iter()
             .map(|d| d.name)
             .collect();
         assert!(admin.contains(&"host_info"));
+    }
+
+    #[test]
+    fn features_gate_public_and_verification_commands() {
+        let none = HashMap::new();
+        let names = |rank, features| -> Vec<&str> {
+            allowed_internal(rank, &none, features)
+                .iter()
+                .map(|d| d.name)
+                .collect()
+        };
+        let off = names(None, Features::default());
+        assert!(!off.contains(&"add_acct") && !off.contains(&"recover_acct"));
+        let on = names(None, Features::ALL);
+        assert!(on.contains(&"add_acct") && on.contains(&"request_pw_reset"));
+        assert!(!on.contains(&"verify_email"), "needs a login");
+        assert!(!names(Some(1), Features::default()).contains(&"verify_email"));
+        let admin = names(Some(1), Features::ALL);
+        assert!(admin.contains(&"verify_email") && admin.contains(&"recover_acct"));
+        assert!(
+            names(Some(1), Features::default()).contains(&"add_acct"),
+            "registration gates only the public set"
+        );
     }
 }

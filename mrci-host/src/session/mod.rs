@@ -333,7 +333,7 @@ impl Session {
     async fn reload_commands(&mut self) -> crate::Result<()> {
         let ranks = self.host.internal_command_ranks().await?;
         let rank = self.view.user.as_ref().map(|u| u.host_rank);
-        let target = allowed_internal(rank, &ranks);
+        let target = allowed_internal(rank, &ranks, self.host.features());
         let diff = self.cmds.apply(&target);
         for id in &diff.removed {
             for inst in self

@@ -9,6 +9,7 @@ mod bans;
 mod groups;
 mod logs;
 mod ranks;
+mod recovery;
 mod users;
 
 use std::{path::Path, time::Duration};
@@ -19,6 +20,7 @@ pub use bans::{Ban, normalise_ip};
 pub use groups::{Group, INITIAL_GROUP_ID};
 pub use logs::{ActRow, AuthRow};
 pub use ranks::INTERNAL_MODULE;
+pub use recovery::RecoveryToken;
 pub use users::UserRecord;
 
 use crate::Result;

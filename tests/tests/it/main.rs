@@ -6,4 +6,5 @@ mod commands;
 mod groups;
 mod handshake;
 mod load;
+mod recovery;
 mod shutdown;
