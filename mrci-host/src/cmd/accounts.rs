@@ -118,7 +118,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             "ls_act_log",
             Ranked,
             "list session activity by address",
-            "[{-ip_address (text)} {-log_entry (text)}]/[text]",
+            "[{-ip_address (text)} {-log_entry (text)} {-delete}]/[text]",
             ls_act_log,
         ),
         def(
@@ -439,6 +439,9 @@ fn ls_act_log(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
             args.value("-ip_address").unwrap_or(""),
             args.value("-log_entry").unwrap_or(""),
         );
+        if args.has("-delete") {
+            return delete_act_log(ctx, ip, entry).await;
+        }
         let rows = ctx.host.store.list_act_log(ip, entry).await?;
         let rows = rows
             .into_iter()
@@ -459,6 +462,28 @@ fn ls_act_log(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
         Ok(())
     }
     .boxed()
+}
+
+/// `ls_act_log -delete`: removes the rows the filters select, after a y/n question.
+async fn delete_act_log(ctx: &mut CmdCtx, ip: &str, entry: &str) -> crate::Result<()> {
+    let n = ctx.host.store.list_act_log(ip, entry).await?.len();
+    if n == 0 {
+        ctx.text("No matching rows.\n").await;
+        return Ok(());
+    }
+    ctx.text(&format!("Delete {n} activity log rows? (y/n): "))
+        .await;
+    if !ctx
+        .next_text()
+        .await
+        .is_some_and(|a| a.trim().eq_ignore_ascii_case("y"))
+    {
+        ctx.text("Cancelled.\n").await;
+        return Ok(());
+    }
+    let deleted = ctx.host.store.delete_act_log(ip, entry).await?;
+    ctx.text(&format!("Deleted {deleted} rows.\n")).await;
+    Ok(())
 }
 
 fn set_pw(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {

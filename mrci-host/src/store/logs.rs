@@ -128,6 +128,24 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes the IP-history rows [`Store::list_act_log`] would list for the same filters;
+    /// returns how many.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn delete_act_log(&self, ip: &str, entry: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM ip_history WHERE ip_address LIKE ?1 ESCAPE '\\' AND log_entry LIKE ?2 ESCAPE '\\'",
+        )
+        .bind(format!("%{}%", super::like_escape(ip)))
+        .bind(format!("%{}%", super::like_escape(entry)))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::temp_store;

@@ -201,3 +201,57 @@ async fn request_new_pw_forces_a_change_at_the_next_login() -> anyhow::Result<()
     later.login("finn", "Finn-Changed9!").await?;
     host.shutdown().await
 }
+
+#[tokio::test]
+async fn account_table_filters_are_literal_and_act_log_rows_can_be_deleted() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    host.add_user("root_admin", PW, "admin").await?;
+    host.add_user("ivy_2", PW, "users").await?;
+    let mut admin = logged_in(&host, "root_admin", PW).await?;
+    for (cmd, key) in [
+        ("ls_users", "-user_name"),
+        ("ls_users", "-group_name"),
+        ("ls_auth_log", "-user_name"),
+        ("ls_auth_log", "-ip_address"),
+        ("ls_act_log", "-ip_address"),
+        ("ls_act_log", "-log_entry"),
+    ] {
+        for hostile in ["x' OR '1'='1", "%", "__", "'; DROP TABLE users; --"] {
+            let out = admin.ok(cmd, &format!("{key} \"{hostile}\"")).await?;
+            assert_eq!(out, "No matching rows.\n", "{cmd} {key} {hostile}");
+        }
+    }
+    // `_` is literal: it matches ivy_2 but would match any character as a wildcard.
+    let users = admin.ok("ls_users", "-user_name y_").await?;
+    assert!(
+        users.contains("ivy_2") && !users.contains("root_admin"),
+        "{users}"
+    );
+    assert!(
+        admin.ok("ls_users", "").await?.contains("root_admin"),
+        "the table survived"
+    );
+
+    let activity = admin.ok("ls_act_log", "").await?;
+    assert!(activity.contains("Session Active"), "{activity}");
+    let id = admin.id("ls_act_log")?;
+    admin
+        .send(Frame::text(id, BranchId(0), "-log_entry Active -delete"))
+        .await?;
+    let question = admin.expect(id, TypeId::TEXT).await?;
+    assert!(
+        question.starts_with("Delete ") && question.ends_with("(y/n): "),
+        "{question}"
+    );
+    admin.send(Frame::text(id, BranchId(0), "y")).await?;
+    let out = admin.collect(id, BranchId(0)).await?;
+    assert!(
+        out.iter().any(|(_, s)| s.starts_with("Deleted ")),
+        "{out:?}"
+    );
+    assert_eq!(
+        admin.ok("ls_act_log", "-log_entry Active").await?,
+        "No matching rows.\n"
+    );
+    host.shutdown().await
+}
