@@ -1,0 +1,176 @@
+//! A scriptable MRCI module for the supervisor tests, written with the `mrci_modrun::module`
+//! author API. Its behaviour comes from its own arguments: the file name it was started as
+//! (tests start it through symlinks such as `never_connect`) picks a list-mode or start-up
+//! behaviour, and the `-run_cmd` name picks what a run does.
+//!
+//! File names: `never_connect` sleeps without connecting; `exit_early` exits at once with
+//! status 3; `bad_list` sends invalid NEW_CMD frames among valid ones; `silent_list` lists one
+//! command and then ignores everything, KILL_CMD included; anything else is the normal
+//! module, which reports the HOST_VER it got as an ERR text.
+//!
+//! Commands: `echo` (TEXT back, prefixed with the pid), `count` (a per-process counter),
+//! `crash` (exits mid-task), `hang` (answers once, then ignores everything), `requests`
+//! (valid and forbidden async requests), `flood` (many forbidden frames), `oversize` (a
+//! frame over the host's limit) and `whoami` (the session user name from shared memory).
+
+use std::{path::Path, thread, time::Duration};
+
+use bytes::{BufMut, BytesMut};
+use mrci_modrun::module::{self, Flow, IpcFrame, ListMode, Mode, ModuleArgs, NewCmd, Pipe, TypeId};
+use mrci_proto::text;
+
+fn main() -> mrci_modrun::Result<()> {
+    let program = std::env::args().next().unwrap_or_default();
+    let role = Path::new(&program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match role.as_str() {
+        "never_connect" => {
+            thread::sleep(Duration::from_secs(3600));
+            return Ok(());
+        }
+        "exit_early" => std::process::exit(3),
+        _ => {}
+    }
+    let args = ModuleArgs::from_env()?;
+    match (&args.mode, role.as_str()) {
+        (Mode::List(_), "bad_list") => bad_list(&args),
+        (Mode::List(_), "silent_list") => silent_list(&args),
+        (Mode::List(mode), _) => normal_list(&args, *mode),
+        (Mode::Run(_), _) => run(&args),
+    }
+}
+
+fn listed(mode: ListMode) -> Vec<NewCmd> {
+    let names: &[&str] = match mode {
+        ListMode::Public => &["echo", "whoami"],
+        ListMode::Exempt => &["exempt_only"],
+        ListMode::User => &[
+            "echo", "count", "crash", "hang", "requests", "flood", "oversize", "whoami",
+        ],
+    };
+    names
+        .iter()
+        .map(|name| NewCmd {
+            gen_file: *name == "echo",
+            io: "[text]/[text]".into(),
+            details: format!("the fake {name} command"),
+            ..module::command(name, &format!("fake {name}"))
+        })
+        .collect()
+}
+
+fn normal_list(args: &ModuleArgs, mode: ListMode) -> mrci_modrun::Result<()> {
+    let mut pipe = Pipe::connect(&args.pipe)?;
+    let version = module::serve_list(&mut pipe, &listed(mode))?;
+    let version = version
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "none".into());
+    pipe.send_err(&format!("fake: host {version}"))
+}
+
+fn bad_list(args: &ModuleArgs) -> mrci_modrun::Result<()> {
+    let mut pipe = Pipe::connect(&args.pipe)?;
+    let _host_ver = pipe.recv()?;
+    // Too short: 258 bytes.
+    pipe.send(&IpcFrame::new(TypeId::NEW_CMD, vec![0u8; 258]))?;
+    // Invalid names.
+    for name in ["two words", "", "tab\tname"] {
+        pipe.send_new_cmd(&module::command(name, "bad"))?;
+    }
+    // Not a list-mode type.
+    pipe.send_text("ignored")?;
+    pipe.send_new_cmd(&module::command("good", "the only valid one"))?;
+    // A repeat of a name this module already listed.
+    pipe.send_new_cmd(&module::command("good", "repeat"))?;
+    pipe.send_new_cmd(&module::command("Taken", "collides with another module"))?;
+    Ok(())
+}
+
+fn silent_list(args: &ModuleArgs) -> mrci_modrun::Result<()> {
+    let mut pipe = Pipe::connect(&args.pipe)?;
+    module::serve_list(
+        &mut pipe,
+        &[module::command("lonely", "listed, then silent")],
+    )?;
+    ignore_everything(&mut pipe)
+}
+
+fn run(args: &ModuleArgs) -> mrci_modrun::Result<()> {
+    let mut count = 0u32;
+    let mem_ses = args.mem_ses.clone();
+    module::serve(
+        args,
+        |_| Vec::new(),
+        |name, frame, pipe| {
+            let input = text::decode(&frame.payload);
+            match name {
+                "echo" => pipe.send_text(&format!("{}:{input}", std::process::id()))?,
+                "count" => {
+                    count += 1;
+                    pipe.send_text(&format!("count {count} pid {}", std::process::id()))?;
+                }
+                "crash" => {
+                    pipe.send_text("dying")?;
+                    std::process::exit(2);
+                }
+                "hang" => {
+                    // The handler never returns, so KILL_CMD is never seen.
+                    pipe.send_text("hanging")?;
+                    pipe.send_idle()?;
+                    ignore_everything(pipe)
+                }
+                "requests" => requests(pipe)?,
+                "flood" => {
+                    for _ in 0..5000 {
+                        pipe.send(&IpcFrame::new(TypeId::HOST_CERT, vec![0u8; 16]))?;
+                    }
+                    pipe.send_text("survived")?;
+                }
+                "oversize" => pipe.send(&IpcFrame::new(TypeId::BYTES, vec![7u8; 200_000]))?,
+                "whoami" => {
+                    let shm = mrci_shm::SessionShm::attach(&mem_ses)
+                        .map_err(|e| mrci_modrun::Error::Usage(e.to_string()))?;
+                    let guard = shm
+                        .lock()
+                        .map_err(|e| mrci_modrun::Error::Usage(e.to_string()))?;
+                    let user = guard.user_name();
+                    drop(guard);
+                    pipe.send_text(&format!("user {user}"))?;
+                }
+                other => pipe.send_err(&format!("err: fake module has no {other}"))?,
+            }
+            Ok(Flow::Idle)
+        },
+    )
+}
+
+/// Reads and ignores frames until the pipe closes, then sleeps: a module that will not stop.
+fn ignore_everything(pipe: &mut Pipe) -> ! {
+    while let Ok(Some(_)) = pipe.recv() {}
+    loop {
+        thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Valid requests (END_SESSION, KEEP_ALIVE, OPEN_SUBCH) among forbidden ones.
+fn requests(pipe: &mut Pipe) -> mrci_modrun::Result<()> {
+    pipe.send_request(TypeId::PRIV_IPC, 18, &[])?;
+    pipe.keep_alive()?;
+    // Host-only, undefined and malformed requests.
+    pipe.send_request(TypeId::PUB_IPC, 1, &text::encode("ready"))?;
+    pipe.send_request(TypeId::PUB_IPC, 21, &[0u8; 40])?;
+    pipe.send_request(TypeId::PRIV_IPC, 99, &[])?;
+    pipe.send_request(TypeId::PRIV_IPC, 6, &[1, 2])?;
+    pipe.send(&IpcFrame::new(TypeId::PRIV_IPC, vec![5]))?;
+    // Types a module may not send to a client.
+    pipe.send(&IpcFrame::new(TypeId::HOST_VER, vec![2, 0, 0, 0, 1, 0]))?;
+    pipe.send(&IpcFrame::new(TypeId::KILL_CMD, Vec::new()))?;
+    pipe.send(&IpcFrame::new(TypeId::CMD_ID, vec![0x2C, 0x01]))?;
+    let mut key = BytesMut::new();
+    key.put_u64_le(7);
+    key.put_u8(2);
+    pipe.send_request(TypeId::PRIV_IPC, 45, &key)?;
+    pipe.send_text("done")
+}
