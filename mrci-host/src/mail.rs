@@ -282,4 +282,67 @@ mod tests {
         assert!(!disabled.is_enabled());
         assert!(disabled.send("a@b.c", "s", "b").await.is_err());
     }
+
+    /// A minimal SMTP server: accepts one mail and returns what it was given.
+    async fn one_mail_smtp(listener: tokio::net::TcpListener) -> std::io::Result<String> {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let (sock, _) = listener.accept().await?;
+        let (rd, mut wr) = sock.into_split();
+        let mut lines = BufReader::new(rd).lines();
+        let mut log = String::new();
+        wr.write_all(b"220 test ESMTP\r\n").await?;
+        let mut in_data = false;
+        while let Some(line) = lines.next_line().await? {
+            log.push_str(&line);
+            log.push('\n');
+            let reply: &[u8] = if in_data {
+                if line != "." {
+                    continue;
+                }
+                in_data = false;
+                b"250 queued\r\n"
+            } else {
+                match line.get(..4).map(str::to_ascii_uppercase).as_deref() {
+                    Some("EHLO") => b"250 test\r\n",
+                    Some("DATA") => {
+                        in_data = true;
+                        b"354 go on\r\n"
+                    }
+                    Some("QUIT") => {
+                        wr.write_all(b"221 bye\r\n").await?;
+                        break;
+                    }
+                    _ => b"250 ok\r\n",
+                }
+            };
+            wr.write_all(reply).await?;
+        }
+        Ok(log)
+    }
+
+    #[tokio::test]
+    async fn smtp_transport_speaks_smtp() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(one_mail_smtp(listener));
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(MailTransport::Smtp, dir.path());
+        cfg.mail.smtp_host = "127.0.0.1".into();
+        cfg.mail.smtp_port = port;
+        cfg.mail.smtp_security = SmtpSecurity::None;
+        let mailer = Mailer::from_config(&cfg).unwrap();
+        mailer
+            .send("zoe@example.org", "Token", "your token is ABCDE")
+            .await
+            .unwrap();
+        drop(mailer);
+        let log = tokio::time::timeout(Duration::from_secs(20), server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(log.contains("RCPT TO:<zoe@example.org>"), "{log}");
+        assert!(log.contains("MAIL FROM:<mrci@localhost>"), "{log}");
+        assert!(log.contains("your token is ABCDE"), "{log}");
+    }
 }
