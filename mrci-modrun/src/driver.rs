@@ -172,10 +172,11 @@ impl Driver {
                 }
             }
         };
-        let protocol_error = sup.state() == State::Killed;
         sup.handle_exit(Instant::now().into_std());
         self.process.kill_group();
-        if let (Some(c), true, false) = (conn.as_mut(), reading, protocol_error) {
+        // Frames written just before the exit are still in the socket; after a framing error
+        // `reading` is false and nothing more is trusted.
+        if let (Some(c), true) = (conn.as_mut(), reading) {
             self.drain(c, &mut sup, &mut drops).await;
         }
         let connected = conn.is_some();

@@ -78,7 +78,8 @@ struct Slot {
     stop: CancellationToken,
 }
 
-/// The run-mode processes of one session.
+/// The run-mode processes of one session. Must be used inside a tokio runtime (it spawns a
+/// driver task per process).
 ///
 /// Use: [`Runner::route`] every client frame for a module command; poll
 /// [`Runner::next_event`] in the session's `select!` (it is cancel-safe); call

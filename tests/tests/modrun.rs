@@ -540,3 +540,29 @@ async fn a_python_module_lists_and_runs() {
     assert!(matches!(&ended[..], [(_, Event::Ended(e))] if e.cause == ExitCause::Stopped));
     setup.assert_clean();
 }
+
+#[tokio::test]
+async fn the_instance_cap_refuses_new_processes_and_stop_command_ends_all_branches() {
+    let mut setup = Setup::new();
+    setup.cfg.max_instances = 2;
+    let mut runner = setup.runner();
+    for branch in 0..2 {
+        let routed = runner.route(key(256, branch), &fake("echo"), text_frame("x"));
+        assert_eq!(routed.unwrap(), Routed::Started);
+    }
+    let third = runner.route(key(257, 0), &fake("echo"), text_frame("x"));
+    assert_eq!(third.unwrap(), Routed::TooMany);
+    runner.stop_command(CmdId(256));
+    let mut ended = 0;
+    while ended < 2 {
+        let (k, event) = next(&mut runner).await;
+        assert_eq!(k.cmd_id, CmdId(256));
+        if let Event::Ended(e) = event {
+            // Stopped whether it had connected (KILL_CMD) or not yet (killed at once).
+            assert!(matches!(e.cause, ExitCause::Stopped), "{e:?}");
+            ended += 1;
+        }
+    }
+    assert!(runner.is_empty());
+    setup.assert_clean();
+}
