@@ -50,7 +50,9 @@ pub enum Event {
     Request(ModuleRequest),
     /// The process is gone; a later frame for the pair starts a new one. If
     /// [`Ended::client_error`] is `Some`, send that ERR and an IDLE on the pair; if
-    /// [`crate::ExitCause::is_failure`], consider ASYNC_EXE_CRASH.
+    /// [`crate::ExitCause::is_failure`], consider ASYNC_EXE_CRASH. If the process died
+    /// while this event was queued, a frame routed meanwhile has already started a new
+    /// process for the pair; this event is still about the old one.
     Ended(Ended),
 }
 
