@@ -18,7 +18,10 @@ usage: cargo xtask <command>
 
 commands:
   ci               fmt --check, clippy -D warnings, every test, benches in test mode, docs
-  bench [--quick]  criterion benchmarks (frames, header, args, shared memory), then a summary table
+  bench [--quick] [--only load|micro]
+                   release build, the loopback load generator against a real host (table,
+                   target/bench/load.json, latency.svg), then the criterion benchmarks and a
+                   summary table; --quick is the short smoke run
   fuzz <target> [-- <libfuzzer args>]
                    build (and with cargo-fuzz installed, run) a fuzz target: frame, header, payload
 ";
@@ -29,7 +32,7 @@ fn main() -> anyhow::Result<()> {
     env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("bench") => bench(args.iter().any(|a| a == "--quick")),
+        Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
@@ -60,17 +63,58 @@ fn ci() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench(quick: bool) -> anyhow::Result<()> {
-    let mut criterion = vec![
-        "bench",
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let only = match args.iter().position(|a| a == "--only") {
+        Some(i) => Some(
+            args.get(i + 1)
+                .map(String::as_str)
+                .context("--only needs load or micro")?,
+        ),
+        None => None,
+    };
+    if let Some(other) = only.filter(|o| !["load", "micro"].contains(o)) {
+        bail!("--only takes load or micro, not {other}");
+    }
+    if only != Some("micro") {
+        load(quick)?;
+    }
+    if only != Some("load") {
+        micro(quick)?;
+    }
+    Ok(())
+}
+
+/// Builds the host and the load generator in release and runs the generator, which starts
+/// the host itself and writes its results under `target/bench/`.
+fn load(quick: bool) -> anyhow::Result<()> {
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "mrci-cli",
         "-p",
         "mrci-benches",
-        "--bench",
-        "codec",
-        "--bench",
-        "shm",
-        "--",
-    ];
+        "--bins",
+    ])?;
+    let bin = target_dir().join("release");
+    let mut cmd = Command::new(bin.join("mrci-load"));
+    cmd.arg("--mrci")
+        .arg(bin.join("mrci"))
+        .args(["--out", "target/bench"]);
+    if quick {
+        cmd.arg("--quick");
+    }
+    run(cmd)
+}
+
+/// The criterion micro-benchmarks, then a summary of their means.
+fn micro(quick: bool) -> anyhow::Result<()> {
+    let mut criterion = vec!["bench", "-p", "mrci-benches"];
+    for name in ["codec", "args", "password", "shm"] {
+        criterion.extend(["--bench", name]);
+    }
+    criterion.push("--");
     if quick {
         criterion.extend([
             "--warm-up-time",
@@ -82,7 +126,12 @@ fn bench(quick: bool) -> anyhow::Result<()> {
         ]);
     }
     cargo(&criterion)?;
-    summarise_criterion(Path::new("target/criterion"))
+    summarise_criterion(&target_dir().join("criterion"))
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the root) or `target`.
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)
 }
 
 /// Prints one line per criterion benchmark: its id and the mean time per iteration.

@@ -1,0 +1,201 @@
+//! The baseline: the least an MRCI-like server on the same stack (tokio, tokio-rustls with
+//! ring, the MRCI frame codec) can do, so the host's figures can be read as a ratio to what
+//! this machine allows.
+//!
+//! One TLS listener on its own runtime (as the host has its own process). Each connection is
+//! one task that `select!`s over its socket and a bounded inbox, the same shape as a host
+//! session. On accept it sends an IDLE on the ASYNC_RDY id. Then:
+//! - a frame for [`JOIN`] makes the connection a relay receiver (answered with IDLE);
+//! - a frame for [`CAST`] is copied to every receiver's inbox as `[type][cmd 5][branch 0]
+//!   [data]` with `try_send` (dropped when full, like the host's bus) and answered with IDLE;
+//! - any other frame is echoed back as TEXT followed by IDLE, one command round trip.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use futures::{SinkExt, StreamExt};
+use mrci_proto::{BranchId, CmdId, Frame, TypeId, async_id::AsyncId, codec::MrciCodec};
+use rustls::{
+    ServerConfig,
+    pki_types::{CertificateDer, PrivateKeyDer, ServerName},
+};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{mpsc, oneshot},
+};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_util::codec::Framed;
+
+use super::client::{Session, TlsCache};
+
+/// Command id that registers a relay receiver.
+pub const JOIN: CmdId = CmdId(300);
+/// Command id whose frames are relayed to every receiver.
+pub const CAST: CmdId = CmdId(301);
+/// Command id that is echoed.
+pub const ECHO: CmdId = CmdId(302);
+
+/// Inbox capacity per connection, as the host's default `limits.inbox_capacity`.
+const INBOX: usize = 256;
+
+type Receivers = Arc<Mutex<Vec<mpsc::Sender<Frame>>>>;
+
+/// A running baseline server; stops when dropped.
+pub struct Baseline {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// TLS configuration cache for its clients.
+    pub tls: TlsCache,
+    pem: String,
+    receivers: Receivers,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Baseline {
+    /// Generates a certificate and starts the server on a runtime of its own.
+    ///
+    /// # Errors
+    /// Certificate, TLS or bind failures.
+    pub fn start() -> anyhow::Result<Self> {
+        let key = rcgen::KeyPair::generate()?;
+        let cert =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned()])?.self_signed(&key)?;
+        let pem = cert.pem();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(cert.der().to_vec())],
+                PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )?;
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let receivers = Receivers::default();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shared = Arc::clone(&receivers);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = TcpListener::from_std(std_listener) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = stopped => {}
+                    () = accept_loop(listener, acceptor, shared) => {}
+                }
+            });
+        });
+        Ok(Self {
+            addr,
+            tls: TlsCache::default(),
+            pem,
+            receivers,
+            _stop: stop,
+        })
+    }
+
+    /// A new client session, past the ready frame.
+    ///
+    /// # Errors
+    /// Network and TLS failures.
+    pub async fn session(&self) -> anyhow::Result<Session> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
+        let config = self.tls.config_for(&self.pem)?;
+        let tls = TlsConnector::from(config)
+            .connect(ServerName::try_from("localhost")?, tcp)
+            .await?;
+        let mut session = Session::from_conn(Framed::new(tls, MrciCodec::new()));
+        session.until(|f| f.cmd_id == AsyncId::RDY.cmd_id()).await?;
+        Ok(session)
+    }
+
+    /// Forgets every relay receiver (between fan-out runs).
+    pub fn clear_receivers(&self) {
+        self.receivers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, receivers: Receivers) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let receivers = Arc::clone(&receivers);
+        tokio::spawn(async move {
+            if let Ok(tls) = acceptor.accept(tcp).await {
+                serve(Framed::new(tls, MrciCodec::new()), receivers).await;
+            }
+        });
+    }
+}
+
+async fn serve(
+    mut conn: Framed<tokio_rustls::server::TlsStream<TcpStream>, MrciCodec>,
+    receivers: Receivers,
+) {
+    let (inbox_tx, mut inbox) = mpsc::channel::<Frame>(INBOX);
+    if conn
+        .send(Frame::idle(AsyncId::RDY.cmd_id(), BranchId(0)))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        let res = tokio::select! {
+            frame = conn.next() => match frame {
+                Some(Ok(frame)) => handle(&mut conn, frame, &receivers, &inbox_tx).await,
+                _ => return,
+            },
+            Some(delivery) = inbox.recv() => conn.send(delivery).await.map_err(drop),
+        };
+        if res.is_err() {
+            return;
+        }
+    }
+}
+
+async fn handle(
+    conn: &mut Framed<tokio_rustls::server::TlsStream<TcpStream>, MrciCodec>,
+    frame: Frame,
+    receivers: &Receivers,
+    own_inbox: &mpsc::Sender<Frame>,
+) -> Result<(), ()> {
+    let (cmd, branch) = (frame.cmd_id, frame.branch_id);
+    if cmd == JOIN {
+        receivers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(own_inbox.clone());
+    } else if cmd == CAST {
+        let delivery = Frame::new(
+            frame.type_id,
+            AsyncId::CAST.cmd_id(),
+            BranchId(0),
+            frame.payload,
+        );
+        let list = receivers.lock().unwrap_or_else(|e| e.into_inner());
+        for rx in list.iter() {
+            let _ = rx.try_send(delivery.clone());
+        }
+    } else {
+        conn.feed(Frame::new(TypeId::TEXT, cmd, branch, frame.payload))
+            .await
+            .map_err(drop)?;
+    }
+    conn.send(Frame::idle(cmd, branch)).await.map_err(drop)
+}

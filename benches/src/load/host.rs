@@ -1,0 +1,186 @@
+//! The host under test: a separate `mrci host run` process on a loopback port with a
+//! temporary data directory and a configuration file written for the load (session limit
+//! raised, per-address password-attempt limit off, cheap Argon2 so that thousands of logins
+//! finish in seconds). A separate process lets the generator read the host's own memory.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use nix::{sys::signal, unistd::Pid};
+
+use super::client::{Session, TlsCache};
+
+/// The account every load session logs in as.
+pub const USER: &str = "load_admin";
+/// The password set at the account's first login.
+pub const PASSWORD: &str = "L0ad-Bench!pw";
+
+/// A running host process; killed when dropped.
+pub struct HostProcess {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its process id, for `/proc/PID/status`.
+    pub pid: u32,
+    /// TLS configuration cache shared by every client of this host.
+    pub tls: TlsCache,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+/// The configuration file for a host that must hold `max_sessions` sessions.
+fn config_text(data_dir: &Path, max_sessions: usize) -> String {
+    format!(
+        "listen = \"127.0.0.1:0\"\n\
+         data_dir = {data_dir:?}\n\
+         [limits]\n\
+         max_sessions = {max_sessions}\n\
+         [security]\n\
+         auth_attempts_per_minute = 0\n\
+         argon2_memory_kib = 64\n\
+         argon2_iterations = 1\n"
+    )
+}
+
+impl HostProcess {
+    /// Creates the data directory and the load account, starts `mrci` and waits until it
+    /// listens; `log` receives the host's stderr.
+    ///
+    /// # Errors
+    /// If the account cannot be created or the host does not start within 30 seconds.
+    pub async fn start(mrci: &Path, max_sessions: usize, log: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let data_dir = dir.path().join("data");
+        let config_path = dir.path().join("mrci.toml");
+        let text = config_text(&data_dir, max_sessions);
+        std::fs::write(&config_path, &text)?;
+        let config = mrci_host::Config::from_toml_str(&text)?;
+        let one_time = mrci_host::admin::add_admin(&config, USER)
+            .await
+            .context("cannot create the load account")?;
+        let mut child = Command::new(mrci)
+            .args(["host", "run", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()
+            .with_context(|| format!("cannot start {}", mrci.display()))?;
+        let pid = child.id();
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (found, address) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("MRCI host listening on ") {
+                    let _ = found.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let addr =
+            tokio::task::spawn_blocking(move || address.recv_timeout(Duration::from_secs(30)))
+                .await?
+                .context("the host did not report its address")?
+                .parse()?;
+        let mut host = Self {
+            addr,
+            pid,
+            tls: TlsCache::default(),
+            child,
+            _dir: dir,
+        };
+        host.first_login(&one_time).await?;
+        Ok(host)
+    }
+
+    /// Logs in once with the one-time password so that later logins use [`PASSWORD`].
+    async fn first_login(&mut self, one_time: &str) -> anyhow::Result<()> {
+        let mut session = Session::connect(self.addr, &self.tls).await?;
+        if !session.login(USER, one_time, PASSWORD).await? {
+            bail!("the host did not ask for a new password at the first login");
+        }
+        Ok(())
+    }
+
+    /// A new session logged in as [`USER`].
+    ///
+    /// # Errors
+    /// Connection or login failures.
+    pub async fn session(&self) -> anyhow::Result<Session> {
+        let mut session = Session::connect(self.addr, &self.tls).await?;
+        session.login(USER, PASSWORD, PASSWORD).await?;
+        Ok(session)
+    }
+
+    /// The host's resident set size in bytes.
+    ///
+    /// # Errors
+    /// If `/proc/PID/status` cannot be read.
+    pub fn rss(&self) -> anyhow::Result<u64> {
+        rss_of(self.pid)
+    }
+
+    /// The host's open-file limit (soft), as the kernel reports it.
+    pub fn nofile_limit(&self) -> Option<String> {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.pid)).ok()?;
+        let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3).map(str::to_owned)
+    }
+
+    /// Stops the host with SIGTERM and waits up to ten seconds for it.
+    ///
+    /// # Errors
+    /// If the host exits with a failure.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let pid = Pid::from_raw(i32::try_from(self.pid)?);
+        signal::kill(pid, signal::Signal::SIGTERM)?;
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("the host exited with {status}");
+                }
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("the host did not stop within ten seconds of SIGTERM")
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The resident set size of a process, from `VmRSS` in `/proc/PID/status`.
+///
+/// # Errors
+/// If the file cannot be read or has no `VmRSS` line.
+pub fn rss_of(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .context("no VmRSS")?
+        .parse()?;
+    Ok(kib * 1024)
+}
+
+/// Where the `mrci` binary is, next to this one unless told otherwise.
+pub fn default_mrci() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("mrci")))
+        .unwrap_or_else(|| PathBuf::from("mrci"))
+}
