@@ -195,9 +195,12 @@ impl Repl {
         ack_tx: std::sync::mpsc::Sender<Ack>,
     ) {
         loop {
+            // Frames first: a command's IDLE that has already arrived must end it before the
+            // next typed line is routed.
             let event = tokio::select! {
-                input = input_rx.recv() => Ok(input),
+                biased;
                 frame = recv(&mut self.link) => Err(frame),
+                input = input_rx.recv() => Ok(input),
             };
             match event {
                 Ok(None) => return,
@@ -465,6 +468,10 @@ impl Repl {
                 self.running.remove(&key);
                 if self.fg == Some(key) {
                     self.fg = None;
+                    if self.interrupts > 0 {
+                        self.out
+                            .print(&format!("{} stopped", name.as_deref().unwrap_or("command")));
+                    }
                     self.interrupts = 0;
                 }
                 if self.secret_for == Some(key) {
