@@ -57,6 +57,9 @@ enum Ack {
 /// If the first connection fails or the terminal cannot be used.
 pub(crate) async fn run(opts: ReplOpts) -> anyhow::Result<ExitCode> {
     let (link, early) = Link::open(&opts.connect).await?;
+    // While the editor is not reading (between lines) the terminal is in cooked mode and
+    // Ctrl-C raises SIGINT; handled here it means the same as Ctrl-C typed into the editor.
+    let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let shared = Shared::default();
     let mut editor = editor::editor(shared.clone())?;
     let out = Out::new(&mut editor);
@@ -74,7 +77,7 @@ pub(crate) async fn run(opts: ReplOpts) -> anyhow::Result<ExitCode> {
         interrupts: 0,
     };
     repl.start(link, early).await;
-    repl.run(input_rx, ack_tx).await;
+    repl.run(input_rx, sigint, ack_tx).await;
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     Ok(ExitCode::SUCCESS)
 }
@@ -192,6 +195,7 @@ impl Repl {
     async fn run(
         &mut self,
         mut input_rx: mpsc::UnboundedReceiver<Input>,
+        mut sigint: tokio::signal::unix::Signal,
         ack_tx: std::sync::mpsc::Sender<Ack>,
     ) {
         loop {
@@ -201,6 +205,12 @@ impl Repl {
                 biased;
                 frame = recv(&mut self.link) => Err(frame),
                 input = input_rx.recv() => Ok(input),
+                _ = sigint.recv() => {
+                    if let Err(e) = self.interrupt().await {
+                        self.lost(&format!("{e:#}"));
+                    }
+                    continue;
+                }
             };
             match event {
                 Ok(None) => return,
