@@ -154,6 +154,14 @@ fn the_host_going_away_is_reported_and_reconnect_works() {
     expect(&mut client, "Not connected");
     type_line(&mut client, "/reconnect");
     expect(&mut client, "Cannot connect");
+
+    // Back on the same port with the same certificate: the pin still matches.
+    host.restart();
+    type_line(&mut client, "/reconnect");
+    expect(&mut client, "Connected to");
+    expect(&mut client, "Ready");
+    type_line(&mut client, "my_info");
+    expect(&mut client, "Logged in:      false");
     type_line(&mut client, "/quit");
     client.expect(expectrl::Eof).unwrap();
 }

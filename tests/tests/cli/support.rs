@@ -51,37 +51,22 @@ impl Host {
     /// Starts the host and waits until it listens.
     pub(crate) fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let log = std::fs::File::create(dir.path().join("host.log")).expect("log file");
-        let mut child = Command::new(mrci())
-            .args(["host", "run", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .env_remove("MRCI_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("spawn mrci host run");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut port = None;
-        let mut fingerprint = None;
-        while port.is_none() || fingerprint.is_none() {
-            let Some(Ok(line)) = lines.next() else {
-                panic!("the host exited before listening; see its log");
-            };
-            if let Some(addr) = line.strip_prefix("MRCI host listening on ") {
-                port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
-            } else if let Some(fp) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
-                fingerprint = Some(fp.trim().to_owned());
-            }
-        }
-        // Keep draining stdout so the host never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        let (child, port, fingerprint) = launch(dir.path(), "127.0.0.1:0");
         Self {
             child,
-            port: port.expect("port"),
-            fingerprint: fingerprint.expect("fingerprint"),
+            port,
+            fingerprint,
             dir,
         }
+    }
+
+    /// Stops the host and starts it again on the same port and data directory.
+    pub(crate) fn restart(&mut self) {
+        self.stop();
+        let (child, port, fingerprint) =
+            launch(self.dir.path(), &format!("127.0.0.1:{}", self.port));
+        assert_eq!((port, &fingerprint), (self.port, &self.fingerprint));
+        self.child = child;
     }
 
     /// `127.0.0.1:PORT`.
@@ -184,6 +169,45 @@ impl Drop for Host {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Runs `mrci host run` on `listen` with its data in `dir`; returns the process, its port
+/// and its certificate fingerprint once it listens.
+fn launch(dir: &Path, listen: &str) -> (Child, u16, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("host.log"))
+        .expect("log file");
+    let mut child = Command::new(mrci())
+        .args(["host", "run", "--listen", listen, "--data-dir"])
+        .arg(dir.join("data"))
+        .env_remove("MRCI_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn mrci host run");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut port = None;
+    let mut fingerprint = None;
+    while port.is_none() || fingerprint.is_none() {
+        let Some(Ok(line)) = lines.next() else {
+            panic!("the host exited before listening; see its log");
+        };
+        if let Some(addr) = line.strip_prefix("MRCI host listening on ") {
+            port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
+        } else if let Some(fp) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
+            fingerprint = Some(fp.trim().to_owned());
+        }
+    }
+    // Keep draining stdout so the host never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (
+        child,
+        port.expect("port"),
+        fingerprint.expect("fingerprint"),
+    )
 }
 
 /// Waits for `needle` in the client's output; returns everything before it.
