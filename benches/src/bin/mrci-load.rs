@@ -97,6 +97,9 @@ async fn run(opts: Options, plan: Plan, nofile: u64) -> anyhow::Result<()> {
          Argon2id 64 KiB x 1 (cheap logins; hashing cost is measured by the criterion bench)"
             .into(),
     );
+    report
+        .notes
+        .push(format!("load average before: {}", load_average()));
     for scenario in opts.only.split(',').map(str::trim) {
         println!("running: {scenario}");
         match scenario {
@@ -108,6 +111,9 @@ async fn run(opts: Options, plan: Plan, nofile: u64) -> anyhow::Result<()> {
             other => bail!("unknown scenario {other}\n{USAGE}"),
         }
     }
+    report
+        .notes
+        .push(format!("load average after: {}", load_average()));
     match Arc::try_unwrap(host) {
         Ok(host) => host.stop()?,
         Err(_) => bail!("a scenario kept the host"),
@@ -116,4 +122,11 @@ async fn run(opts: Options, plan: Plan, nofile: u64) -> anyhow::Result<()> {
     report.write(&opts.out)?;
     println!("results written to {}", opts.out.display());
     Ok(())
+}
+
+/// `/proc/loadavg`'s 1, 5 and 15 minute figures: other work on the machine skews the results.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }

@@ -161,12 +161,25 @@ async fn serve(
                 Some(Ok(frame)) => handle(&mut conn, frame, &receivers, &inbox_tx).await,
                 _ => return,
             },
-            Some(delivery) = inbox.recv() => conn.send(delivery).await.map_err(drop),
+            Some(delivery) = inbox.recv() => deliver(&mut conn, delivery, &mut inbox).await,
         };
         if res.is_err() {
             return;
         }
     }
+}
+
+/// Writes a delivery and whatever else is already queued, then flushes once.
+async fn deliver(
+    conn: &mut Framed<tokio_rustls::server::TlsStream<TcpStream>, MrciCodec>,
+    first: Frame,
+    inbox: &mut mpsc::Receiver<Frame>,
+) -> Result<(), ()> {
+    conn.feed(first).await.map_err(drop)?;
+    while let Ok(next) = inbox.try_recv() {
+        conn.feed(next).await.map_err(drop)?;
+    }
+    SinkExt::<Frame>::flush(conn).await.map_err(drop)
 }
 
 async fn handle(

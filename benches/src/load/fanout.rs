@@ -278,7 +278,7 @@ fn record(report: &mut Report, label: &str, host: &mut Outcome, base: &mut Outco
         SCENARIO,
         &format!("{label}: lost/dup/corrupt"),
         faults,
-        "deliv.",
+        "count",
         Some(base_faults),
         None,
     );

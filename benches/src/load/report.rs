@@ -105,17 +105,18 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<28} {:<34} {:>12} {:<9} {:>12} {:>7}  target",
+            "{:<22} {:<42} {:>10} {:<7} {:>10} {:>7}  target",
             "scenario", "metric", "value", "unit", "baseline", "x base"
         );
         for r in &self.rows {
-            let (base, ratio) = match r.baseline {
-                Some(b) if b > 0.0 => (fmt_num(b), format!("{:.2}", r.value / b)),
-                _ => ("-".to_owned(), "-".to_owned()),
+            let base = r.baseline.map_or_else(|| "-".to_owned(), fmt_num);
+            let ratio = match r.baseline {
+                Some(b) if b > 0.0 => format!("{:.2}", r.value / b),
+                _ => "-".to_owned(),
             };
             let _ = writeln!(
                 out,
-                "{:<28} {:<34} {:>12} {:<9} {:>12} {:>7}  {}",
+                "{:<22} {:<42} {:>10} {:<7} {:>10} {:>7}  {}",
                 r.scenario,
                 r.metric,
                 fmt_num(r.value),
@@ -126,7 +127,7 @@ impl Report {
             );
         }
         for s in &self.skipped {
-            let _ = writeln!(out, "{:<28} skipped: {}", s.scenario, s.reason);
+            let _ = writeln!(out, "{:<22} skipped: {}", s.scenario, s.reason);
         }
         for n in &self.notes {
             let _ = writeln!(out, "note: {n}");
@@ -149,6 +150,7 @@ impl Report {
 
 fn fmt_num(v: f64) -> String {
     match v.abs() {
+        a if a < 1e-12 => "0".to_owned(),
         a if a >= 100.0 => format!("{v:.0}"),
         a if a >= 1.0 => format!("{v:.2}"),
         _ => format!("{v:.4}"),

@@ -21,7 +21,7 @@ use super::{
     stats::{Samples, per_second},
 };
 
-const SCENARIO: &str = "round trip (my_info)";
+const SCENARIO: &str = "round trip my_info";
 /// Calls made before measuring, so connections and caches are warm.
 const WARM_UP: usize = 200;
 
