@@ -33,6 +33,38 @@ pub struct Config {
     pub accounts: Accounts,
     /// How the host sends mail (recovery tokens, verification codes).
     pub mail: Mail,
+    /// Channel limits and presence updates.
+    pub channels: Channels,
+}
+
+/// Channel settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Channels {
+    /// Every session is active-updating (takes PEER_INFO / PEER_STAT / pings), whatever its
+    /// sub-channels' flags say.
+    pub active_updates: bool,
+    /// Sub-channels per channel (1–256).
+    pub max_sub_channels: u32,
+    /// Channels (memberships and invites) per user.
+    pub max_channels_per_user: u32,
+    /// Capacity of each session's queue for casts and peer data.
+    pub cast_queue: usize,
+    /// Milliseconds a cast waits for room in a busy receiver's queue before that receiver
+    /// is treated as stalled and its casts are dropped (and counted) until it catches up.
+    pub cast_wait_ms: u64,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Self {
+            active_updates: true,
+            max_sub_channels: 50,
+            max_channels_per_user: 200,
+            cast_queue: 1024,
+            cast_wait_ms: 50,
+        }
+    }
 }
 
 /// TLS settings.
@@ -195,6 +227,7 @@ impl Default for Config {
             security: Security::default(),
             accounts: Accounts::default(),
             mail: Mail::default(),
+            channels: Channels::default(),
         }
     }
 }
@@ -288,6 +321,12 @@ impl Config {
                 "tls.common_names must not contain empty names",
             ),
             (self.db_file.is_empty(), "db_file must not be empty"),
+            (
+                !(1..=256).contains(&self.channels.max_sub_channels)
+                    || self.channels.max_channels_per_user == 0
+                    || self.channels.cast_queue < 2,
+                "channels.max_sub_channels must be 1-256, max_channels_per_user at least 1 and cast_queue at least 2",
+            ),
             (
                 self.accounts.recovery_token_secs < 60 || self.accounts.recovery_max_attempts == 0,
                 "accounts.recovery_token_secs must be at least 60 and recovery_max_attempts at least 1",

@@ -132,12 +132,15 @@ impl HostCtx {
         let recovery_limit =
             crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
         let mailer = crate::mail::Mailer::from_config(&config)?;
+        let bus = Bus::with_cast_wait(std::time::Duration::from_millis(
+            config.channels.cast_wait_ms,
+        ));
         Ok(Arc::new(Self {
             recovery_limit,
             mailer,
             config,
             store,
-            bus: Bus::new(),
+            bus,
             tls,
             hasher,
             auth_limit,
@@ -310,6 +313,24 @@ pub fn mirror_session(shm: &mrci_shm::SessionShm, view: &SessionView) {
     seg.set_display_name(user.map_or("", |u| &u.display_name));
     seg.set_host_rank(view.rank());
     seg.set_owner_override(view.owner_override);
+    seg.set_active_update(view.active);
+    seg.set_channels(&view.channels);
+    let subs = |writable_only: bool| -> Vec<mrci_shm::SubCh> {
+        view.open
+            .iter()
+            .filter(|o| !writable_only || o.writable)
+            .map(|o| mrci_shm::SubCh {
+                ch_id: o.key.ch_id,
+                sub_id: o.key.sub_id,
+            })
+            .collect()
+    };
+    seg.set_open_subs(&subs(false));
+    seg.set_writable_subs(&subs(true));
+    let sids =
+        |list: &[mrci_proto::SessionId]| -> Vec<[u8; 28]> { list.iter().map(|s| s.0).collect() };
+    seg.set_pending_p2p(&sids(&view.p2p_pending));
+    seg.set_accepted_p2p(&sids(&view.p2p_accepted));
 }
 
 #[cfg(test)]
@@ -321,15 +342,12 @@ mod tests {
     #[test]
     fn mirror_writes_the_session_view_into_shared_memory() {
         let shm = mrci_shm::SessionShm::create().expect("shared memory");
-        let mut view = SessionView {
-            sid: SessionId([7; 28]),
-            ip: "::ffff:10.1.2.3".parse().expect("address"),
-            app: "client app".into(),
-            tls: true,
-            user: None,
-            owner_override: false,
-            commands: Vec::new(),
-        };
+        let mut view = SessionView::new(
+            SessionId([7; 28]),
+            "::ffff:10.1.2.3".parse().expect("address"),
+            "client app".into(),
+            true,
+        );
         view.ip = normalise_ip(view.ip);
         mirror_session(&shm, &view);
         view.user = Some(UserView {

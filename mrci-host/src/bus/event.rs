@@ -65,6 +65,31 @@ pub enum Event {
         /// The new group's name.
         group: String,
     },
+    /// A channel event (ids 26–39): the seed TEXT the client sees and what it changes.
+    Channel {
+        /// The async id the client sees it on.
+        id: mrci_proto::async_id::AsyncId,
+        /// The seed TEXT form.
+        text: String,
+        /// The channel.
+        ch: u64,
+        /// What the receiving session changes.
+        effect: ChEffect,
+    },
+    /// ASYNC_P2P (24) control: a link request, acceptance or close from session `src`.
+    P2p {
+        /// The sending session.
+        src: mrci_proto::SessionId,
+        /// What it does.
+        kind: P2pKind,
+        /// The sender's PEER_INFO (for requests).
+        info: bytes::Bytes,
+    },
+    /// ASYNC_CLOSE_P2P (25): session `sid` is going away or logged out.
+    CloseP2p {
+        /// The session that left.
+        sid: mrci_proto::SessionId,
+    },
     /// ASYNC_GROUP_UPDATED (17): group `name` now has host rank `rank`.
     GroupUpdated {
         /// The group.
@@ -72,6 +97,55 @@ pub enum Event {
         /// Its new rank.
         rank: u32,
     },
+}
+
+/// What a channel event changes in the sessions it reaches (PROTOCOL.md §4.3 ids 26–39).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChEffect {
+    /// Only tell the client.
+    Forward,
+    /// Sessions of `user` add the channel to their list (NEW_CH_MEMBER, INVITE_ACCEPTED).
+    Joined {
+        /// The new member.
+        user: UserId,
+    },
+    /// Sessions of `user` close the channel's sub-channels and drop it from their list
+    /// (RM_CH_MEMBER).
+    Left {
+        /// The former member.
+        user: UserId,
+    },
+    /// Sessions of `user` close the channel's sub-channels (MEM_LEVEL_CHANGED).
+    LevelChanged {
+        /// The member whose level changed.
+        user: UserId,
+    },
+    /// Every session closes the channel's sub-channels and drops it (DEL_CH).
+    Deleted,
+    /// Sessions with the sub-channel open close it (RM_SUB_CH, SUB_CH_LEVEL_CHG,
+    /// ADD_RDONLY, RM_RDONLY).
+    CloseSub {
+        /// The sub-channel id.
+        sub: u8,
+    },
+    /// Sessions with the sub-channel open take its new active-update flag (CH_ACT_FLAG).
+    ActiveFlag {
+        /// The sub-channel id.
+        sub: u8,
+        /// The new flag.
+        on: bool,
+    },
+}
+
+/// A peer-to-peer control message (PROTOCOL.md §4.3 id 24).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum P2pKind {
+    /// The sender asks for a link.
+    Request,
+    /// The sender accepts the receiver's request.
+    Open,
+    /// The sender declines or ends the link.
+    Close,
 }
 
 impl Event {

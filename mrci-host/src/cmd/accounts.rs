@@ -324,6 +324,14 @@ fn rm_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
                 return Ok(());
             }
         };
+        if ctx.host.store.owns_a_channel(&target.id).await? {
+            ctx.err(&format!(
+                "err: {} owns a channel; hand it over or delete it first.",
+                target.name
+            ))
+            .await;
+            return Ok(());
+        }
         if !args.has("-force") {
             ctx.text(&format!("Delete the account {}? (y/n): ", target.name))
                 .await;

@@ -12,9 +12,12 @@
 
 mod accounts;
 mod auth;
+mod cast;
+mod channels;
 mod groups;
 mod info;
 mod recovery;
+mod subch;
 mod table;
 mod templates;
 mod util;
@@ -27,6 +30,7 @@ use mrci_proto::{BranchId, CmdId, Frame, TypeId, text};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+pub use self::cast::{CAST, TO_PEER};
 use crate::{host::HostCtx, session::SessionView};
 
 /// What a command may do when the session is logged in.
@@ -132,6 +136,9 @@ pub fn internal_commands() -> &'static [CommandDef] {
             .chain(info::commands())
             .chain(recovery::commands())
             .chain(templates::commands())
+            .chain(channels::commands())
+            .chain(subch::commands())
+            .chain(cast::commands())
             .collect();
         all.sort_by_key(|c| c.name);
         all
@@ -150,7 +157,40 @@ pub enum SessionRequest {
     Logout,
     /// End the session after the current output is written.
     End,
+    /// Open a sub-channel the command checked access to.
+    OpenSub {
+        /// The sub-channel and how it opens.
+        sub: crate::session::OpenSub,
+        /// The outcome.
+        reply: Reply,
+    },
+    /// Close an open sub-channel.
+    CloseSub {
+        /// The sub-channel.
+        key: mrci_proto::SubChKey,
+        /// The outcome.
+        reply: Reply,
+    },
+    /// Set or clear the channel owner override.
+    OwnerOverride(bool),
+    /// Ping the active peers.
+    Ping {
+        /// The outcome.
+        reply: Reply,
+    },
+    /// A P2P request, acceptance or close towards `peer`.
+    P2p {
+        /// The other session.
+        peer: mrci_proto::SessionId,
+        /// What to do.
+        kind: crate::bus::P2pKind,
+        /// The outcome.
+        reply: Reply,
+    },
 }
+
+/// Where the session answers a request: the success text or the refusal (ERR text).
+pub type Reply = tokio::sync::oneshot::Sender<Result<String, String>>;
 
 /// What an instance sends to its session, in order.
 #[derive(Debug)]
@@ -238,6 +278,15 @@ impl CmdCtx {
     /// Asks the session to change its state. The request is applied before any later output.
     pub async fn request(&self, req: SessionRequest) {
         let _ = self.out.send(SessionMsg::Request(req)).await;
+    }
+
+    /// Sends a request that the session answers, and waits for the answer. A session that
+    /// is ending answers nothing; that reads as a refusal.
+    pub async fn ask(&self, make: impl FnOnce(Reply) -> SessionRequest) -> Result<String, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.request(make(tx)).await;
+        rx.await
+            .unwrap_or_else(|_| Err("err: The session is closing.".into()))
     }
 
     /// Waits for the next frame the client sends to this pair (an answer to a prompt).

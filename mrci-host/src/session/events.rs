@@ -76,6 +76,14 @@ impl Session {
                 );
                 self.write(frame).await
             }
+            Event::Channel {
+                id,
+                text,
+                ch,
+                effect,
+            } => self.handle_channel_event(*id, text, *ch, effect).await,
+            Event::P2p { src, kind, info } => self.handle_p2p(*src, *kind, info).await,
+            Event::CloseP2p { sid } => self.handle_close_p2p(*sid).await,
             Event::AccountChanged { user_id } | Event::UserGroupChanged { user_id, .. } => {
                 if self
                     .view

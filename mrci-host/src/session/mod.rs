@@ -7,6 +7,7 @@
 //! Invariant: the client can only run a command id that was announced to it, and every
 //! command id announced was either still loaded or followed by ASYNC_RM_CMD.
 
+mod channels;
 mod cmds;
 mod events;
 mod state;
@@ -21,12 +22,13 @@ use mrci_proto::{
 use tokio::sync::{mpsc, watch};
 use tokio_util::{codec::Framed, sync::CancellationToken};
 
+use self::channels::P2pLinks;
 pub use self::{
     cmds::{LoadedCommands, allowed_internal},
-    state::{CmdSummary, SessionView, UserView},
+    state::{CmdSummary, OpenSub, SessionView, UserView},
 };
 use crate::{
-    bus::Delivery,
+    bus::{CastDelivery, Delivery},
     cmd::{self, InstanceHandle, SessionMsg, SessionRequest},
     host::HostCtx,
     stream::Stream,
@@ -45,6 +47,8 @@ pub struct Session {
     host: Arc<HostCtx>,
     conn: Framed<Stream, MrciCodec>,
     inbox: mpsc::Receiver<Delivery>,
+    casts: mpsc::Receiver<CastDelivery>,
+    p2p: P2pLinks,
     out_tx: mpsc::Sender<SessionMsg>,
     out_rx: mpsc::Receiver<SessionMsg>,
     cancel: CancellationToken,
@@ -81,23 +85,22 @@ impl Session {
         let codec = MrciCodec::with_max(host.config.limits.max_payload);
         let conn = Framed::new(stream, codec);
         let (inbox_tx, inbox) = mpsc::channel(host.config.limits.inbox_capacity.max(8));
+        let (cast_tx, casts) = mpsc::channel(host.config.channels.cast_queue.max(2));
         let (out_tx, out_rx) = mpsc::channel(256);
-        let view = SessionView {
-            sid,
-            ip: crate::host::normalise_ip(peer.ip()),
-            app,
-            tls,
-            user: None,
-            owner_override: false,
-            commands: Vec::new(),
-        };
+        let view = SessionView::new(sid, crate::host::normalise_ip(peer.ip()), app, tls);
         let (view_tx, _) = watch::channel(Arc::new(view.clone()));
         let shm = host.create_session_shm(&view);
-        host.bus.register(sid, inbox_tx, cancel.clone());
+        let queues = crate::bus::Queues {
+            events: inbox_tx,
+            casts: cast_tx,
+        };
+        host.bus.register(sid, queues, cancel.clone());
         Self {
             host,
             conn,
             inbox,
+            casts,
+            p2p: P2pLinks::default(),
             out_tx,
             out_rx,
             cancel,
@@ -151,6 +154,7 @@ impl Session {
                 _ = deadline => return Ok(()),
                 Some(msg) = self.out_rx.recv() => self.handle_instance(msg).await?,
                 Some(delivery) = self.inbox.recv() => self.handle_event(&delivery).await?,
+                Some(cast) = self.casts.recv() => self.handle_cast(&cast).await?,
                 frame = self.conn.next() => match frame {
                     Some(Ok(frame)) => self.dispatch(frame).await?,
                     Some(Err(e)) => return Err(e.into()),
@@ -165,6 +169,7 @@ impl Session {
         for inst in self.instances.values() {
             inst.handle.kill.cancel();
         }
+        self.leave_channels(true).await;
         self.host.bus.unregister(&sid);
         // Let killed instances report their IDLE; a client that is still there sees them.
         let flush = async {
@@ -221,6 +226,12 @@ impl Session {
         let key = cmd_id32(cmd, branch);
         if frame.type_id.is_control() {
             return self.control(key, frame.type_id);
+        }
+        // Casts and peer data run in the session itself: one hop, in send order.
+        match loaded.def.name {
+            cmd::CAST => return self.inline_cast(frame).await,
+            cmd::TO_PEER => return self.inline_to_peer(frame).await,
+            _ => {}
         }
         if !self.instances.contains_key(&key) {
             if self.ending {
@@ -307,6 +318,33 @@ impl Session {
             SessionRequest::Logout => self.logout(true).await,
             SessionRequest::End => {
                 self.cancel.cancel();
+                Ok(())
+            }
+            SessionRequest::OpenSub { sub, reply } => {
+                let _ = reply.send(self.open_sub(sub).await);
+                Ok(())
+            }
+            SessionRequest::CloseSub { key, reply } => {
+                let res = match self.close_subs(|o| o.key == key).await {
+                    0 => Err("err: That sub-channel is not open.".into()),
+                    _ => Ok("Sub-channel closed.\n".into()),
+                };
+                let _ = reply.send(res);
+                Ok(())
+            }
+            SessionRequest::OwnerOverride(on) => {
+                if self.view.user.is_some() {
+                    self.view.owner_override = on;
+                    self.publish();
+                }
+                Ok(())
+            }
+            SessionRequest::Ping { reply } => {
+                let _ = reply.send(self.ping_peers().await);
+                Ok(())
+            }
+            SessionRequest::P2p { peer, kind, reply } => {
+                let _ = reply.send(self.p2p_command(peer, kind));
                 Ok(())
             }
         }
@@ -404,7 +442,7 @@ impl Session {
         };
         self.view.user = Some(user);
         self.host.bus.set_user(&self.view.sid, Some(user_id));
-        self.publish();
+        self.load_channels().await?;
         self.send_my_info().await?;
         self.reload_commands().await
     }
@@ -413,7 +451,7 @@ impl Session {
         if self.view.user.take().is_none() {
             return Ok(());
         }
-        self.view.owner_override = false;
+        self.leave_channels(true).await;
         self.host.bus.set_user(&self.view.sid, None);
         self.publish();
         if reload {

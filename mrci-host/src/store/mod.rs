@@ -6,6 +6,7 @@
 //! function that depends on time takes `now` (Unix seconds) from the caller.
 
 mod bans;
+mod channels;
 mod groups;
 mod logs;
 mod ranks;
@@ -17,6 +18,7 @@ use std::{path::Path, time::Duration};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use bans::{Ban, normalise_ip};
+pub use channels::{Channel, ChannelRow, Member, RdonlyFlag, SubChannel};
 pub use groups::{Group, INITIAL_GROUP_ID};
 pub use logs::{ActRow, AuthRow};
 pub use ranks::INTERNAL_MODULE;

@@ -99,6 +99,16 @@ mod tests {
     #[tokio::test]
     async fn ranks_round_trip() {
         let (store, _dir) = temp_store().await;
+        let defaults = store.command_ranks(INTERNAL_MODULE).await.unwrap();
+        assert_eq!(
+            defaults.get("cast"),
+            Some(&2),
+            "everyday commands ship at rank 2"
+        );
+        sqlx::query("DELETE FROM command_ranks")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         store
             .set_command_rank(INTERNAL_MODULE, "Host_Info", 2)
             .await

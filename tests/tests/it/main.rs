@@ -2,6 +2,7 @@
 //! loopback sockets with a real SQLite file.
 
 mod accounts;
+mod channels;
 mod commands;
 mod groups;
 mod handshake;

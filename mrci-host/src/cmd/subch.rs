@@ -1,0 +1,508 @@
+//! Sub-channel and read-only flag commands (COMMANDS.md §2.2, §2.5, §2.7–2.8, §3.4).
+
+use futures::FutureExt;
+use mrci_proto::{Frame, SubChKey, args::Args, async_cmd::AsyncCmd, constraints};
+
+use super::{
+    CmdCtx, CmdFuture, CommandDef, LoggedInClass, SessionRequest,
+    channels::{ADMIN, PUBLIC, REGULAR, announce, channel_arg, level, level_arg, need_level},
+    table::show_table,
+    util::{Fail, Outcome, arg, body, refused, settle, valid},
+};
+use crate::{
+    bus::ChEffect,
+    session::OpenSub,
+    store::{Channel, SubChannel},
+};
+
+fn def(
+    name: &'static str,
+    summary: &'static str,
+    io: &'static str,
+    run: super::RunFn,
+) -> CommandDef {
+    CommandDef {
+        name,
+        public: false,
+        logged_in: LoggedInClass::Ranked,
+        gen_file: false,
+        feature: None,
+        summary,
+        io,
+        details: "Sub-channel names are 4-32 characters without spaces; ids are 0-255. A level \
+                  of 5 makes a sub-channel public. At most 6 sub-channels can be open at once.",
+        run,
+    }
+}
+
+const CH_SUB: &str = "[-ch_name (text) -sub_name (text)]/[text]";
+
+pub(super) fn commands() -> Vec<CommandDef> {
+    vec![
+        def(
+            "add_sub_ch",
+            "add a sub-channel (level 2 or better)",
+            CH_SUB,
+            add_sub_ch,
+        ),
+        def(
+            "rm_sub_ch",
+            "delete a sub-channel (level 2 or better)",
+            CH_SUB,
+            rm_sub_ch,
+        ),
+        def(
+            "rename_sub_ch",
+            "rename a sub-channel (level 2 or better)",
+            "[-ch_name (text) -sub_name (text) -new_name (text)]/[text]",
+            rename_sub_ch,
+        ),
+        def(
+            "set_sub_ch_level",
+            "set the weakest level that may open a sub-channel (5 = public)",
+            "[-ch_name (text) -sub_name (text) -level (1-5)]/[text]",
+            set_sub_ch_level,
+        ),
+        def(
+            "set_active_flag",
+            "turn presence updates of a sub-channel on or off",
+            "[-ch_name (text) -sub_name (text) -state (0 or 1)]/[text]",
+            set_active_flag,
+        ),
+        def(
+            "ls_sub_chs",
+            "list a channel's sub-channels",
+            "[-ch_name (text)]/[text]",
+            ls_sub_chs,
+        ),
+        def(
+            "open_sub_ch",
+            "open a sub-channel to cast and receive",
+            CH_SUB,
+            open_sub_ch,
+        ),
+        def(
+            "close_sub_ch",
+            "close an open sub-channel",
+            CH_SUB,
+            close_sub_ch,
+        ),
+        def(
+            "ls_open_chs",
+            "list your open sub-channels",
+            "[none]/[text]",
+            ls_open_chs,
+        ),
+        def(
+            "add_rdonly_flag",
+            "make a sub-channel id read-only for a level",
+            "[-ch_name (text) -sub_id (0-255) -level (1-5)]/[text]",
+            add_rdonly_flag,
+        ),
+        def(
+            "rm_rdonly_flag",
+            "remove a read-only flag",
+            "[-ch_name (text) -sub_id (0-255) -level (1-5)]/[text]",
+            rm_rdonly_flag,
+        ),
+        def(
+            "ls_rdonly_flags",
+            "list a channel's read-only flags",
+            "[-ch_name (text)]/[text]",
+            ls_rdonly_flags,
+        ),
+    ]
+}
+
+/// The channel and its sub-channel named by `-ch_name` and `-sub_name`.
+async fn sub_arg(ctx: &CmdCtx, args: &Args) -> Result<(Channel, SubChannel), Fail> {
+    let sub_name = arg(args, "-sub_name")?;
+    valid(constraints::sub_channel_name(sub_name))?;
+    let ch = channel_arg(ctx, args).await?;
+    match ctx.host.store.sub_channel(ch.id, sub_name).await? {
+        Some(sub) => Ok((ch, sub)),
+        None => refused(format!("err: {} has no sub-channel {sub_name}.", ch.name)),
+    }
+}
+
+fn key(sub: &SubChannel) -> SubChKey {
+    SubChKey {
+        ch_id: sub.ch_id,
+        sub_id: sub.sub_id,
+    }
+}
+
+fn add_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, add_sub_body)
+}
+
+async fn add_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let sub_name = arg(args, "-sub_name")?;
+    valid(constraints::sub_channel_name(sub_name))?;
+    let ch = channel_arg(ctx, args).await?;
+    need_level(level(ctx, ch.id).await?, ADMIN, "adding a sub-channel")?;
+    let max = ctx.host.config.channels.max_sub_channels;
+    let sub_id = match ctx.host.store.add_sub_channel(ch.id, sub_name, max).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            return refused(format!(
+                "err: {} already has the maximum of {max} sub-channels.",
+                ch.name
+            ));
+        }
+        Err(crate::Error::Invalid(_)) => return refused("err: That sub-channel name is taken."),
+        Err(e) => return Err(e.into()),
+    };
+    let cmd = AsyncCmd::NewSubCh {
+        ch_name: ch.name.clone(),
+        sub_name: sub_name.to_owned(),
+        ch_id: ch.id,
+        sub_id,
+        level: REGULAR,
+    };
+    announce(ctx, &cmd, ch.id, None, None, ChEffect::Forward);
+    Ok(format!(
+        "Sub-channel {sub_name} added to {} with id {sub_id}.\n",
+        ch.name
+    ))
+}
+
+fn rm_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, rm_sub_body)
+}
+
+async fn rm_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let (ch, sub) = sub_arg(ctx, args).await?;
+    need_level(level(ctx, ch.id).await?, ADMIN, "deleting a sub-channel")?;
+    ctx.host.store.remove_sub_channel(ch.id, sub.sub_id).await?;
+    let cmd = AsyncCmd::RmSubCh {
+        ch_name: ch.name.clone(),
+        sub_name: sub.name.clone(),
+        ch_id: ch.id,
+        sub_id: sub.sub_id,
+    };
+    let effect = ChEffect::CloseSub { sub: sub.sub_id };
+    announce(ctx, &cmd, ch.id, None, Some(sub.sub_id), effect);
+    Ok(format!("Sub-channel {} deleted.\n", sub.name))
+}
+
+fn rename_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, rename_sub_body)
+}
+
+async fn rename_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let new_name = arg(args, "-new_name")?;
+    valid(constraints::sub_channel_name(new_name))?;
+    let (ch, sub) = sub_arg(ctx, args).await?;
+    need_level(level(ctx, ch.id).await?, ADMIN, "renaming a sub-channel")?;
+    if !ctx
+        .host
+        .store
+        .rename_sub_channel(ch.id, sub.sub_id, new_name)
+        .await?
+    {
+        return refused("err: That sub-channel name is taken.");
+    }
+    let cmd = AsyncCmd::RenameSubCh {
+        ch_name: ch.name.clone(),
+        sub_name: sub.name.clone(),
+        new_name: new_name.to_owned(),
+        ch_id: Some(ch.id),
+        sub_id: Some(sub.sub_id),
+    };
+    announce(ctx, &cmd, ch.id, None, None, ChEffect::Forward);
+    Ok(format!("Sub-channel {} renamed to {new_name}.\n", sub.name))
+}
+
+fn set_sub_ch_level(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, set_sub_level_body)
+}
+
+async fn set_sub_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let new_level = level_arg(args, 1..=PUBLIC)?;
+    let (ch, sub) = sub_arg(ctx, args).await?;
+    need_level(
+        level(ctx, ch.id).await?,
+        ADMIN,
+        "changing a sub-channel's level",
+    )?;
+    ctx.host
+        .store
+        .set_sub_channel_level(ch.id, sub.sub_id, new_level)
+        .await?;
+    let cmd = AsyncCmd::SubChLevelChg {
+        ch_name: ch.name.clone(),
+        sub_name: sub.name.clone(),
+        level: new_level,
+        ch_id: ch.id,
+        sub_id: sub.sub_id,
+    };
+    let effect = ChEffect::CloseSub { sub: sub.sub_id };
+    announce(ctx, &cmd, ch.id, None, Some(sub.sub_id), effect);
+    Ok(format!(
+        "{} now opens for level {new_level} and better.\n",
+        sub.name
+    ))
+}
+
+fn set_active_flag(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, set_active_body)
+}
+
+async fn set_active_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let on = match args.value("-state") {
+        Some("1") => true,
+        Some("0") => false,
+        _ => return refused("err: -state must be 0 or 1."),
+    };
+    let (ch, sub) = sub_arg(ctx, args).await?;
+    need_level(level(ctx, ch.id).await?, ADMIN, "changing the active flag")?;
+    ctx.host
+        .store
+        .set_sub_channel_active(ch.id, sub.sub_id, on)
+        .await?;
+    let cmd = AsyncCmd::ChActFlag {
+        ch_name: ch.name.clone(),
+        sub_name: sub.name.clone(),
+        state: on,
+        ch_id: Some(ch.id),
+        sub_id: Some(sub.sub_id),
+    };
+    let effect = ChEffect::ActiveFlag {
+        sub: sub.sub_id,
+        on,
+    };
+    announce(ctx, &cmd, ch.id, None, None, effect);
+    let mut out = format!(
+        "Active updates of {} are {}.\n",
+        sub.name,
+        if on { "on" } else { "off" }
+    );
+    if ctx.host.config.channels.active_updates {
+        out.push_str("Note: active updates are on host-wide, so this flag has no effect.\n");
+    }
+    Ok(out)
+}
+
+fn ls_sub_chs(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let ch = match channel_arg(ctx, &args).await {
+            Ok(ch) => ch,
+            Err(fail) => return settle(ctx, Err(fail)).await,
+        };
+        let member = level(ctx, ch.id).await? <= REGULAR;
+        let rows = ctx
+            .host
+            .store
+            .sub_channels(ch.id)
+            .await?
+            .into_iter()
+            .filter(|s| member || s.lowest_level == PUBLIC)
+            .map(|s| {
+                vec![
+                    s.sub_id.to_string(),
+                    s.name,
+                    s.lowest_level.to_string(),
+                    u8::from(s.active_updates).to_string(),
+                ]
+            })
+            .collect();
+        let header = [
+            "sub_channel_id",
+            "sub_channel_name",
+            "lowest_access_level",
+            "active_updates",
+        ];
+        show_table(ctx, &header, rows).await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn open_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, open_sub_body)
+}
+
+async fn open_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let (ch, sub) = sub_arg(ctx, args).await?;
+    let mine = level(ctx, ch.id).await?;
+    if mine > sub.lowest_level {
+        return refused(format!(
+            "err: Access denied: {} opens for level {} and better; yours is {mine}.",
+            sub.name, sub.lowest_level
+        ));
+    }
+    let read_only = ctx
+        .host
+        .store
+        .has_rdonly_flag(ch.id, sub.sub_id, mine)
+        .await?;
+    let open = OpenSub {
+        key: key(&sub),
+        writable: !read_only,
+        active: sub.active_updates,
+    };
+    ctx.ask(|reply| SessionRequest::OpenSub { sub: open, reply })
+        .await
+        .map_err(Fail::Refused)
+}
+
+fn close_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, close_sub_body)
+}
+
+async fn close_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let (_, sub) = sub_arg(ctx, args).await?;
+    let key = key(&sub);
+    ctx.ask(|reply| SessionRequest::CloseSub { key, reply })
+        .await
+        .map_err(Fail::Refused)
+}
+
+fn ls_open_chs(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
+    async move {
+        let open = ctx.view().open.clone();
+        let mut rows = Vec::new();
+        for o in open {
+            let store = &ctx.host.store;
+            let ch_name = store
+                .channel_by_id(o.key.ch_id)
+                .await?
+                .map_or_else(String::new, |c| c.name);
+            let sub_name = store
+                .sub_channel_by_id(o.key.ch_id, o.key.sub_id)
+                .await?
+                .map_or_else(String::new, |s| s.name);
+            rows.push(vec![
+                ch_name,
+                sub_name,
+                o.key.ch_id.to_string(),
+                o.key.sub_id.to_string(),
+                u8::from(!o.writable).to_string(),
+            ]);
+        }
+        let header = [
+            "channel_name",
+            "sub_channel_name",
+            "channel_id",
+            "sub_channel_id",
+            "read_only",
+        ];
+        show_table(ctx, &header, rows).await;
+        Ok(())
+    }
+    .boxed()
+}
+
+fn add_rdonly_flag(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, add_flag_body)
+}
+
+async fn add_flag_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    flag_body(ctx, args, true).await
+}
+
+fn rm_rdonly_flag(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, rm_flag_body)
+}
+
+async fn rm_flag_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    flag_body(ctx, args, false).await
+}
+
+async fn flag_body(ctx: &CmdCtx, args: &Args, add: bool) -> Outcome {
+    let sub_id = match constraints::sub_channel_id(arg(args, "-sub_id")?) {
+        Ok(id) => id,
+        Err(e) => return refused(format!("err: -sub_id: {e}.")),
+    };
+    let flag_level = level_arg(args, 1..=PUBLIC)?;
+    let ch = channel_arg(ctx, args).await?;
+    need_level(level(ctx, ch.id).await?, ADMIN, "changing read-only flags")?;
+    let store = &ctx.host.store;
+    let done = if add {
+        store.add_rdonly_flag(ch.id, sub_id, flag_level).await?
+    } else {
+        store.remove_rdonly_flag(ch.id, sub_id, flag_level).await?
+    };
+    if !done {
+        return refused(if add {
+            "err: That read-only flag exists already."
+        } else {
+            "err: There is no such read-only flag."
+        });
+    }
+    let (ch_name, ch_id) = (ch.name.clone(), Some(ch.id));
+    let cmd = if add {
+        AsyncCmd::AddRdonly {
+            ch_name,
+            sub_id,
+            level: flag_level,
+            ch_id,
+        }
+    } else {
+        AsyncCmd::RmRdonly {
+            ch_name,
+            sub_id,
+            level: flag_level,
+            ch_id,
+        }
+    };
+    announce(
+        ctx,
+        &cmd,
+        ch.id,
+        None,
+        Some(sub_id),
+        ChEffect::CloseSub { sub: sub_id },
+    );
+    Ok(format!(
+        "Read-only flag for sub-channel {sub_id} at level {flag_level} {}.\n",
+        if add { "added" } else { "removed" }
+    ))
+}
+
+fn ls_rdonly_flags(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    async move {
+        let args = Args::parse(&input.text_payload());
+        let ch = match channel_arg(ctx, &args).await {
+            Ok(ch) => ch,
+            Err(fail) => return settle(ctx, Err(fail)).await,
+        };
+        let member = level(ctx, ch.id).await? <= REGULAR;
+        let public: Vec<u8> = ctx
+            .host
+            .store
+            .sub_channels(ch.id)
+            .await?
+            .into_iter()
+            .filter(|s| s.lowest_level == PUBLIC)
+            .map(|s| s.sub_id)
+            .collect();
+        let rows = ctx
+            .host
+            .store
+            .rdonly_flags(ch.id)
+            .await?
+            .into_iter()
+            .filter(|f| member || public.contains(&f.sub_id))
+            .map(|f| {
+                vec![
+                    f.channel_name,
+                    f.ch_id.to_string(),
+                    f.sub_id.to_string(),
+                    f.level.to_string(),
+                ]
+            })
+            .collect();
+        let header = [
+            "channel_name",
+            "channel_id",
+            "sub_channel_id",
+            "access_level",
+        ];
+        show_table(ctx, &header, rows).await;
+        Ok(())
+    }
+    .boxed()
+}
