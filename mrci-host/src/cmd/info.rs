@@ -156,7 +156,7 @@ fn host_info(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
             .map(|s| s.trim().to_owned())
             .unwrap_or_else(|_| "unknown".into());
         let text = format!(
-            "Application:  {}\nOS:           {} ({})\nMachine:      {}\nLoad:         {}/{} sessions\nListening on: {}\n",
+            "Application:  {}\nOS:           {} ({})\nMachine:      {}\nLoad:         {}/{} sessions\nListening on: {}\nDropped:      {} casts and messages to receivers that fell behind\n",
             crate::host::library_name(),
             std::env::consts::OS,
             std::env::consts::ARCH,
@@ -164,6 +164,7 @@ fn host_info(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
             host.n_sessions.load(Ordering::SeqCst),
             host.config.limits.max_sessions,
             host.config.listen,
+            host.bus.stats().dropped,
         );
         ctx.text(&text).await;
         Ok(())

@@ -181,6 +181,22 @@ impl Session {
         self.host.bus.cast(&header, true, cast).await;
     }
 
+    /// After a user or display rename: limited-casts the new PEER_INFO to the writable
+    /// sub-channels when the session is active (PROTOCOL.md §4.3 id 22).
+    pub(super) async fn cast_peer_info(&mut self) {
+        let header = self.view.writable_list();
+        if !self.view.active || header.is_empty() {
+            return;
+        }
+        let cast = Cast {
+            id: AsyncId::LIMITED_CAST,
+            src: self.view.sid,
+            type_id: TypeId::PEER_INFO,
+            payload: self.peer_info_bytes(),
+        };
+        self.host.bus.cast(&header, true, cast).await;
+    }
+
     /// Opens a sub-channel after the command checked access (COMMANDS.md §2.7).
     pub(super) async fn open_sub(&mut self, sub: OpenSub) -> Result<String, String> {
         if sub.key.ch_id == 0 {

@@ -109,8 +109,14 @@ impl Session {
         };
         match self.host.user_view(&user_id).await? {
             Some(user) => {
+                let renamed = self.view.user.as_ref().is_some_and(|old| {
+                    old.user_name != user.user_name || old.display_name != user.display_name
+                });
                 self.view.user = Some(user);
                 self.publish();
+                if renamed {
+                    self.cast_peer_info().await;
+                }
                 self.send_my_info().await?;
                 self.reload_commands().await
             }

@@ -335,6 +335,12 @@ async fn peer_stat_pings_and_owner_override() -> anyhow::Result<()> {
         (TypeId::PEER_INFO, "ann".to_owned())
     );
 
+    // A display-name change reaches the active peers as PEER_INFO.
+    b.ok("set_disp_name", "-new_name \"Ben B\"").await?;
+    let info = next_on(&mut a, AsyncId::LIMITED_CAST).await?;
+    assert_eq!(info.type_id, TypeId::PEER_INFO);
+    assert_eq!(PeerInfo::parse(&info.payload)?.display_name, "Ben B");
+
     b.ok("close_sub_ch", "-ch_name room -sub_name hall").await?;
     let stat = next_on(&mut a, AsyncId::LIMITED_CAST).await?;
     assert!(PeerStat::parse(&stat.payload)?.sub_channels.is_empty());
@@ -354,6 +360,8 @@ async fn peer_stat_pings_and_owner_override() -> anyhow::Result<()> {
     );
     boss.ok("ch_owner_override", "-state 1").await?;
     boss.ok("rm_ch", "-ch_name room").await?;
+    let info = boss.ok("host_info", "").await?;
+    assert!(info.contains("Dropped:      0 casts"), "{info}");
     next_on(&mut a, AsyncId::DEL_CH).await?;
     host.shutdown().await
 }
