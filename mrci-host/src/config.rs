@@ -35,6 +35,16 @@ pub struct Config {
     pub mail: Mail,
     /// Channel limits and presence updates.
     pub channels: Channels,
+    /// Module executables loaded at start, besides those added with `add_mod`.
+    pub modules: Modules,
+}
+
+/// Module settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Modules {
+    /// Module executables to load at start.
+    pub paths: Vec<PathBuf>,
 }
 
 /// Channel settings.
@@ -228,6 +238,7 @@ impl Default for Config {
             accounts: Accounts::default(),
             mail: Mail::default(),
             channels: Channels::default(),
+            modules: Modules::default(),
         }
     }
 }

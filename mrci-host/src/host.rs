@@ -87,6 +87,8 @@ pub struct HostCtx {
     pub recovery_limit: crate::limit::RateLimiter,
     /// Where recovery tokens and verification codes are mailed.
     pub mailer: crate::mail::Mailer,
+    /// The registered modules.
+    pub modules: crate::modules::Registry,
     /// The host segment modules read the session count from (None if shared memory failed).
     pub(crate) host_shm: Option<mrci_shm::HostShm>,
     /// Sessions between accept and end (handshaking included).
@@ -132,10 +134,12 @@ impl HostCtx {
         let recovery_limit =
             crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
         let mailer = crate::mail::Mailer::from_config(&config)?;
+        let modules = open_modules(&config, &store).await?;
         let bus = Bus::with_cast_wait(std::time::Duration::from_millis(
             config.channels.cast_wait_ms,
         ));
         Ok(Arc::new(Self {
+            modules,
             recovery_limit,
             mailer,
             config,
@@ -160,6 +164,11 @@ impl HostCtx {
             recovery: accounts.password_reset && mail,
             email_verify: accounts.email_verify && mail,
         }
+    }
+
+    /// The key of the host shared-memory segment, if it exists.
+    pub fn host_shm_key(&self) -> Option<String> {
+        self.host_shm.as_ref().map(|s| s.key().to_owned())
     }
 
     /// True if the host has a certificate for the common name a client asked for.
@@ -279,6 +288,32 @@ pub fn peer_info(view: &SessionView) -> PeerInfo {
         app_name: view.app.clone(),
         display_name: user.map_or_else(String::new, |u| u.display_name.clone()),
     }
+}
+
+/// Prepares the module socket directory and lists every module of the config file and the
+/// `modules` table; a module that cannot be listed is logged and left out.
+async fn open_modules(config: &Config, store: &Store) -> Result<crate::modules::Registry> {
+    let run_dir = config.runtime_dir();
+    mrci_modrun::prepare_runtime_dir(&run_dir)
+        .map_err(|e| crate::Error::Config(format!("{}: {e}", run_dir.display())))?;
+    let registry =
+        crate::modules::Registry::new(Arc::new(mrci_modrun::Config::new(run_dir, version())));
+    let mut paths = config.modules.paths.clone();
+    for path in store.modules().await? {
+        let path = std::path::PathBuf::from(path);
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    for path in paths {
+        match registry.add(&path).await {
+            Ok(m) => {
+                tracing::info!(module = %path.display(), commands = m.cmds.len(), "module loaded")
+            }
+            Err(e) => tracing::error!(module = %path.display(), error = %e, "module not loaded"),
+        }
+    }
+    Ok(registry)
 }
 
 /// The MY_INFO payload of a session (PROTOCOL.md §3.3.9).

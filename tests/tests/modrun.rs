@@ -506,14 +506,18 @@ async fn an_oversize_frame_kills_the_module() {
 async fn a_module_reads_the_session_user_from_shared_memory() {
     let setup = Setup::new();
     let shm = mrci_shm::SessionShm::create().expect("session segment");
-    shm.lock().expect("lock").set_user_name("alice");
+    {
+        let mut seg = shm.lock().expect("lock");
+        seg.set_user_name("alice");
+        seg.set_host_rank(2);
+    }
     let mut context = ctx();
     context.mem_ses = shm.key().to_string();
     let mut runner = Runner::new(setup.cfg(), context);
     let k = key(263, 0);
     runner.route(k, &fake("whoami"), text_frame("")).unwrap();
     let events = until_idle(&mut runner, k).await;
-    assert_eq!(texts(&events), ["user alice"]);
+    assert_eq!(texts(&events), ["user alice rank 2"]);
 }
 
 #[tokio::test]

@@ -85,6 +85,9 @@ pub enum Event {
         /// The sender's PEER_INFO (for requests).
         info: bytes::Bytes,
     },
+    /// ASYNC_ENABLE_MOD (15) / ASYNC_DISABLE_MOD (16): the module registry changed; every
+    /// session recomputes its command set (and stops processes of removed commands).
+    ModulesChanged,
     /// ASYNC_CLOSE_P2P (25): session `sid` is going away or logged out.
     CloseP2p {
         /// The session that left.

@@ -109,7 +109,7 @@ fn ls_cmds(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
         let width = rows.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
         let mut out = format!("{:<6} {:<width$} summary\n", "id", "name");
         for c in rows {
-            let _ = writeln!(out, "{:<6} {:<width$} {}", c.id.0, c.name, c.def.summary);
+            let _ = writeln!(out, "{:<6} {:<width$} {}", c.id.0, c.name, c.def.summary());
         }
         ctx.big_text(&out).await;
         Ok(())
@@ -141,7 +141,12 @@ fn cmd_info(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
         };
         let text = format!(
             "Name:      {}\nId:        {}\nGen file:  {}\nIO:        {}\nSummary:   {}\n\n{}\n",
-            c.name, c.id.0, c.def.gen_file, c.def.io, c.def.summary, c.def.details
+            c.name,
+            c.id.0,
+            c.def.gen_file(),
+            c.def.io(),
+            c.def.summary(),
+            c.def.details()
         );
         ctx.big_text(&text).await;
         Ok(())

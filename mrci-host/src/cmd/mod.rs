@@ -16,6 +16,7 @@ mod cast;
 mod channels;
 mod groups;
 mod info;
+mod mods;
 mod recovery;
 mod subch;
 mod table;
@@ -139,6 +140,7 @@ pub fn internal_commands() -> &'static [CommandDef] {
             .chain(channels::commands())
             .chain(subch::commands())
             .chain(cast::commands())
+            .chain(mods::commands())
             .collect();
         all.sort_by_key(|c| c.name);
         all
@@ -380,16 +382,83 @@ async fn run_instance(
     let _ = out.send(SessionMsg::Ended { cmd, branch }).await;
 }
 
-/// Builds the NEW_CMD payload announcing `def` under `id` (PROTOCOL.md §3.3.16).
-pub fn announcement(def: &CommandDef, id: CmdId, name: &str) -> Bytes {
+/// A command a session can load: built into the host, or listed by a module.
+#[derive(Debug, Clone)]
+pub enum CmdRef {
+    /// An internal command.
+    Internal(&'static CommandDef),
+    /// A module command.
+    Module(Arc<crate::modules::ModCmd>),
+}
+
+impl CmdRef {
+    /// The command's own name (before any suffix that makes it unique in a session).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Internal(def) => def.name,
+            Self::Module(cmd) => &cmd.new_cmd.name,
+        }
+    }
+
+    /// Whether it takes GEN_FILE frames.
+    pub fn gen_file(&self) -> bool {
+        match self {
+            Self::Internal(def) => def.gen_file,
+            Self::Module(cmd) => cmd.new_cmd.gen_file,
+        }
+    }
+
+    /// One-line summary.
+    pub fn summary(&self) -> &str {
+        match self {
+            Self::Internal(def) => def.summary,
+            Self::Module(cmd) => &cmd.new_cmd.summary,
+        }
+    }
+
+    /// Input/output usage.
+    pub fn io(&self) -> &str {
+        match self {
+            Self::Internal(def) => def.io,
+            Self::Module(cmd) => &cmd.new_cmd.io,
+        }
+    }
+
+    /// Long help.
+    pub fn details(&self) -> &str {
+        match self {
+            Self::Internal(def) => def.details,
+            Self::Module(cmd) => &cmd.new_cmd.details,
+        }
+    }
+
+    /// The same command (one definition, or one module's command of that name).
+    pub fn same(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Internal(a), Self::Internal(b)) => std::ptr::eq(*a, *b),
+            (Self::Module(a), Self::Module(b)) => {
+                a.module == b.module && a.new_cmd.name == b.new_cmd.name
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Builds the NEW_CMD payload announcing `cmd` under `id` and its unique `name`
+/// (PROTOCOL.md §3.3.16).
+pub fn announcement(cmd: &CmdRef, id: CmdId, name: &str) -> Bytes {
+    let lib = match cmd {
+        CmdRef::Internal(_) => crate::host::library_name(),
+        CmdRef::Module(m) => m.new_cmd.lib.clone(),
+    };
     let new_cmd = mrci_proto::payload::NewCmd {
         cmd_id: id,
-        gen_file: def.gen_file,
+        gen_file: cmd.gen_file(),
         name: name.to_owned(),
-        lib: crate::host::library_name(),
-        summary: def.summary.to_owned(),
-        io: def.io.to_owned(),
-        details: def.details.to_owned(),
+        lib,
+        summary: cmd.summary().to_owned(),
+        io: cmd.io().to_owned(),
+        details: cmd.details().to_owned(),
     };
     let mut out = bytes::BytesMut::new();
     new_cmd.write(&mut out);

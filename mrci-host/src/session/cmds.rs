@@ -9,7 +9,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use mrci_proto::CmdId;
 
-use crate::cmd::{CommandDef, Feature, Features, LoggedInClass, internal_commands};
+use crate::{
+    cmd::{CmdRef, CommandDef, Feature, Features, LoggedInClass, internal_commands},
+    modules::{Class, ModCmd, Module},
+};
+use std::{path::PathBuf, sync::Arc};
 
 /// One loaded command.
 #[derive(Debug, Clone)]
@@ -19,7 +23,7 @@ pub struct Loaded {
     /// The unique name announced to the client.
     pub name: String,
     /// What runs it.
-    pub def: &'static CommandDef,
+    pub def: CmdRef,
 }
 
 /// What a reload changed.
@@ -59,12 +63,11 @@ impl LoadedCommands {
     }
 
     /// Makes the loaded set equal `target`, keeping the ids of commands that stay.
-    pub fn apply(&mut self, target: &[&'static CommandDef]) -> Diff {
-        let keep = |def: &CommandDef| target.iter().any(|t| std::ptr::eq(*t, def));
+    pub fn apply(&mut self, target: &[CmdRef]) -> Diff {
         let removed: Vec<CmdId> = self
             .by_id
             .values()
-            .filter(|l| !keep(l.def))
+            .filter(|l| !target.iter().any(|t| t.same(&l.def)))
             .map(|l| l.id)
             .collect();
         for id in &removed {
@@ -72,15 +75,22 @@ impl LoadedCommands {
         }
         let mut added = Vec::new();
         for def in target {
-            if self.by_id.values().any(|l| std::ptr::eq(l.def, *def)) {
+            if self.by_id.values().any(|l| l.def.same(def)) {
                 continue;
             }
             let Some(id) = self.free_id() else {
-                tracing::error!(command = def.name, "no free command id left");
+                tracing::error!(command = def.name(), "no free command id left");
                 break;
             };
-            let name = self.unique_name(def.name);
-            self.by_id.insert(id, Loaded { id, name, def });
+            let name = self.unique_name(def.name());
+            self.by_id.insert(
+                id,
+                Loaded {
+                    id,
+                    name,
+                    def: def.clone(),
+                },
+            );
             added.push(id);
         }
         Diff { removed, added }
@@ -130,15 +140,45 @@ pub fn allowed_internal(
         .collect()
 }
 
+/// The module commands a session may run, by the same rule as internal ones; `ranks` holds
+/// each module's command ranks.
+pub fn allowed_modules(
+    rank: Option<u32>,
+    modules: &[Arc<Module>],
+    ranks: &HashMap<PathBuf, HashMap<String, u32>>,
+) -> Vec<Arc<ModCmd>> {
+    let allowed = |cmd: &ModCmd| match (rank, cmd.class) {
+        (None, Class::Public) => true,
+        (Some(_), Class::Exempt) => true,
+        (Some(rank), Class::Ranked) => {
+            let name = cmd.new_cmd.name.to_lowercase();
+            rank <= ranks
+                .get(&cmd.module)
+                .and_then(|r| r.get(&name))
+                .copied()
+                .unwrap_or(1)
+        }
+        _ => false,
+    };
+    modules
+        .iter()
+        .flat_map(|m| m.cmds.iter())
+        .filter(|c| allowed(c))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn by_name(name: &str) -> &'static CommandDef {
-        internal_commands()
-            .iter()
-            .find(|d| d.name == name)
-            .expect("known command")
+    fn by_name(name: &str) -> CmdRef {
+        CmdRef::Internal(
+            internal_commands()
+                .iter()
+                .find(|d| d.name == name)
+                .expect("known command"),
+        )
     }
 
     #[test]
@@ -149,7 +189,7 @@ mod tests {
         let diff = cmds.apply(&[by_name("my_info"), by_name("logout")]);
         assert_eq!(diff.removed, [CmdId(256)]);
         assert_eq!(diff.added, [CmdId(256)]);
-        assert_eq!(cmds.get(CmdId(257)).map(|l| l.def.name), Some("my_info"));
+        assert_eq!(cmds.get(CmdId(257)).map(|l| l.def.name()), Some("my_info"));
         assert_eq!(
             cmds.apply(&[by_name("my_info"), by_name("logout")]),
             Diff::default()

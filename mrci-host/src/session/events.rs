@@ -35,7 +35,7 @@ impl Session {
                 }
                 Ok(())
             }
-            Event::CmdRanksChanged => self.reload_commands().await,
+            Event::CmdRanksChanged | Event::ModulesChanged => self.reload_commands().await,
             Event::GroupRenamed { src, .. }
             | Event::GrpTrans { src, .. }
             | Event::GroupUpdated { name: src, .. } => {

@@ -10,6 +10,7 @@
 mod channels;
 mod cmds;
 mod events;
+mod modules;
 mod state;
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
@@ -24,7 +25,7 @@ use tokio_util::{codec::Framed, sync::CancellationToken};
 
 use self::channels::P2pLinks;
 pub use self::{
-    cmds::{LoadedCommands, allowed_internal},
+    cmds::{LoadedCommands, allowed_internal, allowed_modules},
     state::{CmdSummary, OpenSub, SessionView, UserView},
 };
 use crate::{
@@ -49,6 +50,7 @@ pub struct Session {
     inbox: mpsc::Receiver<Delivery>,
     casts: mpsc::Receiver<CastDelivery>,
     p2p: P2pLinks,
+    modrun: Option<mrci_modrun::Runner>,
     out_tx: mpsc::Sender<SessionMsg>,
     out_rx: mpsc::Receiver<SessionMsg>,
     cancel: CancellationToken,
@@ -101,6 +103,7 @@ impl Session {
             inbox,
             casts,
             p2p: P2pLinks::default(),
+            modrun: None,
             out_tx,
             out_rx,
             cancel,
@@ -155,6 +158,9 @@ impl Session {
                 Some(msg) = self.out_rx.recv() => self.handle_instance(msg).await?,
                 Some(delivery) = self.inbox.recv() => self.handle_event(&delivery).await?,
                 Some(cast) = self.casts.recv() => self.handle_cast(&cast).await?,
+                (key, event) = Self::next_module_event(&mut self.modrun) => {
+                    self.handle_module_event(key, event).await?;
+                }
                 frame = self.conn.next() => match frame {
                     Some(Ok(frame)) => self.dispatch(frame).await?,
                     Some(Err(e)) => return Err(e.into()),
@@ -170,6 +176,7 @@ impl Session {
             inst.handle.kill.cancel();
         }
         self.leave_channels(true).await;
+        self.shutdown_modules().await;
         self.host.bus.unregister(&sid);
         // Let killed instances report their IDLE; a client that is still there sees them.
         let flush = async {
@@ -224,11 +231,22 @@ impl Session {
             return self.write(Frame::err(cmd, branch, &msg)).await;
         }
         let key = cmd_id32(cmd, branch);
+        let def = match &loaded.def {
+            cmd::CmdRef::Module(m) => {
+                if self.ending && !frame.type_id.is_control() {
+                    let msg = "err: The host is shutting down.";
+                    self.write(Frame::err(cmd, branch, msg)).await?;
+                    return self.write(Frame::idle(cmd, branch)).await;
+                }
+                return self.dispatch_module(&Arc::clone(m), frame).await;
+            }
+            cmd::CmdRef::Internal(def) => *def,
+        };
         if frame.type_id.is_control() {
             return self.control(key, frame.type_id);
         }
         // Casts and peer data run in the session itself: one hop, in send order.
-        match loaded.def.name {
+        match def.name {
             cmd::CAST => return self.inline_cast(frame).await,
             cmd::TO_PEER => return self.inline_to_peer(frame).await,
             _ => {}
@@ -240,7 +258,7 @@ impl Session {
                     .await;
             }
             let handle = cmd::spawn_instance(
-                loaded.def,
+                def,
                 Arc::clone(&self.host),
                 cmd,
                 branch,
@@ -358,7 +376,7 @@ impl Session {
             .map(|l| CmdSummary {
                 id: l.id,
                 name: l.name.clone(),
-                def: l.def,
+                def: l.def.clone(),
             })
             .collect();
         if let Some(shm) = &self.shm {
@@ -371,8 +389,27 @@ impl Session {
     async fn reload_commands(&mut self) -> crate::Result<()> {
         let ranks = self.host.internal_command_ranks().await?;
         let rank = self.view.user.as_ref().map(|u| u.host_rank);
-        let target = allowed_internal(rank, &ranks, self.host.features());
+        let modules = self.host.modules.all();
+        let mut module_ranks = HashMap::new();
+        for m in &modules {
+            let ranks = self
+                .host
+                .store
+                .command_ranks(&m.path.to_string_lossy())
+                .await?;
+            module_ranks.insert(m.path.clone(), ranks);
+        }
+        let target: Vec<cmd::CmdRef> = allowed_internal(rank, &ranks, self.host.features())
+            .into_iter()
+            .map(cmd::CmdRef::Internal)
+            .chain(
+                allowed_modules(rank, &modules, &module_ranks)
+                    .into_iter()
+                    .map(cmd::CmdRef::Module),
+            )
+            .collect();
         let diff = self.cmds.apply(&target);
+        self.stop_module_commands(&diff.removed);
         for id in &diff.removed {
             for inst in self
                 .instances
@@ -395,7 +432,7 @@ impl Session {
             let Some(loaded) = self.cmds.get(*id) else {
                 continue;
             };
-            let payload = cmd::announcement(loaded.def, loaded.id, &loaded.name);
+            let payload = cmd::announcement(&loaded.def, loaded.id, &loaded.name);
             self.write(Frame {
                 type_id: TypeId::NEW_CMD,
                 cmd_id: AsyncId::ADD_CMD.cmd_id(),

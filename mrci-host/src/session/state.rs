@@ -36,7 +36,7 @@ pub struct CmdSummary {
     /// The announced (unique) name.
     pub name: String,
     /// The definition.
-    pub def: &'static crate::cmd::CommandDef,
+    pub def: crate::cmd::CmdRef,
 }
 
 /// A snapshot of the session, published after every change.

@@ -9,6 +9,7 @@ mod bans;
 mod channels;
 mod groups;
 mod logs;
+mod modules;
 mod ranks;
 mod recovery;
 mod users;

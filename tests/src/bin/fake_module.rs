@@ -11,7 +11,7 @@
 //! Commands: `echo` (TEXT back, prefixed with the pid), `count` (a per-process counter),
 //! `crash` (exits mid-task), `hang` (answers once, then ignores everything), `requests`
 //! (valid and forbidden async requests), `flood` (many forbidden frames), `oversize` (a
-//! frame over the host's limit) and `whoami` (the session user name from shared memory).
+//! frame over the host's limit) and `whoami` (the session user name and host rank from shared memory).
 
 use std::{path::Path, thread, time::Duration};
 
@@ -135,9 +135,9 @@ fn run(args: &ModuleArgs) -> mrci_modrun::Result<()> {
                     let guard = shm
                         .lock()
                         .map_err(|e| mrci_modrun::Error::Usage(e.to_string()))?;
-                    let user = guard.user_name();
+                    let (user, rank) = (guard.user_name(), guard.host_rank());
                     drop(guard);
-                    pipe.send_text(&format!("user {user}"))?;
+                    pipe.send_text(&format!("user {user} rank {rank}"))?;
                 }
                 other => pipe.send_err(&format!("err: fake module has no {other}"))?,
             }

@@ -7,5 +7,6 @@ mod commands;
 mod groups;
 mod handshake;
 mod load;
+mod modules;
 mod recovery;
 mod shutdown;

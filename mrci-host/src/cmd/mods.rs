@@ -1,0 +1,120 @@
+//! Module administration (COMMANDS.md §3.6, 72d57a0 form): `add_mod`, `rm_mod`, `ls_mods`.
+//!
+//! A module is registered by the path of its executable. Adding lists it at once (a module
+//! that cannot be listed is refused with the reason) and tells every session to recompute
+//! its command set (ASYNC_ENABLE_MOD); removing stops its running commands in every session
+//! (ASYNC_DISABLE_MOD). Both are announced to clients as ADD_CMD / RM_CMD differences.
+
+use futures::FutureExt;
+use mrci_proto::{Frame, args::Args, constraints};
+
+use super::{
+    CmdCtx, CmdFuture, CommandDef, LoggedInClass,
+    table::show_table,
+    util::{Outcome, arg, body, broadcast, refused, valid},
+};
+use crate::bus::Event;
+
+fn def(
+    name: &'static str,
+    summary: &'static str,
+    io: &'static str,
+    run: super::RunFn,
+) -> CommandDef {
+    CommandDef {
+        name,
+        public: false,
+        logged_in: LoggedInClass::Ranked,
+        gen_file: false,
+        feature: None,
+        summary,
+        io,
+        details: "Modules are executables that add commands (see the module author API). A \
+                  path is at most 512 characters and contains none of | * : \" ? < >.",
+        run,
+    }
+}
+
+pub(super) fn commands() -> Vec<CommandDef> {
+    vec![
+        def(
+            "add_mod",
+            "add a module executable and load its commands",
+            "[-mod_path (path)]/[text]",
+            add_mod,
+        ),
+        def(
+            "rm_mod",
+            "remove a module and unload its commands",
+            "[-mod_path (path)]/[text]",
+            rm_mod,
+        ),
+        def("ls_mods", "list the modules", "[none]/[text]", ls_mods),
+    ]
+}
+
+/// The `-mod_path` argument, checked and made absolute.
+fn path_arg(args: &Args) -> Result<std::path::PathBuf, super::util::Fail> {
+    let path = arg(args, "-mod_path")?;
+    valid(constraints::module_path(path))?;
+    match std::fs::canonicalize(path) {
+        Ok(path) => Ok(path),
+        Err(e) => refused(format!("err: {path}: {e}.")),
+    }
+}
+
+fn add_mod(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, add_mod_body)
+}
+
+async fn add_mod_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let path = path_arg(args)?;
+    if ctx.host.modules.contains(&path) {
+        return refused(format!("err: {} is already loaded.", path.display()));
+    }
+    let module = match ctx.host.modules.add(&path).await {
+        Ok(module) => module,
+        Err(crate::Error::Invalid(why)) => return refused(format!("err: {why}.")),
+        Err(e) => return Err(e.into()),
+    };
+    ctx.host.store.add_module(&path.to_string_lossy()).await?;
+    broadcast(ctx, Event::ModulesChanged);
+    Ok(format!(
+        "Module {} added with {} commands.\n",
+        path.display(),
+        module.cmds.len()
+    ))
+}
+
+fn rm_mod(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
+    body!(ctx, input, rm_mod_body)
+}
+
+async fn rm_mod_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let path = path_arg(args)?;
+    let in_store = ctx
+        .host
+        .store
+        .remove_module(&path.to_string_lossy())
+        .await?;
+    if !ctx.host.modules.remove(&path) && !in_store {
+        return refused(format!("err: {} is not a module.", path.display()));
+    }
+    broadcast(ctx, Event::ModulesChanged);
+    Ok(format!("Module {} removed.\n", path.display()))
+}
+
+fn ls_mods(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
+    async move {
+        let rows = ctx
+            .host
+            .modules
+            .all()
+            .iter()
+            .map(|m| vec![m.path.display().to_string(), m.cmds.len().to_string()])
+            .collect();
+        show_table(ctx, &["module_executable", "commands"], rows).await;
+        Ok(())
+    }
+    .boxed()
+}

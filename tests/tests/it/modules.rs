@@ -1,0 +1,139 @@
+//! Modules in a live host: add_mod / rm_mod change every session's command set, module
+//! commands run through the supervisor with the session's shared memory, ranks apply to
+//! them, a crash is reported, and modules named in the config load at start.
+
+use std::path::PathBuf;
+
+use mrci_proto::{BranchId, Frame, TypeId, async_id::AsyncId};
+use mrci_tests::{TestClient, TestHost};
+
+const PW: &str = "Module-tests1!";
+
+fn fake_module() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_fake_module"))
+}
+
+async fn logged_in(host: &TestHost, name: &str, group: &str) -> anyhow::Result<TestClient> {
+    host.add_user(name, PW, group).await?;
+    let mut client = TestClient::connect(host.addr).await?;
+    client.login(name, PW).await?;
+    Ok(client)
+}
+
+#[tokio::test]
+async fn add_run_rank_crash_and_remove_a_module_with_sessions_connected() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let mut admin = logged_in(&host, "admin", "admin").await?;
+    let mut mia = logged_in(&host, "mia", "users").await?;
+    let mut guest = TestClient::connect(host.addr).await?;
+    let path = fake_module().display().to_string();
+
+    let out = admin.ok("add_mod", &format!("-mod_path {path}")).await?;
+    assert!(out.contains("added with 11 commands"), "{out}");
+    assert!(
+        admin
+            .refused("add_mod", &format!("-mod_path {path}"))
+            .await?
+            .contains("already loaded")
+    );
+    // Every session hears of the new commands, each by its own class and rank.
+    admin.until_command("count", true).await?;
+    guest.until_command("whoami", true).await?;
+    mia.until_command("exempt_only", true).await?;
+    assert!(
+        !mia.commands.contains_key("count"),
+        "ranked module commands default to rank 1"
+    );
+    assert!(!guest.commands.contains_key("count"));
+
+    // The module reads the session's user name and rank from shared memory.
+    let who = admin.ok("whoami", "").await?;
+    assert!(who.ends_with("user admin rank 1"), "{who}");
+    let echo = admin.ok("echo", "hello").await?;
+    assert!(echo.ends_with(":hello"), "{echo}");
+    // One process per pair, reused after IDLE.
+    let first = admin.ok("count", "").await?;
+    let second = admin.ok("count", "").await?;
+    let pid = |s: &str| s.rsplit(' ').next().map(str::to_owned);
+    assert!(
+        first.starts_with("count 1") && second.starts_with("count 2"),
+        "{first} {second}"
+    );
+    assert_eq!(pid(&first), pid(&second));
+
+    // A crash mid-command: the client gets the text so far, an ERR and an IDLE, and the
+    // session reports the crash.
+    let crash = admin.id("crash")?;
+    admin.send(Frame::text(crash, BranchId(0), "")).await?;
+    let frames = admin
+        .until(|f| f.cmd_id == AsyncId::EXE_CRASH.cmd_id())
+        .await?;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.cmd_id == crash && f.text_payload() == "dying"),
+        "{frames:?}"
+    );
+    let out = admin.ok("echo", "still here").await?;
+    assert!(out.ends_with(":still here"), "{out}");
+
+    // Ranks apply to module commands like internal ones.
+    admin
+        .ok(
+            "add_ranked_cmd",
+            &format!("-command whoami -rank 2 -mod {path}"),
+        )
+        .await?;
+    mia.until_command("whoami", true).await?;
+    let who = mia.ok("whoami", "").await?;
+    assert!(who.ends_with("user mia rank 2"), "{who}");
+
+    let listed = admin.ok("ls_mods", "").await?;
+    assert!(listed.contains(&path), "{listed}");
+    admin.ok("rm_mod", &format!("-mod_path {path}")).await?;
+    mia.until_command("whoami", false).await?;
+    guest.until_command("echo", false).await?;
+    admin.until_command("count", false).await?;
+    assert!(
+        admin
+            .refused("rm_mod", &format!("-mod_path {path}"))
+            .await?
+            .contains("not a module")
+    );
+    host.shutdown().await
+}
+
+#[tokio::test]
+async fn bad_module_paths_are_refused_and_config_modules_load_at_start() -> anyhow::Result<()> {
+    let path = fake_module();
+    let host = TestHost::start_with(|c| c.modules.paths = vec![path.clone()]).await?;
+    let mut guest = TestClient::connect(host.addr).await?;
+    assert!(
+        guest.commands.contains_key("echo"),
+        "public module command before login"
+    );
+    let out = guest.run("echo", "hi").await?;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, TypeId::TEXT);
+
+    let mut admin = logged_in(&host, "root2", "admin").await?;
+    let not_exe = std::env::temp_dir().join("mrci-not-a-module.txt");
+    std::fs::write(&not_exe, "plain text")?;
+    let err = admin
+        .refused("add_mod", &format!("-mod_path {}", not_exe.display()))
+        .await?;
+    assert!(err.contains("not an executable"), "{err}");
+    assert!(
+        admin
+            .refused("add_mod", "-mod_path \"bad|path\"")
+            .await?
+            .starts_with("err: ")
+    );
+    assert!(
+        admin
+            .refused("add_mod", "-mod_path /no/such/module")
+            .await?
+            .contains("No such file")
+    );
+    host.shutdown().await
+}
