@@ -506,3 +506,74 @@ async fn a_cast_storm_reaches_fifty_readers_intact_while_one_client_never_reads(
     drop(stalled);
     host.shutdown().await
 }
+
+#[tokio::test]
+async fn membership_and_sub_channel_changes_close_what_they_affect() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let mut owner = user(&host, "olga").await?;
+    let mut member = user(&host, "mark").await?;
+    owner.ok("add_ch", "-ch_name forum").await?;
+    owner
+        .ok("add_sub_ch", "-ch_name forum -sub_name talk")
+        .await?;
+    owner
+        .ok("add_sub_ch", "-ch_name forum -sub_name news")
+        .await?;
+    owner
+        .ok("invite_to_ch", "-ch_name forum -user mark")
+        .await?;
+    member.ok("accept_ch", "-ch_name forum").await?;
+    member
+        .ok("open_sub_ch", "-ch_name forum -sub_name talk")
+        .await?;
+    member
+        .ok("open_sub_ch", "-ch_name forum -sub_name news")
+        .await?;
+    // Removing one sub-channel closes only that one.
+    owner
+        .ok("rm_sub_ch", "-ch_name forum -sub_name news")
+        .await?;
+    next_on(&mut member, AsyncId::RM_SUB_CH).await?;
+    let open = member.ok("ls_open_chs", "").await?;
+    assert!(open.contains("talk") && !open.contains("news"), "{open}");
+    // A level change closes every sub-channel of the channel for that member.
+    owner
+        .ok("set_member_level", "-ch_name forum -user mark -level 3")
+        .await?;
+    next_on(&mut member, AsyncId::MEM_LEVEL_CHANGED).await?;
+    assert_eq!(member.ok("ls_open_chs", "").await?, "No matching rows.\n");
+    // So does being removed, which also drops the channel from the member's list.
+    member
+        .ok("open_sub_ch", "-ch_name forum -sub_name talk")
+        .await?;
+    owner
+        .ok("remove_ch_member", "-ch_name forum -user mark")
+        .await?;
+    next_on(&mut member, AsyncId::RM_CH_MEMBER).await?;
+    assert_eq!(member.ok("ls_open_chs", "").await?, "No matching rows.\n");
+    assert!(
+        member
+            .refused("open_sub_ch", "-ch_name forum -sub_name talk")
+            .await?
+            .contains("Access denied")
+    );
+    // At most six sub-channels open at once.
+    for n in 0..7 {
+        owner
+            .ok("add_sub_ch", &format!("-ch_name forum -sub_name sub{n}x"))
+            .await?;
+    }
+    for n in 0..5 {
+        owner
+            .ok("open_sub_ch", &format!("-ch_name forum -sub_name sub{n}x"))
+            .await?;
+    }
+    owner
+        .ok("open_sub_ch", "-ch_name forum -sub_name talk")
+        .await?;
+    let full = owner
+        .refused("open_sub_ch", "-ch_name forum -sub_name sub6x")
+        .await?;
+    assert!(full.contains("maximum of 6"), "{full}");
+    host.shutdown().await
+}
