@@ -11,7 +11,8 @@
 //! Commands: `echo` (TEXT back, prefixed with the pid), `count` (a per-process counter),
 //! `crash` (exits mid-task), `hang` (answers once, then ignores everything), `requests`
 //! (valid and forbidden async requests), `flood` (many forbidden frames), `oversize` (a
-//! frame over the host's limit) and `whoami` (the session user name and host rank from shared memory).
+//! frame over the host's limit) and `whoami` (the session user name and host rank from shared memory), `shm` (the channel
+//! lists, flags and peer count from shared memory).
 
 use std::{path::Path, thread, time::Duration};
 
@@ -47,7 +48,7 @@ fn listed(mode: ListMode) -> Vec<NewCmd> {
         ListMode::Public => &["echo", "whoami"],
         ListMode::Exempt => &["exempt_only"],
         ListMode::User => &[
-            "echo", "count", "crash", "hang", "requests", "flood", "oversize", "whoami",
+            "echo", "count", "crash", "hang", "requests", "flood", "oversize", "whoami", "shm",
         ],
     };
     names
@@ -138,6 +139,29 @@ fn run(args: &ModuleArgs) -> mrci_modrun::Result<()> {
                     let (user, rank) = (guard.user_name(), guard.host_rank());
                     drop(guard);
                     pipe.send_text(&format!("user {user} rank {rank}"))?;
+                }
+                "shm" => {
+                    let shm = mrci_shm::SessionShm::attach(&mem_ses)
+                        .map_err(|e| mrci_modrun::Error::Usage(e.to_string()))?;
+                    let seg = shm
+                        .lock()
+                        .map_err(|e| mrci_modrun::Error::Usage(e.to_string()))?;
+                    let subs = |list: Vec<mrci_shm::SubCh>| -> Vec<String> {
+                        list.iter()
+                            .map(|s| format!("{}:{}", s.ch_id, s.sub_id))
+                            .collect()
+                    };
+                    let text = format!(
+                        "channels {:?} open {:?} writable {:?} active {} override {} peers {}",
+                        seg.channels(),
+                        subs(seg.open_subs()),
+                        subs(seg.writable_subs()),
+                        seg.active_update(),
+                        seg.owner_override(),
+                        seg.accepted_p2p().len()
+                    );
+                    drop(seg);
+                    pipe.send_text(&text)?;
                 }
                 other => pipe.send_err(&format!("err: fake module has no {other}"))?,
             }

@@ -29,7 +29,7 @@ async fn add_run_rank_crash_and_remove_a_module_with_sessions_connected() -> any
     let path = fake_module().display().to_string();
 
     let out = admin.ok("add_mod", &format!("-mod_path {path}")).await?;
-    assert!(out.contains("added with 11 commands"), "{out}");
+    assert!(out.contains("added with 12 commands"), "{out}");
     assert!(
         admin
             .refused("add_mod", &format!("-mod_path {path}"))
@@ -87,6 +87,45 @@ async fn add_run_rank_crash_and_remove_a_module_with_sessions_connected() -> any
     mia.until_command("whoami", true).await?;
     let who = mia.ok("whoami", "").await?;
     assert!(who.ends_with("user mia rank 2"), "{who}");
+
+    // The session's shared memory follows its channel state.
+    admin.ok("add_ch", "-ch_name shmtest").await?;
+    admin
+        .ok("add_sub_ch", "-ch_name shmtest -sub_name main")
+        .await?;
+    admin
+        .ok("add_sub_ch", "-ch_name shmtest -sub_name read")
+        .await?;
+    admin
+        .ok("add_rdonly_flag", "-ch_name shmtest -sub_id 1 -level 1")
+        .await?;
+    admin
+        .ok("open_sub_ch", "-ch_name shmtest -sub_name main")
+        .await?;
+    admin
+        .ok("open_sub_ch", "-ch_name shmtest -sub_name read")
+        .await?;
+    admin.ok("ch_owner_override", "-state 1").await?;
+    let ch = host
+        .ctx
+        .store
+        .channel("shmtest")
+        .await?
+        .expect("channel")
+        .id;
+    let shm = admin.ok("shm", "").await?;
+    let expected = format!(
+        "channels [{ch}] open [\"{ch}:0\", \"{ch}:1\"] writable [\"{ch}:0\"] active true override true peers 0"
+    );
+    assert!(shm.ends_with(&expected), "{shm}\nwanted {expected}");
+    admin
+        .ok("close_sub_ch", "-ch_name shmtest -sub_name main")
+        .await?;
+    let shm = admin.ok("shm", "").await?;
+    assert!(
+        shm.contains(&format!("open [\"{ch}:1\"] writable []")),
+        "{shm}"
+    );
 
     let listed = admin.ok("ls_mods", "").await?;
     assert!(listed.contains(&path), "{listed}");
