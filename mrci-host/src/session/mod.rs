@@ -155,7 +155,10 @@ impl Session {
                     drain_deadline = Some(tokio::time::Instant::now() + DRAIN_GRACE);
                 }
                 _ = deadline => return Ok(()),
-                Some(msg) = self.out_rx.recv() => self.handle_instance(msg).await?,
+                Some(msg) = self.out_rx.recv() => {
+                    self.handle_instance(msg).await?;
+                    self.flush_output().await?;
+                }
                 Some(delivery) = self.inbox.recv() => self.handle_event(&delivery).await?,
                 Some(cast) = self.casts.recv() => self.handle_cast(&cast).await?,
                 (key, event) = Self::next_module_event(&mut self.modrun) => {
@@ -208,6 +211,21 @@ impl Session {
 
     async fn write(&mut self, frame: Frame) -> crate::Result<()> {
         self.conn.send(frame).await?;
+        Ok(())
+    }
+
+    /// Queues a command's output frame; [`Session::flush_output`] sends it once no more
+    /// output is waiting, so a reply and its IDLE usually leave in one write.
+    async fn write_batched(&mut self, frame: Frame) -> crate::Result<()> {
+        self.conn.feed(frame).await?;
+        Ok(())
+    }
+
+    /// Flushes queued output unless more command output is already waiting.
+    async fn flush_output(&mut self) -> crate::Result<()> {
+        if self.out_rx.is_empty() {
+            SinkExt::<Frame>::flush(&mut self.conn).await?;
+        }
         Ok(())
     }
 
@@ -308,7 +326,7 @@ impl Session {
                 type_id,
                 payload,
             } => {
-                self.write(Frame {
+                self.write_batched(Frame {
                     type_id,
                     cmd_id: cmd,
                     branch_id: branch,
@@ -320,7 +338,7 @@ impl Session {
                 if let Some(inst) = self.instances.get_mut(&cmd_id32(cmd, branch)) {
                     inst.busy = false;
                 }
-                self.write(Frame::idle(cmd, branch)).await
+                self.write_batched(Frame::idle(cmd, branch)).await
             }
             SessionMsg::Ended { cmd, branch } => {
                 self.instances.remove(&cmd_id32(cmd, branch));
