@@ -69,7 +69,7 @@ enum Command {
 /// Where to connect and how to trust the host's certificate.
 #[derive(clap::Args)]
 struct ConnArgs {
-    /// HOST[:PORT]; the port defaults to 35516.
+    /// `HOST[:PORT]`; the port defaults to 35516.
     target: client::conn::Target,
     /// Known-hosts file pinning certificate fingerprints (default:
     /// ~/.config/mrci/known_hosts).
