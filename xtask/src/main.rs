@@ -55,6 +55,7 @@ fn ci() -> anyhow::Result<()> {
     cargo(&["build", "--workspace", "--bins"])?;
     cargo(&["test", "--workspace", "--all-targets"])?;
     cargo(&["test", "--workspace", "--doc"])?;
+    bench_smoke()?;
     let mut doc = Command::new(cargo_bin());
     doc.args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings");
@@ -85,6 +86,20 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The load generator's `--quick` run on the debug build CI already has: proof that every
+/// scenario still runs end to end. Its figures are not judged.
+fn bench_smoke() -> anyhow::Result<()> {
+    cargo(&["build", "-p", "mrci-modrun", "--example", "hello_module"])?;
+    let bin = target_dir().join("debug");
+    let mut cmd = Command::new(bin.join("mrci-load"));
+    cmd.arg("--quick")
+        .arg("--mrci")
+        .arg(bin.join("mrci"))
+        .arg("--out")
+        .arg(target_dir().join("bench-smoke"));
+    run(cmd)
+}
+
 /// Builds the host and the load generator in release and runs the generator, which starts
 /// the host itself and writes its results under `target/bench/`.
 fn load(quick: bool) -> anyhow::Result<()> {
@@ -96,6 +111,14 @@ fn load(quick: bool) -> anyhow::Result<()> {
         "-p",
         "mrci-benches",
         "--bins",
+    ])?;
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "mrci-modrun",
+        "--example",
+        "hello_module",
     ])?;
     let bin = target_dir().join("release");
     let mut cmd = Command::new(bin.join("mrci-load"));
@@ -111,7 +134,7 @@ fn load(quick: bool) -> anyhow::Result<()> {
 /// The criterion micro-benchmarks, then a summary of their means.
 fn micro(quick: bool) -> anyhow::Result<()> {
     let mut criterion = vec!["bench", "-p", "mrci-benches"];
-    for name in ["codec", "args", "password", "shm"] {
+    for name in ["codec", "args", "password", "shm", "bus"] {
         criterion.extend(["--bench", name]);
     }
     criterion.push("--");

@@ -14,10 +14,12 @@ use mrci_benches::load::{
 };
 
 const USAGE: &str = "\
-usage: mrci-load [--quick] [--mrci PATH] [--out DIR] [--only LIST]
+usage: mrci-load [--quick] [--mrci PATH] [--module PATH] [--out DIR] [--only LIST]
 
   --quick      short smoke run (under a minute; at most 1,000 idle sessions)
   --mrci PATH  the mrci binary (default: next to this one)
+  --module PATH a module executable for the module scenario (default: examples/hello_module
+               next to the mrci binary)
   --out DIR    where the results go (default: target/bench)
   --only LIST  comma-separated scenarios: connect,rtt,fanout,modules,idle
 ";
@@ -27,6 +29,7 @@ const ALL: &str = "rtt,connect,fanout,modules,idle";
 struct Options {
     quick: bool,
     mrci: PathBuf,
+    module: Option<PathBuf>,
     out: PathBuf,
     only: String,
 }
@@ -35,6 +38,7 @@ fn options() -> anyhow::Result<Options> {
     let mut opts = Options {
         quick: false,
         mrci: host::default_mrci(),
+        module: None,
         out: PathBuf::from("target/bench"),
         only: ALL.to_owned(),
     };
@@ -43,6 +47,7 @@ fn options() -> anyhow::Result<Options> {
         match arg.as_str() {
             "--quick" => opts.quick = true,
             "--mrci" => opts.mrci = args.next().context("--mrci needs a path")?.into(),
+            "--module" => opts.module = Some(args.next().context("--module needs a path")?.into()),
             "--out" => opts.out = args.next().context("--out needs a directory")?.into(),
             "--only" => opts.only = args.next().context("--only needs a list")?,
             "--help" | "-h" => {
@@ -106,7 +111,13 @@ async fn run(opts: Options, plan: Plan, nofile: u64) -> anyhow::Result<()> {
             "rtt" => roundtrip::run(&host, &base, &plan, &mut report).await?,
             "connect" => connect::run(&host, &base, &plan, &mut report).await?,
             "fanout" => fanout::run(&host, &base, &plan, &mut report).await?,
-            "modules" => modules::run(&host, &plan, &mut report).await?,
+            "modules" => {
+                let module = opts.module.clone().or_else(|| {
+                    let dir = opts.mrci.parent()?;
+                    Some(dir.join("examples").join("hello_module"))
+                });
+                modules::run(&host, module.as_deref(), &plan, &mut report).await?;
+            }
             "idle" => idle::run(&host, &plan, &mut report).await?,
             other => bail!("unknown scenario {other}\n{USAGE}"),
         }

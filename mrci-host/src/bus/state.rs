@@ -136,7 +136,7 @@ impl BusState {
         let mut out: Vec<(u64, SessionId)> = Vec::new();
         for key in header.iter() {
             for sid in self.by_sub.get(&key).into_iter().flatten() {
-                if sid == origin || out.iter().any(|(_, s)| s == sid) {
+                if sid == origin {
                     continue;
                 }
                 if let Some(entry) = self.sessions.get(sid)
@@ -146,7 +146,10 @@ impl BusState {
                 }
             }
         }
+        // A session with several of the header's sub-channels open appears once per match;
+        // sorting by registration order puts its copies side by side.
         out.sort_unstable_by_key(|(seq, _)| *seq);
+        out.dedup_by_key(|(seq, _)| *seq);
         out.into_iter().map(|(_, sid)| sid).collect()
     }
 
