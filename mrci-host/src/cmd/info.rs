@@ -65,13 +65,24 @@ pub(super) fn commands() -> Vec<CommandDef> {
 
 fn my_info(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
     async move {
-        let view = ctx.view();
-        ctx.send(TypeId::MY_INFO, crate::host::my_info_payload(&view))
-            .await;
-        ctx.text(&describe_session(&view)).await;
+        for (type_id, payload) in my_info_reply(&ctx.view()) {
+            ctx.send(type_id, payload).await;
+        }
         Ok(())
     }
     .boxed()
+}
+
+/// `my_info`'s output, computed from the session's view alone; the session answers it in
+/// its own task (see [`crate::cmd::local_reply`]).
+pub(crate) fn my_info_reply(view: &SessionView) -> [(TypeId, bytes::Bytes); 2] {
+    [
+        (TypeId::MY_INFO, crate::host::my_info_payload(view)),
+        (
+            TypeId::TEXT,
+            bytes::Bytes::from(mrci_proto::text::encode(&describe_session(view))),
+        ),
+    ]
 }
 
 /// The text `my_info` prints.

@@ -269,6 +269,16 @@ impl Session {
             cmd::TO_PEER => return self.inline_to_peer(frame).await,
             _ => {}
         }
+        if !self.instances.contains_key(&key)
+            && let Some(reply) = cmd::local_reply(def.name, &self.view)
+        {
+            for (type_id, payload) in reply {
+                self.conn
+                    .feed(Frame::new(type_id, cmd, branch, payload))
+                    .await?;
+            }
+            return self.write(Frame::idle(cmd, branch)).await;
+        }
         if !self.instances.contains_key(&key) {
             if self.ending {
                 return self
