@@ -265,7 +265,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Raises the soft open-file limit to the hard one: every session holds a socket, and
+/// the usual soft default of 1,024 would cap the host far below `limits.max_sessions`.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open-file limit"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
+    raise_open_file_limit();
     let ctx = mrci_host::HostCtx::open(config, Clock::system())
         .await
         .context("cannot open the host")?;

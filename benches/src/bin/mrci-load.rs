@@ -94,7 +94,7 @@ async fn run(opts: Options, plan: Plan, nofile: u64) -> anyhow::Result<()> {
         ..Report::default()
     };
     report.notes.push(format!(
-        "open-file limit: load generator {nofile}, host {} (inherited; mrci host run does not raise its own)",
+        "open-file limit: load generator {nofile}, host {} (mrci host run raises its soft limit to the hard one)",
         host.nofile_limit().unwrap_or_else(|| "unknown".into())
     ));
     report.notes.push(
