@@ -7,7 +7,7 @@
 use futures::FutureExt;
 use mrci_proto::{Frame, SessionId, TypeId};
 
-use super::{CmdCtx, CmdFuture, CommandDef, LoggedInClass, SessionRequest, table::show_table};
+use super::{CmdCtx, CmdFuture, CommandDef, SessionRequest, table::show_table};
 use crate::bus::P2pKind;
 
 /// The name of the command the session runs inline for casts.
@@ -22,17 +22,7 @@ fn def(
     details: &'static str,
     run: super::RunFn,
 ) -> CommandDef {
-    CommandDef {
-        name,
-        public: false,
-        logged_in: LoggedInClass::Ranked,
-        gen_file: false,
-        feature: None,
-        summary,
-        io,
-        details,
-        run,
-    }
+    CommandDef::ranked(name, summary, io, details, run)
 }
 
 const PEER: &str = "A SESSION_ID frame (28 bytes), or TEXT with the 56 hex digits of the id.";

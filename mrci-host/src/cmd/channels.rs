@@ -8,7 +8,7 @@ use futures::FutureExt;
 use mrci_proto::{Frame, UserId, args::Args, async_cmd::AsyncCmd, constraints};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef, LoggedInClass, SessionRequest,
+    CmdCtx, CmdFuture, CommandDef, SessionRequest,
     table::show_table,
     util::{Fail, Outcome, arg, body, refused, valid},
 };
@@ -30,18 +30,14 @@ fn def(
     io: &'static str,
     run: super::RunFn,
 ) -> CommandDef {
-    CommandDef {
+    CommandDef::ranked(
         name,
-        public: false,
-        logged_in: LoggedInClass::Ranked,
-        gen_file: false,
-        feature: None,
         summary,
         io,
-        details: "Member levels: 1 owner, 2 admin, 3 officer, 4 regular, 5 not a member. \
+        "Member levels: 1 owner, 2 admin, 3 officer, 4 regular, 5 not a member. \
                   Channel names are 4-32 characters without spaces.",
         run,
-    }
+    )
 }
 
 pub(super) fn commands() -> Vec<CommandDef> {

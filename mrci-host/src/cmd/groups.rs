@@ -7,7 +7,7 @@ use futures::FutureExt;
 use mrci_proto::{Frame, args::Args, constraints};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef, LoggedInClass,
+    CmdCtx, CmdFuture, CommandDef,
     table::show_table,
     util::{Fail, Outcome, arg, body, broadcast, rank_arg, refused, valid},
 };
@@ -22,18 +22,14 @@ fn ranked(
     io: &'static str,
     run: super::RunFn,
 ) -> CommandDef {
-    CommandDef {
+    CommandDef::ranked(
         name,
-        public: false,
-        logged_in: LoggedInClass::Ranked,
-        gen_file: false,
-        feature: None,
         summary,
         io,
-        details: "Changing a group or another account needs a host rank strictly more powerful (lower) than \
+        "Changing a group or another account needs a host rank strictly more powerful (lower) than \
                   the target's, and a rank or group you assign cannot be more powerful than your own.",
         run,
-    }
+    )
 }
 
 pub(super) fn commands() -> Vec<CommandDef> {

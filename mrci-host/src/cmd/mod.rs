@@ -118,6 +118,29 @@ pub struct CommandDef {
     pub run: RunFn,
 }
 
+impl CommandDef {
+    /// A user-ranked command without GEN_FILE or a feature switch, the most common kind.
+    pub(crate) const fn ranked(
+        name: &'static str,
+        summary: &'static str,
+        io: &'static str,
+        details: &'static str,
+        run: RunFn,
+    ) -> Self {
+        Self {
+            name,
+            public: false,
+            logged_in: LoggedInClass::Ranked,
+            gen_file: false,
+            feature: None,
+            summary,
+            io,
+            details,
+            run,
+        }
+    }
+}
+
 impl std::fmt::Debug for CommandDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommandDef")

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use mrci_proto::{Frame, args::Args, constraints};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef, LoggedInClass,
+    CmdCtx, CmdFuture, CommandDef,
     table::show_table,
     util::{Outcome, arg, body, broadcast, refused, valid},
 };
@@ -21,18 +21,14 @@ fn def(
     io: &'static str,
     run: super::RunFn,
 ) -> CommandDef {
-    CommandDef {
+    CommandDef::ranked(
         name,
-        public: false,
-        logged_in: LoggedInClass::Ranked,
-        gen_file: false,
-        feature: None,
         summary,
         io,
-        details: "Modules are executables that add commands (see the module author API). A \
+        "Modules are executables that add commands (see the module author API). A \
                   path is at most 512 characters and contains none of | * : \" ? < >.",
         run,
-    }
+    )
 }
 
 pub(super) fn commands() -> Vec<CommandDef> {

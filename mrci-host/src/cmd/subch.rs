@@ -4,7 +4,7 @@ use futures::FutureExt;
 use mrci_proto::{Frame, SubChKey, args::Args, async_cmd::AsyncCmd, constraints};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef, LoggedInClass, SessionRequest,
+    CmdCtx, CmdFuture, CommandDef, SessionRequest,
     channels::{ADMIN, PUBLIC, REGULAR, announce, channel_arg, level, level_arg, need_level},
     table::show_table,
     util::{Fail, Outcome, arg, body, refused, settle, valid},
@@ -21,18 +21,14 @@ fn def(
     io: &'static str,
     run: super::RunFn,
 ) -> CommandDef {
-    CommandDef {
+    CommandDef::ranked(
         name,
-        public: false,
-        logged_in: LoggedInClass::Ranked,
-        gen_file: false,
-        feature: None,
         summary,
         io,
-        details: "Sub-channel names are 4-32 characters without spaces; ids are 0-255. A level \
+        "Sub-channel names are 4-32 characters without spaces; ids are 0-255. A level \
                   of 5 makes a sub-channel public. At most 6 sub-channels can be open at once.",
         run,
-    }
+    )
 }
 
 const CH_SUB: &str = "[-ch_name (text) -sub_name (text)]/[text]";

@@ -20,14 +20,31 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<()> {
+        self.insert_auth_log("login", user, ip, app, accepted, reason, now)
+            .await
+    }
+
+    /// One `auth_log` row of `kind` ('login' or 'recovery').
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn insert_auth_log(
+        &self,
+        kind: &str,
+        user: Option<&UserId>,
+        ip: &str,
+        app: &str,
+        accepted: bool,
+        reason: &str,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO auth_log (time_stamp, ip_address, app_name, user_id, kind, accepted, reason) \
-             VALUES (?, ?, ?, ?, 'login', ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(now)
         .bind(ip)
         .bind(app)
         .bind(user.map(|u| u.0.to_vec()))
+        .bind(kind)
         .bind(accepted)
         .bind(reason)
         .execute(&self.pool)

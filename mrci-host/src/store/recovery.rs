@@ -132,19 +132,8 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO auth_log (time_stamp, ip_address, app_name, user_id, kind, accepted, reason) \
-             VALUES (?, ?, ?, ?, 'recovery', ?, ?)",
-        )
-        .bind(now)
-        .bind(ip)
-        .bind(app)
-        .bind(user.map(|u| u.0.to_vec()))
-        .bind(accepted)
-        .bind(reason)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.insert_auth_log("recovery", user, ip, app, accepted, reason, now)
+            .await
     }
 
     /// A setting's stored value; `None` means "use the built-in default".
