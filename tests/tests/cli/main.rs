@@ -1,6 +1,7 @@
 //! End-to-end tests of the `mrci` terminal client: the real binary against a real host
 //! (`mrci host run`), interactively through a pseudo-terminal and scripted through a shell.
 
+mod ca;
 mod interactive;
 mod scripted;
 mod support;

@@ -50,7 +50,16 @@ pub(crate) struct Host {
 impl Host {
     /// Starts the host and waits until it listens.
     pub(crate) fn start() -> Self {
+        Self::start_prepared(|_| {})
+    }
+
+    /// Starts the host after `prepare` has put files into its (not yet created) data
+    /// directory, e.g. a certificate and key to serve instead of a generated one.
+    pub(crate) fn start_prepared(prepare: impl FnOnce(&Path)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        prepare(&data);
         let (child, port, fingerprint) = launch(dir.path(), "127.0.0.1:0");
         Self {
             child,
