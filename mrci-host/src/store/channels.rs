@@ -9,7 +9,7 @@
 use mrci_proto::UserId;
 use sqlx::{Row, sqlite::SqliteRow};
 
-use super::{Store, like_escape};
+use super::{Store, is_unique_violation, like_escape};
 use crate::{Error, Result};
 
 /// One channel.
@@ -75,10 +75,6 @@ pub struct ChannelRow {
     pub pending: bool,
     /// Member level, 1–4.
     pub level: u8,
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 fn is_fk_violation(e: &sqlx::Error) -> bool {

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{Store, like_escape};
+use super::{Store, is_unique_violation, like_escape};
 use crate::{Error, Result};
 
 /// The group new accounts join.
@@ -19,10 +19,6 @@ pub struct Group {
     pub name: String,
     /// Host rank of its members.
     pub host_rank: u32,
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 fn rank(v: i64) -> u32 {

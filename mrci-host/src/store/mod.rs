@@ -69,6 +69,11 @@ impl Store {
     }
 }
 
+/// True when an insert or update broke a UNIQUE constraint (a name or address is taken).
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
 /// Escapes `%`, `_` and `\` so user text matches literally in `LIKE ? ESCAPE '\'`.
 pub fn like_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -4,7 +4,7 @@
 use mrci_proto::UserId;
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, is_unique_violation};
 use crate::{Error, Result, config::Security};
 
 /// An account as the host needs it.
@@ -78,10 +78,6 @@ impl UserRecord {
     pub fn lock_end(&self, now: i64) -> Option<i64> {
         self.locked_until.filter(|until| *until > now)
     }
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 impl Store {
