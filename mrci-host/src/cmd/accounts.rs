@@ -8,7 +8,7 @@ use mrci_proto::{Frame, args::Args, constraints};
 use super::{
     CmdCtx, CmdFuture, CommandDef, Feature, LoggedInClass,
     table::show_table,
-    util::{Fail, Outcome, arg, body, interactive, refused, valid},
+    util::{Fail, Outcome, arg, body, flag_arg, interactive, refused, valid},
 };
 use crate::{
     bus::Event,
@@ -227,7 +227,7 @@ async fn reauthenticate(ctx: &mut CmdCtx) -> crate::Result<Option<UserRecord>> {
 }
 
 /// Prompts for a new password until it passes the rules; `None` if cancelled.
-async fn prompt_new_password(
+pub(super) async fn prompt_new_password(
     ctx: &mut CmdCtx,
     name: &str,
     display: &str,
@@ -369,15 +369,6 @@ async fn lock_acct_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
         user.name,
         if state { "locked" } else { "unlocked" }
     ))
-}
-
-/// A `0`/`1` argument.
-fn flag_arg(args: &Args, key: &str) -> Result<bool, Fail> {
-    match args.value(key) {
-        Some("0") => Ok(false),
-        Some("1") => Ok(true),
-        _ => refused(format!("err: {key} must be 0 or 1.")),
-    }
 }
 
 fn ls_users(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {

@@ -8,7 +8,7 @@
 use futures::FutureExt;
 use mrci_proto::{Frame, args::Args, constraints};
 
-use super::{CmdCtx, CmdFuture, CommandDef, LoggedInClass, SessionRequest};
+use super::{CmdCtx, CmdFuture, CommandDef, LoggedInClass, SessionRequest, util::login_arg};
 use crate::{password, store::UserRecord};
 
 const DENIED: &str = "err: Access denied.";
@@ -55,16 +55,10 @@ fn logout(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
 fn auth(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
     async move {
         let args = Args::parse(&input.text_payload());
-        let login = match (args.value("-email"), args.value("-user")) {
-            (Some(email), _) if constraints::email(email).is_ok() => email.to_owned(),
-            (_, Some(user)) if constraints::user_name(user).is_ok() => user.to_owned(),
-            (None, None) => {
-                ctx.err("err: Give -user NAME or -email ADDRESS.").await;
-                return Ok(());
-            }
-            _ => {
-                ctx.err("err: The user name or email address is not valid.")
-                    .await;
+        let login = match login_arg(&args) {
+            Ok(login) => login.to_owned(),
+            Err(refusal) => {
+                ctx.err(refusal).await;
                 return Ok(());
             }
         };

@@ -10,7 +10,7 @@ use mrci_proto::{Frame, UserId, args::Args, async_cmd::AsyncCmd, constraints};
 use super::{
     CmdCtx, CmdFuture, CommandDef, SessionRequest,
     table::show_table,
-    util::{Fail, Outcome, arg, body, refused, valid},
+    util::{Fail, Outcome, arg, body, flag_arg, refused, valid},
 };
 use crate::{
     bus::{ChEffect, Event},
@@ -578,11 +578,7 @@ fn ch_owner_override(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
 }
 
 async fn override_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
-    let on = match args.value("-state") {
-        Some("1") => true,
-        Some("0") => false,
-        _ => return refused("err: -state must be 0 or 1."),
-    };
+    let on = flag_arg(args, "-state")?;
     ctx.request(SessionRequest::OwnerOverride(on)).await;
     Ok(if on {
         "Owner override on: you act as the owner of every channel in this session.\n".into()

@@ -8,14 +8,15 @@
 //! gives one answer for every kind of failure. Both count against a per-address limit.
 
 use futures::FutureExt;
-use mrci_proto::{Frame, args::Args, constraints};
+use mrci_proto::{Frame, args::Args};
 use rand::Rng;
 use sha3::{Digest, Sha3_256};
 
 use super::{
     CmdCtx, CmdFuture, CommandDef, Feature, LoggedInClass,
-    accounts::check_new_password,
+    accounts::prompt_new_password,
     templates::{Kind, Template},
+    util::login_arg,
 };
 use crate::{bus::Event, store::UserRecord};
 
@@ -102,18 +103,11 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 async fn account_arg(
     ctx: &CmdCtx,
     args: &Args,
-) -> crate::Result<Result<Option<UserRecord>, String>> {
-    let login = match (args.value("-email"), args.value("-user")) {
-        (Some(email), _) if constraints::email(email).is_ok() => email,
-        (_, Some(user)) if constraints::user_name(user).is_ok() => user,
-        (None, None) => return Ok(Err("err: Give -user NAME or -email ADDRESS.".into())),
-        _ => {
-            return Ok(Err(
-                "err: The user name or email address is not valid.".into()
-            ));
-        }
-    };
-    Ok(Ok(ctx.host.store.find_user(login).await?))
+) -> crate::Result<Result<Option<UserRecord>, &'static str>> {
+    match login_arg(args) {
+        Ok(login) => Ok(Ok(ctx.host.store.find_user(login).await?)),
+        Err(refusal) => Ok(Err(refusal)),
+    }
 }
 
 /// Counts an attempt from the caller's address; false (after telling the client) if over.
@@ -134,7 +128,7 @@ fn request_pw_reset(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
         let user = match account_arg(ctx, &args).await? {
             Ok(user) => user,
             Err(refusal) => {
-                ctx.err(&refusal).await;
+                ctx.err(refusal).await;
                 return Ok(());
             }
         };
@@ -195,7 +189,7 @@ fn recover_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
         let user = match account_arg(ctx, &args).await? {
             Ok(user) => user,
             Err(refusal) => {
-                ctx.err(&refusal).await;
+                ctx.err(refusal).await;
                 return Ok(());
             }
         };
@@ -212,7 +206,8 @@ fn recover_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
             ctx.err(RECOVERY_FAILED).await;
             return Ok(());
         };
-        let Some(pw) = prompt_password(ctx, &user).await else {
+        let Some(pw) = prompt_new_password(ctx, &user.name, &user.display_name, &user.email).await
+        else {
             ctx.text("Cancelled; the token still works until it expires.\n")
                 .await;
             return Ok(());
@@ -297,18 +292,6 @@ async fn check_token(
         .log_recovery(Some(&user.id), &ip, &app, false, reason, now)
         .await?;
     Ok(None)
-}
-
-async fn prompt_password(ctx: &mut CmdCtx, user: &UserRecord) -> Option<String> {
-    loop {
-        ctx.priv_prompt("New password (an empty answer cancels): ")
-            .await;
-        let pw = ctx.next_text().await.filter(|p| !p.is_empty())?;
-        match check_new_password(&pw, &user.name, &user.display_name, &user.email) {
-            Ok(()) => return Some(pw),
-            Err(why) => ctx.err(&format!("err: {why}")).await,
-        }
-    }
 }
 
 fn verify_email(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {

@@ -7,7 +7,7 @@ use super::{
     CmdCtx, CmdFuture, CommandDef, SessionRequest,
     channels::{ADMIN, PUBLIC, REGULAR, announce, channel_arg, level, level_arg, need_level},
     table::show_table,
-    util::{Fail, Outcome, arg, body, refused, settle, valid},
+    util::{Fail, Outcome, arg, body, flag_arg, refused, settle, valid},
 };
 use crate::{
     bus::ChEffect,
@@ -246,11 +246,7 @@ fn set_active_flag(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
 }
 
 async fn set_active_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
-    let on = match args.value("-state") {
-        Some("1") => true,
-        Some("0") => false,
-        _ => return refused("err: -state must be 0 or 1."),
-    };
+    let on = flag_arg(args, "-state")?;
     let (ch, sub) = sub_arg(ctx, args).await?;
     need_level(level(ctx, ch.id).await?, ADMIN, "changing the active flag")?;
     ctx.host

@@ -34,6 +34,26 @@ pub(super) fn arg<'a>(args: &'a Args, key: &str) -> Result<&'a str, Fail> {
         .or_else(|_| refused(format!("err: {key} is required.")))
 }
 
+/// A `0`/`1` argument.
+pub(super) fn flag_arg(args: &Args, key: &str) -> Result<bool, Fail> {
+    match args.value(key) {
+        Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        _ => refused(format!("err: {key} must be 0 or 1.")),
+    }
+}
+
+/// The account a client names with `-email` (preferred when valid) or `-user`, as `auth`,
+/// `request_pw_reset` and `recover_acct` take it; `Err` is the refusal text.
+pub(super) fn login_arg(args: &Args) -> Result<&str, &'static str> {
+    match (args.value("-email"), args.value("-user")) {
+        (Some(email), _) if constraints::email(email).is_ok() => Ok(email),
+        (_, Some(user)) if constraints::user_name(user).is_ok() => Ok(user),
+        (None, None) => Err("err: Give -user NAME or -email ADDRESS."),
+        _ => Err("err: The user name or email address is not valid."),
+    }
+}
+
 /// A value that must satisfy one of the data constraints.
 pub(super) fn valid(res: mrci_proto::Result<()>) -> Result<(), Fail> {
     res.or_else(|e| refused(format!("err: {e}.")))
