@@ -119,14 +119,22 @@ pub(super) fn commands() -> Vec<CommandDef> {
 
 /// The caller's level in channel `ch`: owner with the override, 5 without a membership.
 pub(super) async fn level(ctx: &CmdCtx, ch: u64) -> crate::Result<u8> {
-    let view = ctx.view();
+    view_level(&ctx.host.store, &ctx.view(), ch).await
+}
+
+/// The level in channel `ch` of the session `view` describes.
+pub(crate) async fn view_level(
+    store: &crate::Store,
+    view: &crate::session::SessionView,
+    ch: u64,
+) -> crate::Result<u8> {
     if view.owner_override {
         return Ok(OWNER);
     }
     let Some(user) = &view.user else {
         return Ok(PUBLIC);
     };
-    Ok(match ctx.host.store.membership(ch, &user.user_id).await? {
+    Ok(match store.membership(ch, &user.user_id).await? {
         Some((level, false)) => level,
         _ => PUBLIC,
     })

@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use self::cast::{CAST, TO_PEER};
+pub(crate) use self::subch::plan_open;
 use crate::{host::HostCtx, session::SessionView};
 
 /// What a command may do when the session is logged in.

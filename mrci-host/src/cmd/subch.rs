@@ -5,7 +5,9 @@ use mrci_proto::{Frame, SubChKey, args::Args, async_cmd::AsyncCmd, constraints};
 
 use super::{
     CmdCtx, CmdFuture, CommandDef, SessionRequest,
-    channels::{ADMIN, PUBLIC, REGULAR, announce, channel_arg, level, level_arg, need_level},
+    channels::{
+        ADMIN, PUBLIC, REGULAR, announce, channel_arg, level, level_arg, need_level, view_level,
+    },
     table::show_table,
     util::{Fail, Outcome, arg, body, flag_arg, refused, settle, valid},
 };
@@ -317,27 +319,36 @@ fn open_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
 }
 
 async fn open_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
-    let (ch, sub) = sub_arg(ctx, args).await?;
-    let mine = level(ctx, ch.id).await?;
-    if mine > sub.lowest_level {
-        return refused(format!(
-            "err: Access denied: {} opens for level {} and better; yours is {mine}.",
-            sub.name, sub.lowest_level
-        ));
-    }
-    let read_only = ctx
-        .host
-        .store
-        .has_rdonly_flag(ch.id, sub.sub_id, mine)
-        .await?;
-    let open = OpenSub {
-        key: key(&sub),
-        writable: !read_only,
-        active: sub.active_updates,
-    };
+    let (_, sub) = sub_arg(ctx, args).await?;
+    let open = plan_open(&ctx.host.store, &ctx.view(), &sub)
+        .await?
+        .map_err(Fail::Refused)?;
     ctx.ask(|reply| SessionRequest::OpenSub { sub: open, reply })
         .await
         .map_err(Fail::Refused)
+}
+
+/// How the session `view` describes may open `sub` (COMMANDS.md §2.7): refused (the ERR
+/// text) unless its level is at least the sub-channel's lowest level; writable unless a
+/// read-only flag matches that level. Used by `open_sub_ch` and by modules' open requests.
+pub(crate) async fn plan_open(
+    store: &crate::Store,
+    view: &crate::session::SessionView,
+    sub: &SubChannel,
+) -> crate::Result<Result<OpenSub, String>> {
+    let mine = view_level(store, view, sub.ch_id).await?;
+    if mine > sub.lowest_level {
+        return Ok(Err(format!(
+            "err: Access denied: {} opens for level {} and better; yours is {mine}.",
+            sub.name, sub.lowest_level
+        )));
+    }
+    let read_only = store.has_rdonly_flag(sub.ch_id, sub.sub_id, mine).await?;
+    Ok(Ok(OpenSub {
+        key: key(sub),
+        writable: !read_only,
+        active: sub.active_updates,
+    }))
 }
 
 fn close_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {

@@ -465,6 +465,14 @@ impl Session {
         Ok(())
     }
 
+    /// Drops channel `ch` from the list and closes its sub-channels, publishing once.
+    async fn drop_channel(&mut self, ch: u64) {
+        self.view.channels.retain(|c| *c != ch);
+        if self.close_subs(|o| o.key.ch_id == ch).await == 0 {
+            self.sync_channels();
+        }
+    }
+
     /// A channel event the bus routed here: apply its effect, then show it to the client.
     pub(super) async fn handle_channel_event(
         &mut self,
@@ -483,19 +491,11 @@ impl Session {
                     self.sync_channels();
                 }
             }
-            ChEffect::Left { user } if is_me(user) => {
-                self.close_subs(|o| o.key.ch_id == ch).await;
-                self.view.channels.retain(|c| *c != ch);
-                self.sync_channels();
-            }
+            ChEffect::Left { user } if is_me(user) => self.drop_channel(ch).await,
             ChEffect::LevelChanged { user } if is_me(user) => {
                 self.close_subs(|o| o.key.ch_id == ch).await;
             }
-            ChEffect::Deleted => {
-                self.close_subs(|o| o.key.ch_id == ch).await;
-                self.view.channels.retain(|c| *c != ch);
-                self.sync_channels();
-            }
+            ChEffect::Deleted => self.drop_channel(ch).await,
             ChEffect::CloseSub { sub } => {
                 let key = SubChKey {
                     ch_id: ch,

@@ -12,7 +12,7 @@ use mrci_proto::{
     BranchId, Frame, IpcFrame, SubChKey, TypeId, async_cmd::AsyncCmd, async_id::AsyncId,
 };
 
-use super::{OpenSub, Session};
+use super::Session;
 use crate::{bus::Cast, modules::ModCmd};
 
 impl Session {
@@ -200,32 +200,21 @@ impl Session {
     /// A module asked to open a sub-channel: the same access checks as `open_sub_ch`.
     async fn module_open_sub(&mut self, key: SubChKey) {
         let store = &self.host.store;
-        let level = if self.view.owner_override {
-            1
-        } else {
-            match &self.view.user {
-                Some(u) => match store.membership(key.ch_id, &u.user_id).await {
-                    Ok(Some((level, false))) => level,
-                    _ => 5,
-                },
-                None => 5,
-            }
+        let planned = match store.sub_channel_by_id(key.ch_id, key.sub_id).await {
+            Ok(Some(sub)) => crate::cmd::plan_open(store, &self.view, &sub).await,
+            Ok(None) => Ok(Err("err: No such sub-channel.".into())),
+            Err(e) => Err(e),
         };
-        let sub = match store.sub_channel_by_id(key.ch_id, key.sub_id).await {
-            Ok(Some(sub)) if level <= sub.lowest_level => sub,
-            _ => {
-                tracing::warn!(session = %self.view.sid, "module asked to open a sub-channel the session may not open");
+        let open = match planned {
+            Ok(Ok(open)) => open,
+            Ok(Err(why)) => {
+                tracing::warn!(session = %self.view.sid, "module asked to open a sub-channel the session may not open: {why}");
                 return;
             }
-        };
-        let read_only = store
-            .has_rdonly_flag(key.ch_id, key.sub_id, level)
-            .await
-            .unwrap_or(true);
-        let open = OpenSub {
-            key,
-            writable: !read_only,
-            active: sub.active_updates,
+            Err(e) => {
+                tracing::warn!(session = %self.view.sid, error = %e, "module open_sub failed");
+                return;
+            }
         };
         if let Err(why) = self.open_sub(open).await {
             tracing::info!(session = %self.view.sid, "module open_sub refused: {why}");
