@@ -231,7 +231,7 @@ impl Session {
 
     async fn dispatch(&mut self, frame: Frame) -> crate::Result<()> {
         let (cmd, branch) = (frame.cmd_id, frame.branch_id);
-        let Some(loaded) = self.cmds.get(cmd).cloned() else {
+        let Some(target) = self.cmds.get(cmd).map(|l| l.def.clone()) else {
             let msg = format!("err: No such command id: {}.", cmd.0);
             return self.write(Frame::err(cmd, branch, &msg)).await;
         };
@@ -249,16 +249,16 @@ impl Session {
             return self.write(Frame::err(cmd, branch, &msg)).await;
         }
         let key = cmd_id32(cmd, branch);
-        let def = match &loaded.def {
+        let def = match target {
             cmd::CmdRef::Module(m) => {
                 if self.ending && !frame.type_id.is_control() {
                     let msg = "err: The host is shutting down.";
                     self.write(Frame::err(cmd, branch, msg)).await?;
                     return self.write(Frame::idle(cmd, branch)).await;
                 }
-                return self.dispatch_module(&Arc::clone(m), frame).await;
+                return self.dispatch_module(&m, frame).await;
             }
-            cmd::CmdRef::Internal(def) => *def,
+            cmd::CmdRef::Internal(def) => def,
         };
         if frame.type_id.is_control() {
             return self.control(key, frame.type_id);
