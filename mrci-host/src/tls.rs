@@ -128,7 +128,7 @@ impl TlsMaterial {
             .clone()
             .unwrap_or_else(|| config.data_dir.join(CERT_FILE));
         let pem = fs::read_to_string(path).ok()?;
-        parse_certs(&pem).ok()?.first().map(fingerprint)
+        parse_certs(&pem).ok()?.first().map(|der| fingerprint(der))
     }
 }
 
@@ -206,8 +206,10 @@ fn parse_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-fn fingerprint(der: &CertificateDer<'_>) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
+/// The SHA-256 fingerprint of a DER certificate as colon-separated upper-case hex: the form
+/// the host prints and clients pin.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
     digest
         .as_ref()
         .iter()
@@ -322,10 +324,7 @@ mod tests {
         );
         assert!(material.serves("MRCI.example.org") && !material.serves("localhost"));
         assert!(!config.data_dir.exists(), "nothing generated");
-        assert_eq!(
-            material.fingerprint,
-            fingerprint(&CertificateDer::from(cert.der().to_vec()))
-        );
+        assert_eq!(material.fingerprint, fingerprint(cert.der()));
     }
 
     #[test]

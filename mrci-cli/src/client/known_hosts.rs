@@ -95,16 +95,8 @@ fn parse(text: &str) -> impl Iterator<Item = (&str, &str)> {
         })
 }
 
-/// The SHA-256 fingerprint of a DER certificate as colon-separated upper-case hex.
-pub(crate) fn fingerprint(der: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+/// The certificate fingerprint in the host's own form.
+pub(crate) use mrci_host::tls::fingerprint;
 
 #[cfg(test)]
 mod tests {
