@@ -290,7 +290,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = host.local_addr()?;
     println!("MRCI host listening on {addr}");
     println!("data directory: {}", ctx.config.data_dir.display());
-    println!("certificate SHA-256 fingerprint: {}", ctx.tls.fingerprint);
+    println!("certificate SHA-256 fingerprint: {}", ctx.fingerprint());
     host.run(shutdown_signal()).await?;
     Ok(())
 }

@@ -103,6 +103,9 @@ pub struct Limits {
     pub max_payload: usize,
     /// Capacity of each session's inbox for events from other sessions.
     pub inbox_capacity: usize,
+    /// Bytes of command output a session holds before the command producing it waits for
+    /// the client to read (file downloads, large listings).
+    pub output_budget_bytes: usize,
     /// Seconds a client has to send its 410-byte header.
     pub header_timeout_secs: u64,
     /// Seconds a client has to complete the TLS handshake.
@@ -260,6 +263,7 @@ impl Default for Limits {
             max_sessions: 100,
             max_payload: mrci_proto::frame::MAX_PAYLOAD,
             inbox_capacity: 256,
+            output_budget_bytes: 4 << 20,
             header_timeout_secs: 5,
             tls_timeout_secs: 10,
             shutdown_grace_secs: 5,

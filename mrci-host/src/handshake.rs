@@ -22,7 +22,7 @@ use crate::{host::HostCtx, session::Admitted, stream::Stream};
 
 /// Why a handshake ended without a session.
 #[derive(Debug, thiserror::Error)]
-pub enum HandshakeError {
+pub(crate) enum HandshakeError {
     /// The client sent no complete header in time.
     #[error("no client header within {0:?}")]
     HeaderTimeout(Duration),
@@ -44,7 +44,7 @@ pub enum HandshakeError {
 }
 
 /// Runs the handshake on a freshly accepted socket.
-pub async fn handshake(
+pub(crate) async fn handshake(
     host: &Arc<HostCtx>,
     mut tcp: TcpStream,
     peer: SocketAddr,

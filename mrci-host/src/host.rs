@@ -14,12 +14,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use bytes::{Bytes, BytesMut};
-use mrci_proto::{
-    UserId,
-    header::Version,
-    payload::{MyInfo, PeerInfo},
-};
+use mrci_proto::{UserId, header::Version};
 
 use crate::{
     Config, Result, Store,
@@ -76,19 +71,19 @@ pub struct HostCtx {
     /// The session bus.
     pub bus: Bus,
     /// The certificate and rustls configuration.
-    pub tls: TlsMaterial,
+    pub(crate) tls: TlsMaterial,
     /// Password hashing.
-    pub hasher: Hasher,
+    pub(crate) hasher: Hasher,
     /// The time source.
     pub clock: Clock,
     /// Per-address limit on password attempts.
-    pub auth_limit: crate::limit::RateLimiter,
+    pub(crate) auth_limit: crate::limit::RateLimiter,
     /// Per-address limit on recovery requests and recovery-token attempts.
-    pub recovery_limit: crate::limit::RateLimiter,
+    pub(crate) recovery_limit: crate::limit::RateLimiter,
     /// Where recovery tokens and verification codes are mailed.
-    pub mailer: crate::mail::Mailer,
+    pub(crate) mailer: crate::mail::Mailer,
     /// The registered modules.
-    pub modules: crate::modules::Registry,
+    pub(crate) modules: crate::modules::Registry,
     /// The host segment modules read the session count from (None if shared memory failed).
     pub(crate) host_shm: Option<mrci_shm::HostShm>,
     /// Sessions between accept and end (handshaking included).
@@ -135,9 +130,11 @@ impl HostCtx {
             crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
         let mailer = crate::mail::Mailer::from_config(&config)?;
         let modules = open_modules(&config, &store).await?;
-        let bus = Bus::with_cast_wait(std::time::Duration::from_millis(
-            config.channels.cast_wait_ms,
-        ));
+        let bus = Bus::new(crate::bus::BusLimits {
+            events: config.limits.inbox_capacity,
+            casts: config.channels.cast_queue,
+            cast_wait: std::time::Duration::from_millis(config.channels.cast_wait_ms),
+        });
         Ok(Arc::new(Self {
             modules,
             recovery_limit,
@@ -155,8 +152,19 @@ impl HostCtx {
         }))
     }
 
+    /// The password hasher with the configured cost (for operator tools and tests that
+    /// create accounts directly).
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    /// The SHA-256 fingerprint of the certificate served by default.
+    pub fn fingerprint(&self) -> &str {
+        &self.tls.fingerprint
+    }
+
     /// The self-service features on now: a feature that mails needs a mail transport.
-    pub fn features(&self) -> crate::cmd::Features {
+    pub(crate) fn features(&self) -> crate::cmd::Features {
         let accounts = &self.config.accounts;
         let mail = self.mailer.is_enabled();
         crate::cmd::Features {
@@ -167,12 +175,12 @@ impl HostCtx {
     }
 
     /// The key of the host shared-memory segment, if it exists.
-    pub fn host_shm_key(&self) -> Option<String> {
+    pub(crate) fn host_shm_key(&self) -> Option<String> {
         self.host_shm.as_ref().map(|s| s.key().to_owned())
     }
 
     /// True if the host has a certificate for the common name a client asked for.
-    pub fn serves_common_name(&self, cn: &str) -> bool {
+    pub(crate) fn serves_common_name(&self, cn: &str) -> bool {
         self.tls.serves(cn)
     }
 
@@ -192,7 +200,7 @@ impl HostCtx {
     ///
     /// # Errors
     /// On a database failure.
-    pub async fn internal_command_ranks(&self) -> Result<HashMap<String, u32>> {
+    pub(crate) async fn internal_command_ranks(&self) -> Result<HashMap<String, u32>> {
         self.store.command_ranks(INTERNAL_MODULE).await
     }
 
@@ -200,7 +208,7 @@ impl HostCtx {
     ///
     /// # Errors
     /// On a database failure.
-    pub async fn user_view(&self, user_id: &UserId) -> Result<Option<UserView>> {
+    pub(crate) async fn user_view(&self, user_id: &UserId) -> Result<Option<UserView>> {
         let Some(user) = self.store.user_by_id(user_id).await? else {
             return Ok(None);
         };
@@ -217,7 +225,7 @@ impl HostCtx {
     }
 
     /// Writes an `ip_history` row for the session; failures are logged, not returned.
-    pub async fn log_session_event(&self, view: &SessionView, event: &str) {
+    pub(crate) async fn log_session_event(&self, view: &SessionView, event: &str) {
         let res = self
             .store
             .log_ip(
@@ -230,20 +238,6 @@ impl HostCtx {
             .await;
         if let Err(e) = res {
             tracing::warn!(error = %e, event, "could not write ip history");
-        }
-    }
-
-    /// Creates and fills the session's shared-memory segment, or logs why it cannot.
-    pub(crate) fn create_session_shm(&self, view: &SessionView) -> Option<mrci_shm::SessionShm> {
-        match mrci_shm::SessionShm::create() {
-            Ok(shm) => {
-                mirror_session(&shm, view);
-                Some(shm)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "session shared memory unavailable");
-                None
-            }
         }
     }
 }
@@ -261,33 +255,21 @@ pub fn version() -> Version {
 }
 
 /// The library name announced in NEW_CMD for internal commands.
-pub fn library_name() -> String {
+pub(crate) fn library_name() -> String {
     format!("MRCI host {}", version())
 }
 
 /// An address in the form bans and logs use: IPv4-mapped IPv6 becomes IPv4.
-pub fn normalise_ip(ip: IpAddr) -> IpAddr {
+pub(crate) fn normalise_ip(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
 }
 
 /// `N` bytes from the OS random generator.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     // The OS generator failing is not something a host can work around; ids must be random.
     getrandom::fill(&mut out).expect("the operating system's random generator is available");
     out
-}
-
-/// The PEER_INFO of a session.
-pub fn peer_info(view: &SessionView) -> PeerInfo {
-    let user = view.user.as_ref();
-    PeerInfo {
-        session_id: view.sid,
-        user_id: user.map_or(UserId::ZERO, |u| u.user_id),
-        user_name: user.map_or_else(String::new, |u| u.user_name.clone()),
-        app_name: view.app.clone(),
-        display_name: user.map_or_else(String::new, |u| u.display_name.clone()),
-    }
 }
 
 /// Prepares the module socket directory and lists every module of the config file and the
@@ -314,97 +296,4 @@ async fn open_modules(config: &Config, store: &Store) -> Result<crate::modules::
         }
     }
     Ok(registry)
-}
-
-/// The MY_INFO payload of a session (PROTOCOL.md §3.3.9).
-pub fn my_info_payload(view: &SessionView) -> Bytes {
-    let user = view.user.as_ref();
-    let info = MyInfo {
-        peer: peer_info(view),
-        email: user.map_or_else(String::new, |u| u.email.clone()),
-        host_rank: view.rank(),
-        email_verified: user.is_some_and(|u| u.email_verified),
-    };
-    let mut out = BytesMut::with_capacity(MyInfo::LEN);
-    info.write(&mut out);
-    out.freeze()
-}
-
-/// Copies the session's view into its shared-memory segment (seed 000 §6.2).
-pub fn mirror_session(shm: &mrci_shm::SessionShm, view: &SessionView) {
-    let user = view.user.as_ref();
-    let mut seg = match shm.lock() {
-        Ok(seg) => seg,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot lock the session shared memory; not mirrored");
-            return;
-        }
-    };
-    seg.set_session_id(&view.sid.0);
-    seg.set_user_id(&user.map_or(UserId::ZERO, |u| u.user_id).0);
-    seg.set_client_ip(&view.ip.to_string());
-    seg.set_client_app(&view.app);
-    seg.set_user_name(user.map_or("", |u| &u.user_name));
-    seg.set_display_name(user.map_or("", |u| &u.display_name));
-    seg.set_host_rank(view.rank());
-    seg.set_owner_override(view.owner_override);
-    seg.set_active_update(view.active);
-    seg.set_channels(&view.channels);
-    let subs = |writable_only: bool| -> Vec<mrci_shm::SubCh> {
-        view.open
-            .iter()
-            .filter(|o| !writable_only || o.writable)
-            .map(|o| mrci_shm::SubCh {
-                ch_id: o.key.ch_id,
-                sub_id: o.key.sub_id,
-            })
-            .collect()
-    };
-    seg.set_open_subs(&subs(false));
-    seg.set_writable_subs(&subs(true));
-    let sids =
-        |list: &[mrci_proto::SessionId]| -> Vec<[u8; 28]> { list.iter().map(|s| s.0).collect() };
-    seg.set_pending_p2p(&sids(&view.p2p_pending));
-    seg.set_accepted_p2p(&sids(&view.p2p_accepted));
-}
-
-#[cfg(test)]
-mod tests {
-    use mrci_proto::SessionId;
-
-    use super::*;
-
-    #[test]
-    fn mirror_writes_the_session_view_into_shared_memory() {
-        let shm = mrci_shm::SessionShm::create().expect("shared memory");
-        let mut view = SessionView::new(
-            SessionId([7; 28]),
-            "::ffff:10.1.2.3".parse().expect("address"),
-            "client app".into(),
-            true,
-        );
-        view.ip = normalise_ip(view.ip);
-        mirror_session(&shm, &view);
-        view.user = Some(UserView {
-            user_id: UserId([9; 32]),
-            user_name: "alice".into(),
-            display_name: "Alice".into(),
-            email: String::new(),
-            group_name: "users".into(),
-            host_rank: 2,
-            email_verified: false,
-            created_at: 0,
-        });
-        mirror_session(&shm, &view);
-        let reader = mrci_shm::SessionShm::attach(shm.key()).expect("attach");
-        let seg = reader.lock().expect("lock");
-        assert_eq!(seg.session_id(), [7; 28]);
-        assert_eq!(seg.client_ip(), "10.1.2.3");
-        assert_eq!(
-            (seg.user_name(), seg.display_name(), seg.host_rank()),
-            ("alice".into(), "Alice".into(), 2)
-        );
-        assert_eq!(seg.user_id(), [9; 32]);
-        assert_eq!(seg.client_app(), "client app");
-    }
 }

@@ -15,19 +15,19 @@
 
 pub mod admin;
 pub mod bus;
-pub mod cmd;
+mod cmd;
 pub mod config;
 pub mod error;
-pub mod handshake;
+mod handshake;
 pub mod host;
-pub mod limit;
+mod limit;
 pub mod listener;
-pub mod mail;
-pub mod modules;
+mod mail;
+mod modules;
 pub mod password;
-pub mod session;
+mod session;
 pub mod store;
-pub mod stream;
+mod stream;
 pub mod tls;
 
 pub use bus::BusStats;

@@ -7,7 +7,7 @@ use std::{collections::HashMap, net::IpAddr, sync::Mutex};
 
 /// Fixed-window counters keyed by address.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     max: u32,
     window_secs: i64,
     windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
@@ -15,7 +15,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// At most `max` attempts per `window_secs`; `max == 0` disables the limit.
-    pub fn new(max: u32, window_secs: i64) -> Self {
+    pub(crate) fn new(max: u32, window_secs: i64) -> Self {
         Self {
             max,
             window_secs: window_secs.max(1),
@@ -24,7 +24,7 @@ impl RateLimiter {
     }
 
     /// Counts one attempt from `ip` at `now`; false if the address is over its limit.
-    pub fn allow(&self, ip: IpAddr, now: i64) -> bool {
+    pub(crate) fn allow(&self, ip: IpAddr, now: i64) -> bool {
         if self.max == 0 {
             return true;
         }

@@ -31,7 +31,7 @@ use crate::{
 const SENDMAIL_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A configured transport.
-pub enum Mailer {
+pub(crate) enum Mailer {
     /// Mail is not configured.
     Disabled,
     /// SMTP submission.
@@ -76,7 +76,7 @@ impl Mailer {
     ///
     /// # Errors
     /// [`Error::Config`] for an unusable sender address or SMTP server name.
-    pub fn from_config(config: &Config) -> Result<Self> {
+    pub(crate) fn from_config(config: &Config) -> Result<Self> {
         let mail = &config.mail;
         if mail.transport == MailTransport::None {
             return Ok(Self::Disabled);
@@ -124,7 +124,7 @@ impl Mailer {
     }
 
     /// True when mail can be sent at all.
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         !matches!(self, Self::Disabled)
     }
 
@@ -133,7 +133,7 @@ impl Mailer {
     /// # Errors
     /// [`Error::Mail`] if the address is invalid, the transport is disabled, or delivery
     /// fails.
-    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<()> {
+    pub(crate) async fn send(&self, to: &str, subject: &str, body: &str) -> Result<()> {
         let from = match self {
             Self::Disabled => return Err(Error::Mail("no mail transport is configured".into())),
             Self::Smtp { from, .. }

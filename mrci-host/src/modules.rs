@@ -22,7 +22,7 @@ use crate::{Error, Result};
 
 /// How a module command is loaded (COMMANDS.md §1.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     /// Before login only.
     Public,
     /// Logged in, whatever the rank.
@@ -33,7 +33,7 @@ pub enum Class {
 
 /// One command a module listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModCmd {
+pub(crate) struct ModCmd {
     /// The module executable.
     pub module: PathBuf,
     /// Which list it came from.
@@ -44,7 +44,7 @@ pub struct ModCmd {
 
 /// One registered module.
 #[derive(Debug)]
-pub struct Module {
+pub(crate) struct Module {
     /// The executable.
     pub path: PathBuf,
     /// Its commands.
@@ -53,14 +53,14 @@ pub struct Module {
 
 /// The registered modules.
 #[derive(Debug)]
-pub struct Registry {
+pub(crate) struct Registry {
     cfg: Arc<mrci_modrun::Config>,
     modules: RwLock<Vec<Arc<Module>>>,
 }
 
 impl Registry {
     /// An empty registry whose modules are supervised with `cfg`.
-    pub fn new(cfg: Arc<mrci_modrun::Config>) -> Self {
+    pub(crate) fn new(cfg: Arc<mrci_modrun::Config>) -> Self {
         Self {
             cfg,
             modules: RwLock::new(Vec::new()),
@@ -68,12 +68,12 @@ impl Registry {
     }
 
     /// The supervisor settings (for the sessions' runners).
-    pub fn config(&self) -> Arc<mrci_modrun::Config> {
+    pub(crate) fn config(&self) -> Arc<mrci_modrun::Config> {
         Arc::clone(&self.cfg)
     }
 
     /// Every registered module.
-    pub fn all(&self) -> Vec<Arc<Module>> {
+    pub(crate) fn all(&self) -> Vec<Arc<Module>> {
         self.modules
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -81,7 +81,7 @@ impl Registry {
     }
 
     /// True if `path` is registered.
-    pub fn contains(&self, path: &Path) -> bool {
+    pub(crate) fn contains(&self, path: &Path) -> bool {
         self.all().iter().any(|m| m.path == path)
     }
 
@@ -90,7 +90,7 @@ impl Registry {
     /// # Errors
     /// [`Error::Invalid`] when the file is not an executable or the module could not be
     /// listed (it never connected, exited early or broke the framing).
-    pub async fn add(&self, path: &Path) -> Result<Arc<Module>> {
+    pub(crate) async fn add(&self, path: &Path) -> Result<Arc<Module>> {
         check_executable(path)?;
         let ctx = Context {
             tag: "list".into(),
@@ -129,7 +129,7 @@ impl Registry {
     }
 
     /// Unregisters `path`; false if it was not registered.
-    pub fn remove(&self, path: &Path) -> bool {
+    pub(crate) fn remove(&self, path: &Path) -> bool {
         let mut modules = self.modules.write().unwrap_or_else(|p| p.into_inner());
         let before = modules.len();
         modules.retain(|m| m.path != path);

@@ -14,7 +14,7 @@ use tokio::{
 use tokio_rustls::server::TlsStream;
 
 /// A session's connection.
-pub enum Stream {
+pub(crate) enum Stream {
     /// No TLS (loopback clients, only when the setting allows it).
     Plain(TcpStream),
     /// TLS on the same socket after the HOST_CERT frame.
@@ -23,7 +23,7 @@ pub enum Stream {
 
 impl Stream {
     /// True for a TLS connection.
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         matches!(self, Self::Tls(_))
     }
 }

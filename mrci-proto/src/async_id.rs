@@ -10,7 +10,13 @@
 
 use std::fmt;
 
-use crate::ids::CmdId;
+use bytes::Bytes;
+
+use crate::{
+    frame::Frame,
+    ids::{BranchId, CmdId},
+    type_id::TypeId,
+};
 
 /// A seed-002 async command id (1–43). Open, so an undefined id still has a value.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -136,6 +142,23 @@ impl AsyncId {
     /// The id as the frame's command id (async ids always use branch 0).
     pub fn cmd_id(self) -> CmdId {
         CmdId(u16::from(self.0))
+    }
+
+    /// A frame the host sends to a client on this async id: branch 0 (PROTOCOL.md §2.2).
+    ///
+    /// ```
+    /// use mrci_proto::{TypeId, async_id::AsyncId};
+    ///
+    /// let frame = AsyncId::RM_CMD.frame(TypeId::CMD_ID, 300u16.to_le_bytes().to_vec());
+    /// assert_eq!((frame.cmd_id.0, frame.branch_id.0), (41, 0));
+    /// ```
+    pub fn frame(self, type_id: TypeId, payload: impl Into<Bytes>) -> Frame {
+        Frame::new(type_id, self.cmd_id(), BranchId(0), payload.into())
+    }
+
+    /// A TEXT frame (UTF-16LE) on this async id.
+    pub fn text_frame(self, s: &str) -> Frame {
+        Frame::text(self.cmd_id(), BranchId(0), s)
     }
 
     /// The seed async id a command id names, if it is one.

@@ -74,7 +74,7 @@ impl TestHost {
 
     /// Creates an account directly in the store and returns its name.
     pub async fn add_user(&self, name: &str, password: &str, group: &str) -> anyhow::Result<()> {
-        let phc = self.ctx.hasher.hash(password).await?;
+        let phc = self.ctx.hasher().hash(password).await?;
         self.ctx
             .store
             .create_user(name, None, group, &phc, false, false)

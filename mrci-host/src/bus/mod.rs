@@ -61,12 +61,58 @@ pub struct Cast {
 /// What a session's cast queue receives.
 pub type CastDelivery = Arc<Cast>;
 
-/// A session's two queues, as registered.
-pub struct Queues {
-    /// State-changing events.
-    pub events: mpsc::Sender<Delivery>,
-    /// Casts and peer data.
-    pub casts: mpsc::Sender<CastDelivery>,
+/// What a session receives from the bus.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A state-changing event.
+    Event(Delivery),
+    /// A cast or peer data.
+    Cast(CastDelivery),
+}
+
+/// A session's receiving end: its two bounded queues (see the delivery policy above).
+#[derive(Debug)]
+pub struct Inbox {
+    events: mpsc::Receiver<Delivery>,
+    casts: mpsc::Receiver<CastDelivery>,
+}
+
+impl Inbox {
+    /// The next delivery, events before casts; `None` once the bus dropped the session.
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        tokio::select! {
+            biased;
+            Some(event) = self.events.recv() => Some(Incoming::Event(event)),
+            Some(cast) = self.casts.recv() => Some(Incoming::Cast(cast)),
+            else => None,
+        }
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.casts.is_empty()
+    }
+}
+
+/// The sizes and the wait of the delivery policy.
+#[derive(Clone, Copy, Debug)]
+pub struct BusLimits {
+    /// Capacity of each session's event queue.
+    pub events: usize,
+    /// Capacity of each session's cast queue.
+    pub casts: usize,
+    /// How long a cast waits for room in a busy receiver's queue.
+    pub cast_wait: Duration,
+}
+
+impl Default for BusLimits {
+    fn default() -> Self {
+        Self {
+            events: 256,
+            casts: 1024,
+            cast_wait: Duration::from_millis(50),
+        }
+    }
 }
 
 struct Link {
@@ -87,12 +133,12 @@ struct Inner {
 pub struct Bus {
     inner: Arc<Mutex<Inner>>,
     dropped: Arc<AtomicU64>,
-    cast_wait: Duration,
+    limits: BusLimits,
 }
 
 impl Default for Bus {
     fn default() -> Self {
-        Self::new()
+        Self::new(BusLimits::default())
     }
 }
 
@@ -109,17 +155,12 @@ pub struct BusStats {
 }
 
 impl Bus {
-    /// A new, empty bus whose casts wait up to 50 ms for a busy receiver.
-    pub fn new() -> Self {
-        Self::with_cast_wait(Duration::from_millis(50))
-    }
-
-    /// A new, empty bus whose casts wait up to `cast_wait` for a busy receiver.
-    pub fn with_cast_wait(cast_wait: Duration) -> Self {
+    /// A new, empty bus with these queue sizes and cast wait.
+    pub fn new(limits: BusLimits) -> Self {
         Self {
             inner: Arc::default(),
             dropped: Arc::default(),
-            cast_wait,
+            limits,
         }
     }
 
@@ -131,20 +172,24 @@ impl Bus {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers a ready session with its inbox and cancellation token.
-    pub fn register(&self, sid: SessionId, queues: Queues, cancel: CancellationToken) -> bool {
+    /// Registers a ready session; `cancel` ends it if it falls behind on events it must
+    /// not lose. A session id registered twice gets a closed inbox.
+    pub fn register(&self, sid: SessionId, cancel: CancellationToken) -> Inbox {
+        let (events_tx, events) = mpsc::channel(self.limits.events.max(1));
+        let (casts_tx, casts) = mpsc::channel(self.limits.casts.max(2));
         let mut inner = self.lock();
-        if !inner.state.register(sid) {
-            return false;
+        if inner.state.register(sid) {
+            let link = Link {
+                tx: events_tx,
+                casts: casts_tx,
+                lagging: AtomicBool::new(false),
+                cancel,
+            };
+            inner.links.insert(sid, Arc::new(link));
+        } else {
+            tracing::error!(session = %sid, "session id registered twice; its inbox is closed");
         }
-        let link = Link {
-            tx: queues.events,
-            casts: queues.casts,
-            lagging: AtomicBool::new(false),
-            cancel,
-        };
-        inner.links.insert(sid, Arc::new(link));
-        true
+        Inbox { events, casts }
     }
 
     /// Removes a session.
@@ -233,7 +278,7 @@ impl Bus {
         }
         match link
             .casts
-            .send_timeout(Arc::clone(delivery), self.cast_wait)
+            .send_timeout(Arc::clone(delivery), self.limits.cast_wait)
             .await
         {
             Ok(()) => true,
@@ -325,38 +370,37 @@ mod tests {
         SessionId([n; 28])
     }
 
+    fn limits(events: usize, casts: usize) -> BusLimits {
+        BusLimits {
+            events,
+            casts,
+            cast_wait: Duration::from_millis(50),
+        }
+    }
+
     #[tokio::test]
     async fn broadcast_with_feedback_reaches_the_origin_last() {
-        let bus = Bus::new();
+        let bus = Bus::new(limits(4, 4));
         let mut rx = Vec::new();
         for n in 1..=3 {
-            let (tx, r) = mpsc::channel(4);
-            let (casts, _) = mpsc::channel(4);
-            bus.register(
-                sid(n),
-                Queues { events: tx, casts },
-                CancellationToken::new(),
-            );
-            rx.push(r);
+            rx.push(bus.register(sid(n), CancellationToken::new()));
         }
         bus.broadcast(Some(&sid(2)), false, Event::CmdRanksChanged);
-        assert!(rx[0].try_recv().is_ok());
+        assert!(rx[0].events.try_recv().is_ok());
         assert!(
-            rx[1].try_recv().is_err(),
+            rx[1].events.try_recv().is_err(),
             "origin excluded without feedback"
         );
-        assert!(rx[2].try_recv().is_ok());
+        assert!(rx[2].events.try_recv().is_ok());
         bus.broadcast(Some(&sid(2)), true, Event::CmdRanksChanged);
-        assert!(rx[1].try_recv().is_ok());
+        assert!(rx[1].events.try_recv().is_ok());
     }
 
     #[tokio::test]
     async fn a_full_inbox_drops_droppable_events_and_cancels_on_the_others() {
-        let bus = Bus::new();
-        let (tx, _rx) = mpsc::channel(1);
-        let (casts, _) = mpsc::channel(1);
+        let bus = Bus::new(limits(1, 2));
         let cancel = CancellationToken::new();
-        bus.register(sid(1), Queues { events: tx, casts }, cancel.clone());
+        let _inbox = bus.register(sid(1), cancel.clone());
         bus.to_session(
             &sid(1),
             Event::SysMsg {
@@ -392,16 +436,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stalled_receiver_costs_one_wait_and_the_others_lose_nothing() {
-        let bus = Bus::with_cast_wait(Duration::from_millis(50));
+        let bus = Bus::new(limits(4, 4));
         let mut list = SubChList::default();
         list.insert(key(7, 0));
         let mut cast_rx = Vec::new();
         for n in 1..=3 {
-            let (events, _) = mpsc::channel(4);
-            let (casts, rx) = mpsc::channel(4);
-            bus.register(sid(n), Queues { events, casts }, CancellationToken::new());
+            let inbox = bus.register(sid(n), CancellationToken::new());
             bus.set_open(&sid(n), list, false);
-            cast_rx.push(rx);
+            cast_rx.push(inbox.casts);
         }
         let mut stalled = cast_rx.remove(1);
         let mut readers = cast_rx;

@@ -2,13 +2,13 @@
 //! own password, email or user name ask for the current password first; changes to another
 //! account need a strictly more powerful rank; a lock or delete ends the user's sessions.
 
-use futures::FutureExt;
-use mrci_proto::{Frame, args::Args, constraints};
+use mrci_proto::{args::Args, constraints};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef, Feature, LoggedInClass,
+    CmdCtx, CmdResult, CommandDef, Fail, Feature, Input, LoggedInClass, Refusal, refuse,
     table::show_table,
-    util::{Fail, Outcome, arg, body, flag_arg, interactive, refused, valid},
+    task,
+    util::{Outcome, arg, flag_arg, refused, reply, valid},
 };
 use crate::{
     bus::Event,
@@ -21,7 +21,7 @@ fn def(
     logged_in: LoggedInClass,
     summary: &'static str,
     io: &'static str,
-    run: super::RunFn,
+    exec: super::Exec,
 ) -> CommandDef {
     CommandDef {
         name,
@@ -33,7 +33,7 @@ fn def(
         io,
         details: "Changing another account needs a host rank strictly more powerful (lower) than the \
                   account's. Changing your own password, email or user name asks for your current password.",
-        run,
+        exec,
     }
 }
 
@@ -48,7 +48,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
                 Ranked,
                 "create an account",
                 "[-name (text) -email (text) {-disp (text)}]/[text]",
-                add_acct,
+                task!(add_acct_body),
             )
         },
         def(
@@ -56,91 +56,91 @@ pub(super) fn commands() -> Vec<CommandDef> {
             Ranked,
             "delete an account",
             "[-name (text) {-force}]/[text]",
-            rm_acct,
+            task!(rm_acct),
         ),
         def(
             "lock_acct",
             Ranked,
             "lock or unlock an account",
             "[-user (text) -state (0 or 1)]/[text]",
-            lock_acct,
+            reply!(lock_acct_body),
         ),
         def(
             "ls_users",
             Ranked,
             "list accounts",
             "[{-user_name (text)} {-group_name (text)}]/[text]",
-            ls_users,
+            task!(ls_users),
         ),
         def(
             "set_pw",
             Exempt,
             "change your password",
             "[none]/[text]",
-            set_pw,
+            task!(set_pw),
         ),
         def(
             "set_user_name",
             Exempt,
             "change your user name",
             "[-new_name (text)]/[text]",
-            set_user_name,
+            task!(set_user_name_body),
         ),
         def(
             "set_disp_name",
             Exempt,
             "change your display name",
             "[-new_name (text)]/[text]",
-            set_disp_name,
+            task!(set_disp_name_body),
         ),
         def(
             "set_email",
             Exempt,
             "change your email address",
             "[-new_email (text)]/[text]",
-            set_email,
+            task!(set_email_body),
         ),
         def(
             "force_set_email",
             Ranked,
             "change another user's email address",
             "[-user (text) -new_email (text)]/[text]",
-            force_set_email,
+            reply!(force_set_email_body),
         ),
         def(
             "ls_auth_log",
             Ranked,
             "list login attempts",
             "[{-ip_address (text)} {-user_name (text)}]/[text]",
-            ls_auth_log,
+            task!(ls_auth_log),
         ),
         def(
             "ls_act_log",
             Ranked,
             "list session activity by address",
             "[{-ip_address (text)} {-log_entry (text)} {-delete}]/[text]",
-            ls_act_log,
+            task!(ls_act_log),
         ),
         def(
             "is_email_verified",
             Exempt,
             "show whether your email address is verified",
             "[none]/[text]",
-            is_email_verified,
+            task!(is_email_verified),
         ),
         def(
             "request_new_pw",
             Ranked,
             "make a user choose a new password at the next login",
             "[-user (text) -req (0 or 1)]/[text]",
-            request_new_pw,
+            reply!(request_new_pw_body),
         ),
         def(
             "request_new_user_name",
             Ranked,
             "make a user choose a new user name at the next login",
             "[-user (text) -req (0 or 1)]/[text]",
-            request_new_user_name,
+            reply!(request_new_user_name_body),
         ),
     ]
 }
@@ -181,11 +181,11 @@ async fn outranked_user(
         .await?
         .filter(|u| u.name.eq_ignore_ascii_case(name))
     else {
-        return refused(format!("err: No user named {name}."));
+        return refused(format!("No user named {name}."));
     };
     if caller >= user.host_rank {
         return refused(format!(
-            "err: {} (rank {}) is not below your rank ({caller}).",
+            "{} (rank {}) is not below your rank ({caller}).",
             user.name, user.host_rank
         ));
     }
@@ -220,7 +220,8 @@ async fn reauthenticate(ctx: &mut CmdCtx) -> crate::Result<Option<UserRecord>> {
         return Ok(None);
     };
     if !ctx.host.hasher.verify(&current, &record.phc).await? {
-        ctx.err("err: The current password is wrong.").await;
+        ctx.refuse(&Refusal::new("The current password is wrong."))
+            .await;
         return Ok(None);
     }
     Ok(Some(record))
@@ -239,16 +240,13 @@ pub(super) async fn prompt_new_password(
         let pw = ctx.next_text().await.filter(|p| !p.is_empty())?;
         match check_new_password(&pw, name, display, email) {
             Ok(()) => return Some(pw),
-            Err(why) => ctx.err(&format!("err: {why}")).await,
+            Err(why) => ctx.refuse(&refuse!("{why}")).await,
         }
     }
 }
 
-fn add_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    interactive!(ctx, input, add_acct_body)
-}
-
-async fn add_acct_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
+async fn add_acct_body(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = input.args;
     let (name, email) = (
         arg(&args, "-name")?.to_owned(),
         arg(&args, "-email")?.to_owned(),
@@ -258,11 +256,11 @@ async fn add_acct_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
     valid(constraints::email(&email))?;
     valid(constraints::display_name(&disp))?;
     if name.contains('@') {
-        return refused("err: A user name cannot look like an email address.");
+        return refused("A user name cannot look like an email address.");
     }
     let store = &ctx.host.store;
     if store.find_user(&name).await?.is_some() || store.find_user(&email).await?.is_some() {
-        return refused("err: That user name or email address is taken.");
+        return refused("That user name or email address is taken.");
     }
     let Some(pw) = prompt_new_password(ctx, &name, &disp, &email).await else {
         ctx.text("Cancelled.\n").await;
@@ -272,14 +270,14 @@ async fn add_acct_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
     let store = &ctx.host.store;
     let groups = store.list_groups("", "").await?;
     let Some(group) = groups.into_iter().find(|g| g.id == INITIAL_GROUP_ID) else {
-        return refused("err: The initial group is missing.");
+        return refused("The initial group is missing.");
     };
     let id = match store
         .create_user(&name, Some(&email), &group.name, &phc, false, false)
         .await
     {
         Ok(id) => id,
-        Err(crate::Error::Invalid(why)) => return refused(format!("err: {why}.")),
+        Err(crate::Error::Invalid(why)) => return refused(format!("{why}.")),
         Err(e) => return Err(e.into()),
     };
     if !disp.is_empty() {
@@ -293,68 +291,58 @@ async fn add_acct_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
     Ok(())
 }
 
-fn rm_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let caller = ctx.view().rank();
-        let me = ctx.view().user.as_ref().map(|u| u.user_id);
-        let name = args.value("-name").unwrap_or("");
-        let target = match ctx
-            .host
-            .store
-            .find_user(name)
-            .await?
-            .filter(|u| u.name.eq_ignore_ascii_case(name))
-        {
-            Some(u) if Some(u.id) == me || caller < u.host_rank => u,
-            Some(u) => {
-                ctx.err(&format!(
-                    "err: {} (rank {}) is not below your rank ({caller}).",
-                    u.name, u.host_rank
-                ))
-                .await;
-                return Ok(());
-            }
-            None if name.is_empty() => {
-                ctx.err("err: -name is required.").await;
-                return Ok(());
-            }
-            None => {
-                ctx.err(&format!("err: No user named {name}.")).await;
-                return Ok(());
-            }
-        };
-        if ctx.host.store.owns_a_channel(&target.id).await? {
-            ctx.err(&format!(
-                "err: {} owns a channel; hand it over or delete it first.",
-                target.name
-            ))
+async fn rm_acct(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let caller = ctx.view().rank();
+    let me = ctx.view().user.as_ref().map(|u| u.user_id);
+    let name = args.value("-name").unwrap_or("");
+    let target = match ctx
+        .host
+        .store
+        .find_user(name)
+        .await?
+        .filter(|u| u.name.eq_ignore_ascii_case(name))
+    {
+        Some(u) if Some(u.id) == me || caller < u.host_rank => u,
+        Some(u) => {
+            return Err(refuse!(
+                "{} (rank {}) is not below your rank ({caller}).",
+                u.name,
+                u.host_rank
+            )
+            .into());
+        }
+        None if name.is_empty() => {
+            return refused("-name is required.");
+        }
+        None => {
+            return Err(refuse!("No user named {name}.").into());
+        }
+    };
+    if ctx.host.store.owns_a_channel(&target.id).await? {
+        return Err(refuse!(
+            "{} owns a channel; hand it over or delete it first.",
+            target.name
+        )
+        .into());
+    }
+    if !args.has("-force") {
+        ctx.text(&format!("Delete the account {}? (y/n): ", target.name))
             .await;
+        if !ctx
+            .next_text()
+            .await
+            .is_some_and(|a| a.trim().eq_ignore_ascii_case("y"))
+        {
+            ctx.text("Cancelled.\n").await;
             return Ok(());
         }
-        if !args.has("-force") {
-            ctx.text(&format!("Delete the account {}? (y/n): ", target.name))
-                .await;
-            if !ctx
-                .next_text()
-                .await
-                .is_some_and(|a| a.trim().eq_ignore_ascii_case("y"))
-            {
-                ctx.text("Cancelled.\n").await;
-                return Ok(());
-            }
-        }
-        ctx.host.store.delete_user(&target.id).await?;
-        ctx.text(&format!("Account {} deleted.\n", target.name))
-            .await;
-        end_sessions(ctx, &target, "your account was deleted.");
-        Ok(())
     }
-    .boxed()
-}
-
-fn lock_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, lock_acct_body)
+    ctx.host.store.delete_user(&target.id).await?;
+    ctx.text(&format!("Account {} deleted.\n", target.name))
+        .await;
+    end_sessions(ctx, &target, "your account was deleted.");
+    Ok(())
 }
 
 async fn lock_acct_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
@@ -371,100 +359,89 @@ async fn lock_acct_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     ))
 }
 
-fn ls_users(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let users = ctx
-            .host
-            .store
-            .list_users(
-                args.value("-user_name").unwrap_or(""),
-                args.value("-group_name").unwrap_or(""),
-            )
-            .await?;
-        let rows = users
-            .into_iter()
-            .map(|(t, n, g, r, id)| vec![t.to_string(), n, g, r.to_string(), id])
-            .collect();
-        show_table(
-            ctx,
-            &[
-                "time_stamp",
-                "user_name",
-                "group_name",
-                "host_rank",
-                "user_id",
-            ],
-            rows,
+async fn ls_users(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let users = ctx
+        .host
+        .store
+        .list_users(
+            args.value("-user_name").unwrap_or(""),
+            args.value("-group_name").unwrap_or(""),
         )
-        .await;
-        Ok(())
-    }
-    .boxed()
+        .await?;
+    let rows = users
+        .into_iter()
+        .map(|(t, n, g, r, id)| vec![t.to_string(), n, g, r.to_string(), id])
+        .collect();
+    show_table(
+        ctx,
+        &[
+            "time_stamp",
+            "user_name",
+            "group_name",
+            "host_rank",
+            "user_id",
+        ],
+        rows,
+    )
+    .await;
+    Ok(())
 }
 
-fn ls_auth_log(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let (ip, user) = (
-            args.value("-ip_address").unwrap_or(""),
-            args.value("-user_name").unwrap_or(""),
-        );
-        let rows = ctx.host.store.list_auth_log(ip, user).await?;
-        let rows = rows
-            .into_iter()
-            .map(|(t, ip, user, app, ok, why)| {
-                vec![t.to_string(), ip, user, app, ok.to_string(), why]
-            })
-            .collect();
-        let header = [
+async fn ls_auth_log(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let (ip, user) = (
+        args.value("-ip_address").unwrap_or(""),
+        args.value("-user_name").unwrap_or(""),
+    );
+    let rows = ctx.host.store.list_auth_log(ip, user).await?;
+    let rows = rows
+        .into_iter()
+        .map(|(t, ip, user, app, ok, why)| vec![t.to_string(), ip, user, app, ok.to_string(), why])
+        .collect();
+    let header = [
+        "time_stamp",
+        "ip_address",
+        "user_name",
+        "app_name",
+        "accepted",
+        "reason",
+    ];
+    show_table(ctx, &header, rows).await;
+    Ok(())
+}
+
+async fn ls_act_log(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let (ip, entry) = (
+        args.value("-ip_address").unwrap_or(""),
+        args.value("-log_entry").unwrap_or(""),
+    );
+    if args.has("-delete") {
+        return delete_act_log(ctx, ip, entry).await;
+    }
+    let rows = ctx.host.store.list_act_log(ip, entry).await?;
+    let rows = rows
+        .into_iter()
+        .map(|(t, ip, sid, app, e)| vec![t.to_string(), ip, sid, app, e])
+        .collect();
+    show_table(
+        ctx,
+        &[
             "time_stamp",
             "ip_address",
-            "user_name",
+            "session_id",
             "app_name",
-            "accepted",
-            "reason",
-        ];
-        show_table(ctx, &header, rows).await;
-        Ok(())
-    }
-    .boxed()
-}
-
-fn ls_act_log(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let (ip, entry) = (
-            args.value("-ip_address").unwrap_or(""),
-            args.value("-log_entry").unwrap_or(""),
-        );
-        if args.has("-delete") {
-            return delete_act_log(ctx, ip, entry).await;
-        }
-        let rows = ctx.host.store.list_act_log(ip, entry).await?;
-        let rows = rows
-            .into_iter()
-            .map(|(t, ip, sid, app, e)| vec![t.to_string(), ip, sid, app, e])
-            .collect();
-        show_table(
-            ctx,
-            &[
-                "time_stamp",
-                "ip_address",
-                "session_id",
-                "app_name",
-                "log_entry",
-            ],
-            rows,
-        )
-        .await;
-        Ok(())
-    }
-    .boxed()
+            "log_entry",
+        ],
+        rows,
+    )
+    .await;
+    Ok(())
 }
 
 /// `ls_act_log -delete`: removes the rows the filters select, after a y/n question.
-async fn delete_act_log(ctx: &mut CmdCtx, ip: &str, entry: &str) -> crate::Result<()> {
+async fn delete_act_log(ctx: &mut CmdCtx, ip: &str, entry: &str) -> CmdResult {
     let n = ctx.host.store.list_act_log(ip, entry).await?.len();
     if n == 0 {
         ctx.text("No matching rows.\n").await;
@@ -485,40 +462,32 @@ async fn delete_act_log(ctx: &mut CmdCtx, ip: &str, entry: &str) -> crate::Resul
     Ok(())
 }
 
-fn set_pw(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
-    async move {
-        let Some(me) = reauthenticate(ctx).await? else {
-            return Ok(());
-        };
-        let Some(pw) = prompt_new_password(ctx, &me.name, &me.display_name, &me.email).await else {
-            ctx.text("Cancelled.\n").await;
-            return Ok(());
-        };
-        if ctx.host.hasher.verify(&pw, &me.phc).await? {
-            ctx.err("err: The new password must differ from the current one.")
-                .await;
-            return Ok(());
-        }
-        let phc = ctx.host.hasher.hash(&pw).await?;
-        ctx.host.store.set_password(&me.id, &phc, false).await?;
-        ctx.text("Password changed.\n").await;
-        Ok(())
+async fn set_pw(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
+    let Some(me) = reauthenticate(ctx).await? else {
+        return Ok(());
+    };
+    let Some(pw) = prompt_new_password(ctx, &me.name, &me.display_name, &me.email).await else {
+        ctx.text("Cancelled.\n").await;
+        return Ok(());
+    };
+    if ctx.host.hasher.verify(&pw, &me.phc).await? {
+        return refused("The new password must differ from the current one.");
     }
-    .boxed()
+    let phc = ctx.host.hasher.hash(&pw).await?;
+    ctx.host.store.set_password(&me.id, &phc, false).await?;
+    ctx.text("Password changed.\n").await;
+    Ok(())
 }
 
-fn set_user_name(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    interactive!(ctx, input, set_user_name_body)
-}
-
-async fn set_user_name_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
+async fn set_user_name_body(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = input.args;
     let new_name = arg(&args, "-new_name")?.to_owned();
     valid(constraints::user_name(&new_name))?;
     let Some(me) = reauthenticate(ctx).await? else {
         return Ok(());
     };
     if !ctx.host.store.rename_user(&me.id, &new_name).await? {
-        return refused("err: That user name is taken.");
+        return refused("That user name is taken.");
     }
     let event = Event::UserRenamed {
         user_id: me.id,
@@ -534,13 +503,10 @@ async fn set_user_name_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
     Ok(())
 }
 
-fn set_disp_name(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    interactive!(ctx, input, set_disp_name_body)
-}
-
-async fn set_disp_name_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
+async fn set_disp_name_body(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = input.args;
     let Some(name) = args.value("-new_name").map(str::trim) else {
-        return refused("err: -new_name is required.");
+        return refused("-new_name is required.");
     };
     valid(constraints::display_name(name))?;
     let Some(me) = ctx.view().user.as_ref().map(|u| u.user_id) else {
@@ -554,18 +520,15 @@ async fn set_disp_name_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
     Ok(())
 }
 
-fn set_email(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    interactive!(ctx, input, set_email_body)
-}
-
-async fn set_email_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
+async fn set_email_body(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = input.args;
     let email = arg(&args, "-new_email")?.to_owned();
     valid(constraints::email(&email))?;
     let Some(me) = reauthenticate(ctx).await? else {
         return Ok(());
     };
     if !ctx.host.store.set_email(&me.id, &email).await? {
-        return refused("err: That email address is used by another account.");
+        return refused("That email address is used by another account.");
     }
     ctx.host
         .bus
@@ -577,16 +540,12 @@ async fn set_email_body(ctx: &mut CmdCtx, args: Args) -> Result<(), Fail> {
     Ok(())
 }
 
-fn force_set_email(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, force_set_email_body)
-}
-
 async fn force_set_email_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     let email = arg(args, "-new_email")?;
     valid(constraints::email(email))?;
     let user = outranked_user(ctx, args, "-user", caller).await?;
     if !ctx.host.store.set_email(&user.id, email).await? {
-        return refused("err: That email address is used by another account.");
+        return refused("That email address is used by another account.");
     }
     ctx.host
         .bus
@@ -594,25 +553,14 @@ async fn force_set_email_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome
     Ok(format!("Email address of {} set to {email}.\n", user.name))
 }
 
-fn is_email_verified(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
-    async move {
-        let verified = ctx.view().user.as_ref().is_some_and(|u| u.email_verified);
-        ctx.text(&format!("{verified}\n")).await;
-        Ok(())
-    }
-    .boxed()
-}
-
-fn request_new_pw(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, request_new_pw_body)
+async fn is_email_verified(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
+    let verified = ctx.view().user.as_ref().is_some_and(|u| u.email_verified);
+    ctx.text(&format!("{verified}\n")).await;
+    Ok(())
 }
 
 async fn request_new_pw_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     set_flag(ctx, args, caller, true).await
-}
-
-fn request_new_user_name(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, request_new_user_name_body)
 }
 
 async fn request_new_user_name_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {

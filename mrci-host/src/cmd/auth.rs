@@ -5,13 +5,16 @@
 //! accounts. Failures are counted per account; past the configured threshold the account is
 //! locked for a time that doubles with each further lock (see `Store::record_login_failure`).
 
-use futures::FutureExt;
-use mrci_proto::{Frame, args::Args, constraints};
+use mrci_proto::constraints;
 
-use super::{CmdCtx, CmdFuture, CommandDef, LoggedInClass, SessionRequest, util::login_arg};
+use super::{
+    CmdCtx, CmdResult, CommandDef, Fail, Input, LoggedInClass, Refusal, SessionRequest, refuse,
+    task, util::login_arg,
+};
 use crate::{password, store::UserRecord};
 
-const DENIED: &str = "err: Access denied.";
+/// The answer to a wrong password and to an unknown account alike.
+const DENIED: &str = "Access denied.";
 
 pub(super) fn commands() -> Vec<CommandDef> {
     vec![
@@ -27,7 +30,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
                       password or user name, prompts for the new one before access is granted. \
                       An empty answer at any prompt cancels the login. Repeated failures lock \
                       the account for a while.",
-            run: auth,
+            exec: task!(auth),
         },
         CommandDef {
             name: "logout",
@@ -38,46 +41,34 @@ pub(super) fn commands() -> Vec<CommandDef> {
             summary: "log out of this session",
             io: "[none]/[text]",
             details: "Logs the session out; the command list returns to the public commands.",
-            run: logout,
+            exec: task!(logout),
         },
     ]
 }
 
-fn logout(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
-    async move {
-        ctx.request(SessionRequest::Logout).await;
-        ctx.text("Logged out.\n").await;
-        Ok(())
-    }
-    .boxed()
+async fn logout(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
+    ctx.request(SessionRequest::Logout).await;
+    ctx.text("Logged out.\n").await;
+    Ok(())
 }
 
-fn auth(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let login = match login_arg(&args) {
-            Ok(login) => login.to_owned(),
-            Err(refusal) => {
-                ctx.err(refusal).await;
-                return Ok(());
-            }
-        };
-        let user = ctx.host.store.find_user(&login).await?;
-        let Some(user) = check_password(ctx, user).await? else {
-            return Ok(());
-        };
-        if user.must_change_pw && !forced_password_change(ctx, &user).await? {
-            return Ok(());
-        }
-        if user.must_change_name && !forced_rename(ctx, &user).await? {
-            return Ok(());
-        }
-        ctx.request(SessionRequest::Login { user_id: user.id })
-            .await;
-        ctx.text("Access granted.\n").await;
-        Ok(())
+async fn auth(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let login = login_arg(args)?.to_owned();
+    let user = ctx.host.store.find_user(&login).await?;
+    let Some(user) = check_password(ctx, user).await? else {
+        return Ok(());
+    };
+    if user.must_change_pw && !forced_password_change(ctx, &user).await? {
+        return Ok(());
     }
-    .boxed()
+    if user.must_change_name && !forced_rename(ctx, &user).await? {
+        return Ok(());
+    }
+    ctx.request(SessionRequest::Login { user_id: user.id })
+        .await;
+    ctx.text("Access granted.\n").await;
+    Ok(())
 }
 
 /// Prompts until the password is right, the login is cancelled or the account locks.
@@ -85,7 +76,7 @@ fn auth(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
 async fn check_password(
     ctx: &mut CmdCtx,
     user: Option<UserRecord>,
-) -> crate::Result<Option<UserRecord>> {
+) -> Result<Option<UserRecord>, Fail> {
     let (ip, app) = {
         let view = ctx.view();
         (view.ip.to_string(), view.app.clone())
@@ -93,21 +84,20 @@ async fn check_password(
     loop {
         let now = ctx.host.clock.now();
         if user.as_ref().is_some_and(|u| u.locked) {
-            ctx.err("err: Access denied. The account is locked by an administrator.")
-                .await;
-            return Ok(None);
+            return Err(
+                Refusal::new("Access denied. The account is locked by an administrator.").into(),
+            );
         }
         if let Some(until) = user
             .as_ref()
             .and_then(|u| u.locked_until)
             .filter(|t| *t > now)
         {
-            let msg = format!(
-                "err: Access denied. The account is locked for another {} seconds.",
+            return Err(refuse!(
+                "Access denied. The account is locked for another {} seconds.",
                 until - now
-            );
-            ctx.err(&msg).await;
-            return Ok(None);
+            )
+            .into());
         }
         ctx.priv_prompt("Enter password (an empty answer cancels): ")
             .await;
@@ -117,9 +107,10 @@ async fn check_password(
         };
         if !ctx.host.auth_limit.allow(ctx.view().ip, now) {
             tracing::warn!(ip = %ip, "login attempts over the per-address limit");
-            ctx.err("err: Too many login attempts from your address; try again in a minute.")
-                .await;
-            return Ok(None);
+            return Err(Refusal::new(
+                "Too many login attempts from your address; try again in a minute.",
+            )
+            .into());
         }
         let store = &ctx.host.store;
         let Some(user) = &user else {
@@ -127,7 +118,7 @@ async fn check_password(
             store
                 .log_auth(None, &ip, &app, false, "unknown account", now)
                 .await?;
-            ctx.err(DENIED).await;
+            ctx.refuse(&Refusal::new(DENIED)).await;
             continue;
         };
         if ctx.host.hasher.verify(&password, &user.phc).await? {
@@ -143,14 +134,13 @@ async fn check_password(
         let limits = &ctx.host.config.security;
         if let Some(until) = store.record_login_failure(&user.id, now, limits).await? {
             tracing::warn!(user = %user.name, until, "account locked after repeated failed logins");
-            let msg = format!(
-                "err: Too many failed attempts. The account is locked for {} seconds.",
+            return Err(refuse!(
+                "Too many failed attempts. The account is locked for {} seconds.",
                 until - now
-            );
-            ctx.err(&msg).await;
-            return Ok(None);
+            )
+            .into());
         }
-        ctx.err(DENIED).await;
+        ctx.refuse(&Refusal::new(DENIED)).await;
     }
 }
 
@@ -164,12 +154,14 @@ async fn forced_password_change(ctx: &mut CmdCtx, user: &UserRecord) -> crate::R
             return Ok(false);
         };
         if let Err(why) = password::check_policy(&new) {
-            ctx.err(&format!("err: {why}")).await;
+            ctx.refuse(&refuse!("{why}")).await;
             continue;
         }
         if ctx.host.hasher.verify(&new, &user.phc).await? {
-            ctx.err("err: The new password must differ from the old one.")
-                .await;
+            ctx.refuse(&Refusal::new(
+                "The new password must differ from the old one.",
+            ))
+            .await;
             continue;
         }
         let phc = ctx.host.hasher.hash(&new).await?;
@@ -194,11 +186,11 @@ async fn forced_rename(ctx: &mut CmdCtx, user: &UserRecord) -> crate::Result<boo
             return Ok(false);
         };
         if let Err(e) = constraints::user_name(&name) {
-            ctx.err(&format!("err: {e}")).await;
+            ctx.refuse(&refuse!("{e}")).await;
             continue;
         }
         if !ctx.host.store.rename_user(&user.id, &name).await? {
-            ctx.err("err: That user name is taken.").await;
+            ctx.refuse(&Refusal::new("That user name is taken.")).await;
             continue;
         }
         ctx.text(&format!(

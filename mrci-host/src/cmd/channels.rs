@@ -4,13 +4,13 @@
 //! Every change is written to the store first and then announced through the bus as the seed
 //! TEXT async command, with the effect the receiving sessions apply (`bus::ChEffect`).
 
-use futures::FutureExt;
-use mrci_proto::{Frame, UserId, args::Args, async_cmd::AsyncCmd, constraints};
+use mrci_proto::{UserId, args::Args, async_cmd::AsyncCmd, constraints};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef, SessionRequest,
+    CmdCtx, CmdResult, CommandDef, Fail, Input, SessionRequest, refuse,
     table::show_table,
-    util::{Fail, Outcome, arg, body, flag_arg, refused, valid},
+    task,
+    util::{Outcome, arg, flag_arg, refused, reply, valid},
 };
 use crate::{
     bus::{ChEffect, Event},
@@ -28,7 +28,7 @@ fn def(
     name: &'static str,
     summary: &'static str,
     io: &'static str,
-    run: super::RunFn,
+    exec: super::Exec,
 ) -> CommandDef {
     CommandDef::ranked(
         name,
@@ -36,7 +36,7 @@ fn def(
         io,
         "Member levels: 1 owner, 2 admin, 3 officer, 4 regular, 5 not a member. \
                   Channel names are 4-32 characters without spaces.",
-        run,
+        exec,
     )
 }
 
@@ -46,73 +46,73 @@ pub(super) fn commands() -> Vec<CommandDef> {
             "add_ch",
             "create a channel you own",
             "[-ch_name (text)]/[text]",
-            add_ch,
+            reply!(add_ch_body),
         ),
         def(
             "rm_ch",
             "delete a channel you own",
             "[-ch_name (text)]/[text]",
-            rm_ch,
+            reply!(rm_ch_body),
         ),
         def(
             "rename_ch",
             "rename a channel you own",
             "[-ch_name (text) -new_name (text)]/[text]",
-            rename_ch,
+            reply!(rename_ch_body),
         ),
         def(
             "find_ch",
             "search channels by name or id",
             "[{-name (text)} {-id (int)}]/[text]",
-            find_ch,
+            task!(find_ch),
         ),
         def(
             "ls_chs",
             "list your channels and invites",
             "[none]/[text]",
-            ls_chs,
+            task!(ls_chs),
         ),
         def(
             "invite_to_ch",
             "invite a user to a channel (level 3 or better)",
             "[-ch_name (text) -user (text)]/[text]",
-            invite_to_ch,
+            reply!(invite_body),
         ),
         def(
             "accept_ch",
             "accept an invite",
             "[-ch_name (text)]/[text]",
-            accept_ch,
+            reply!(accept_body),
         ),
         def(
             "decline_ch",
             "decline an invite",
             "[-ch_name (text)]/[text]",
-            decline_ch,
+            reply!(decline_body),
         ),
         def(
             "remove_ch_member",
             "remove a member or cancel an invite; your own name leaves the channel",
             "[-ch_name (text) -user (text)]/[text]",
-            remove_ch_member,
+            reply!(remove_member_body),
         ),
         def(
             "set_member_level",
             "change a member's level; level 1 hands over ownership",
             "[-ch_name (text) -user (text) -level (1-4)]/[text]",
-            set_member_level,
+            reply!(set_level_body),
         ),
         def(
             "ls_ch_members",
             "list a channel's members and invites",
             "[-ch_name (text) {-user_name (text)} {-disp_name (text)}]/[text]",
-            ls_ch_members,
+            task!(ls_ch_members),
         ),
         def(
             "ch_owner_override",
             "act as the owner of every channel in this session",
             "[-state (0 or 1)]/[text]",
-            ch_owner_override,
+            reply!(override_body),
         ),
     ]
 }
@@ -146,7 +146,7 @@ pub(super) async fn channel_arg(ctx: &CmdCtx, args: &Args) -> Result<Channel, Fa
     valid(constraints::channel_name(name))?;
     match ctx.host.store.channel(name).await? {
         Some(ch) => Ok(ch),
-        None => refused(format!("err: No channel named {name}.")),
+        None => refused(format!("No channel named {name}.")),
     }
 }
 
@@ -162,7 +162,7 @@ async fn user_arg(ctx: &CmdCtx, args: &Args) -> Result<UserRecord, Fail> {
         .filter(|u| u.name.eq_ignore_ascii_case(name))
     {
         Some(user) => Ok(user),
-        None => refused(format!("err: No user named {name}.")),
+        None => refused(format!("No user named {name}.")),
     }
 }
 
@@ -171,11 +171,11 @@ pub(super) fn level_arg(args: &Args, range: std::ops::RangeInclusive<u8>) -> Res
     match args.value("-level").map(str::parse::<u8>) {
         Some(Ok(level)) if range.contains(&level) => Ok(level),
         Some(_) => refused(format!(
-            "err: -level must be between {} and {}.",
+            "-level must be between {} and {}.",
             range.start(),
             range.end()
         )),
-        None => refused("err: -level is required."),
+        None => refused("-level is required."),
     }
 }
 
@@ -185,7 +185,7 @@ pub(super) fn need_level(have: u8, needed: u8, what: &str) -> Result<(), Fail> {
         Ok(())
     } else {
         refused(format!(
-            "err: Access denied: {what} needs channel level {needed} or better; yours is {have}."
+            "Access denied: {what} needs channel level {needed} or better; yours is {have}."
         ))
     }
 }
@@ -211,12 +211,8 @@ pub(super) fn announce(
 fn me(ctx: &CmdCtx) -> Result<(UserId, String), Fail> {
     match &ctx.view().user {
         Some(u) => Ok((u.user_id, u.user_name.clone())),
-        None => refused("err: You are not logged in."),
+        None => refused("You are not logged in."),
     }
-}
-
-fn add_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, add_ch_body)
 }
 
 async fn add_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
@@ -226,8 +222,8 @@ async fn add_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let max = ctx.host.config.channels.max_channels_per_user;
     let id = match ctx.host.store.add_channel(name, &uid, max).await {
         Ok(Some(id)) => id,
-        Ok(None) => return refused(format!("err: You are already in {max} channels.")),
-        Err(crate::Error::Invalid(_)) => return refused("err: That channel name is taken."),
+        Ok(None) => return refused(format!("You are already in {max} channels.")),
+        Err(crate::Error::Invalid(_)) => return refused("That channel name is taken."),
         Err(e) => return Err(e.into()),
     };
     let cmd = AsyncCmd::NewChMember {
@@ -247,10 +243,6 @@ async fn add_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     Ok(format!("Channel {name} created with id {id}.\n"))
 }
 
-fn rm_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, rm_ch_body)
-}
-
 async fn rm_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let ch = channel_arg(ctx, args).await?;
     need_level(level(ctx, ch.id).await?, OWNER, "deleting a channel")?;
@@ -263,17 +255,13 @@ async fn rm_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     Ok(format!("Channel {} deleted.\n", ch.name))
 }
 
-fn rename_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, rename_ch_body)
-}
-
 async fn rename_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let new_name = arg(args, "-new_name")?;
     valid(constraints::channel_name(new_name))?;
     let ch = channel_arg(ctx, args).await?;
     need_level(level(ctx, ch.id).await?, OWNER, "renaming a channel")?;
     if !ctx.host.store.rename_channel(ch.id, new_name).await? {
-        return refused("err: That channel name is taken.");
+        return refused("That channel name is taken.");
     }
     let cmd = AsyncCmd::RenameCh {
         ch_name: ch.name.clone(),
@@ -284,66 +272,55 @@ async fn rename_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     Ok(format!("Channel {} renamed to {new_name}.\n", ch.name))
 }
 
-fn find_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let id = match args.value("-id").map(constraints::channel_id) {
-            None => None,
-            Some(Ok(id)) => Some(id),
-            Some(Err(e)) => {
-                ctx.err(&format!("err: -id: {e}.")).await;
-                return Ok(());
-            }
-        };
-        let name = args.value("-name").unwrap_or("");
-        let rows = ctx
-            .host
-            .store
-            .find_channels(name, id)
-            .await?
-            .into_iter()
-            .map(|c| vec![c.id.to_string(), c.name])
-            .collect();
-        show_table(ctx, &["channel_id", "channel_name"], rows).await;
-        Ok(())
-    }
-    .boxed()
+async fn find_ch(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let id = match args.value("-id").map(constraints::channel_id) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(e)) => {
+            return Err(refuse!("-id: {e}.").into());
+        }
+    };
+    let name = args.value("-name").unwrap_or("");
+    let rows = ctx
+        .host
+        .store
+        .find_channels(name, id)
+        .await?
+        .into_iter()
+        .map(|c| vec![c.id.to_string(), c.name])
+        .collect();
+    show_table(ctx, &["channel_id", "channel_name"], rows).await;
+    Ok(())
 }
 
-fn ls_chs(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
-    async move {
-        let Some(uid) = ctx.view().user.as_ref().map(|u| u.user_id) else {
-            return Ok(());
-        };
-        let rows = ctx
-            .host
-            .store
-            .user_channel_rows(&uid)
-            .await?
-            .into_iter()
-            .map(|r| {
-                vec![
-                    r.ch_id.to_string(),
-                    r.channel_name,
-                    u8::from(r.pending).to_string(),
-                    r.level.to_string(),
-                ]
-            })
-            .collect();
-        let header = [
-            "channel_id",
-            "channel_name",
-            "pending_invite",
-            "access_level",
-        ];
-        show_table(ctx, &header, rows).await;
-        Ok(())
-    }
-    .boxed()
-}
-
-fn invite_to_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, invite_body)
+async fn ls_chs(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
+    let Some(uid) = ctx.view().user.as_ref().map(|u| u.user_id) else {
+        return Ok(());
+    };
+    let rows = ctx
+        .host
+        .store
+        .user_channel_rows(&uid)
+        .await?
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.ch_id.to_string(),
+                r.channel_name,
+                u8::from(r.pending).to_string(),
+                r.level.to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "channel_id",
+        "channel_name",
+        "pending_invite",
+        "access_level",
+    ];
+    show_table(ctx, &header, rows).await;
+    Ok(())
 }
 
 async fn invite_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
@@ -351,12 +328,12 @@ async fn invite_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let user = user_arg(ctx, args).await?;
     need_level(level(ctx, ch.id).await?, OFFICER, "inviting")?;
     match ctx.host.store.membership(ch.id, &user.id).await? {
-        Some((_, true)) => return refused(format!("err: {} is already invited.", user.name)),
-        Some((_, false)) => return refused(format!("err: {} is already a member.", user.name)),
+        Some((_, true)) => return refused(format!("{} is already invited.", user.name)),
+        Some((_, false)) => return refused(format!("{} is already a member.", user.name)),
         None => {}
     }
     if !ctx.host.store.invite(ch.id, &user.id).await? {
-        return refused(format!("err: {} is already invited.", user.name));
+        return refused(format!("{} is already invited.", user.name));
     }
     let cmd = AsyncCmd::InvitedToCh {
         ch_name: ch.name.clone(),
@@ -367,15 +344,11 @@ async fn invite_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     Ok(format!("{} is invited to {}.\n", user.name, ch.name))
 }
 
-fn accept_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, accept_body)
-}
-
 async fn accept_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let ch = channel_arg(ctx, args).await?;
     let (uid, uname) = me(ctx)?;
     if !ctx.host.store.accept_invite(ch.id, &uid).await? {
-        return refused(format!("err: You have no invite to {}.", ch.name));
+        return refused(format!("You have no invite to {}.", ch.name));
     }
     let cmd = AsyncCmd::InviteAccepted {
         ch_name: ch.name.clone(),
@@ -393,17 +366,13 @@ async fn accept_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     Ok(format!("You joined {} as a regular member.\n", ch.name))
 }
 
-fn decline_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, decline_body)
-}
-
 async fn decline_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let ch = channel_arg(ctx, args).await?;
     let (uid, uname) = me(ctx)?;
     if ctx.host.store.membership(ch.id, &uid).await? != Some((REGULAR, true))
         || !ctx.host.store.remove_member(ch.id, &uid).await?
     {
-        return refused(format!("err: You have no invite to {}.", ch.name));
+        return refused(format!("You have no invite to {}.", ch.name));
     }
     let cmd = AsyncCmd::RmChMember {
         ch_name: ch.name.clone(),
@@ -421,10 +390,6 @@ async fn decline_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     Ok(format!("Invite to {} declined.\n", ch.name))
 }
 
-fn remove_ch_member(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, remove_member_body)
-}
-
 async fn remove_member_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let ch = channel_arg(ctx, args).await?;
     let user = user_arg(ctx, args).await?;
@@ -435,24 +400,21 @@ async fn remove_member_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome 
         let own = target.filter(|(_, pending)| !pending).map(|(l, _)| l);
         match own {
             Some(OWNER) => {
-                return refused("err: The owner cannot leave; hand ownership over first.");
+                return refused("The owner cannot leave; hand ownership over first.");
             }
             Some(_) => {}
-            None => return refused(format!("err: You are not a member of {}.", ch.name)),
+            None => return refused(format!("You are not a member of {}.", ch.name)),
         }
     } else {
         match target {
             None => {
-                return refused(format!(
-                    "err: {} is not a member of {}.",
-                    user.name, ch.name
-                ));
+                return refused(format!("{} is not a member of {}.", user.name, ch.name));
             }
             Some((_, true)) => need_level(mine, OFFICER, "cancelling an invite")?,
             Some((their, false)) if mine < their => {}
             Some((their, false)) => {
                 return refused(format!(
-                    "err: Access denied: {} has level {their}; yours is {mine}.",
+                    "Access denied: {} has level {their}; yours is {mine}.",
                     user.name
                 ));
             }
@@ -475,25 +437,18 @@ async fn remove_member_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome 
     Ok(format!("{} removed from {}.\n", user.name, ch.name))
 }
 
-fn set_member_level(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, set_level_body)
-}
-
 async fn set_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let ch = channel_arg(ctx, args).await?;
     let user = user_arg(ctx, args).await?;
     let new_level = level_arg(args, OWNER..=REGULAR)?;
     let mine = level(ctx, ch.id).await?;
     let Some((theirs, false)) = ctx.host.store.membership(ch.id, &user.id).await? else {
-        return refused(format!(
-            "err: {} is not a member of {}.",
-            user.name, ch.name
-        ));
+        return refused(format!("{} is not a member of {}.", user.name, ch.name));
     };
     // COMMANDS.md §2.3: new_level >= my_level and target_level > my_level.
     if new_level < mine || theirs <= mine {
         return refused(format!(
-            "err: Access denied: with level {mine} you cannot set {} (level {theirs}) to {new_level}.",
+            "Access denied: with level {mine} you cannot set {} (level {theirs}) to {new_level}.",
             user.name
         ));
     }
@@ -538,51 +493,39 @@ async fn set_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     ))
 }
 
-fn ls_ch_members(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let ch = match channel_arg(ctx, &args).await {
-            Ok(ch) => ch,
-            Err(fail) => return super::util::settle(ctx, Err(fail)).await,
-        };
-        if let Err(fail) = need_level(level(ctx, ch.id).await?, REGULAR, "listing members") {
-            return super::util::settle(ctx, Err(fail)).await;
-        }
-        let rows = ctx
-            .host
-            .store
-            .members(
-                ch.id,
-                args.value("-user_name").unwrap_or(""),
-                args.value("-disp_name").unwrap_or(""),
-            )
-            .await?
-            .into_iter()
-            .map(|m| {
-                vec![
-                    ch.id.to_string(),
-                    m.user_name,
-                    m.display_name,
-                    u8::from(m.pending).to_string(),
-                    m.level.to_string(),
-                ]
-            })
-            .collect();
-        let header = [
-            "channel_id",
-            "user_name",
-            "display_name",
-            "pending_invite",
-            "access_level",
-        ];
-        show_table(ctx, &header, rows).await;
-        Ok(())
-    }
-    .boxed()
-}
-
-fn ch_owner_override(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, override_body)
+async fn ls_ch_members(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let ch = channel_arg(ctx, args).await?;
+    need_level(level(ctx, ch.id).await?, REGULAR, "listing members")?;
+    let rows = ctx
+        .host
+        .store
+        .members(
+            ch.id,
+            args.value("-user_name").unwrap_or(""),
+            args.value("-disp_name").unwrap_or(""),
+        )
+        .await?
+        .into_iter()
+        .map(|m| {
+            vec![
+                ch.id.to_string(),
+                m.user_name,
+                m.display_name,
+                u8::from(m.pending).to_string(),
+                m.level.to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "channel_id",
+        "user_name",
+        "display_name",
+        "pending_invite",
+        "access_level",
+    ];
+    show_table(ctx, &header, rows).await;
+    Ok(())
 }
 
 async fn override_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {

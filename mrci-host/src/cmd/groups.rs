@@ -3,13 +3,13 @@
 //! must leave the result at `>= caller_rank`. Every change is written to the store first,
 //! then announced on the bus (seed async ids 9, 11, 12, 13, 17).
 
-use futures::FutureExt;
-use mrci_proto::{Frame, args::Args, constraints};
+use mrci_proto::{args::Args, constraints};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef,
+    CmdCtx, CmdResult, CommandDef, Fail, Input,
     table::show_table,
-    util::{Fail, Outcome, arg, body, broadcast, rank_arg, refused, valid},
+    task,
+    util::{Outcome, arg, broadcast, rank_arg, refused, reply, valid},
 };
 use crate::{
     bus::Event,
@@ -20,7 +20,7 @@ fn ranked(
     name: &'static str,
     summary: &'static str,
     io: &'static str,
-    run: super::RunFn,
+    exec: super::Exec,
 ) -> CommandDef {
     CommandDef::ranked(
         name,
@@ -28,7 +28,7 @@ fn ranked(
         io,
         "Changing a group or another account needs a host rank strictly more powerful (lower) than \
                   the target's, and a rank or group you assign cannot be more powerful than your own.",
-        run,
+        exec,
     )
 }
 
@@ -38,61 +38,61 @@ pub(super) fn commands() -> Vec<CommandDef> {
             "ls_groups",
             "list groups and their host ranks",
             "[{-group_name (text)} {-host_rank (text)}]/[text]",
-            ls_groups,
+            task!(ls_groups),
         ),
         ranked(
             "add_group",
             "create a group (host rank 2 unless -rank is given)",
             "[-name (text) {-rank (int)}]/[text]",
-            add_group,
+            reply!(add_group_body),
         ),
         ranked(
             "rm_group",
             "delete an empty group",
             "[-name (text)]/[text]",
-            rm_group,
+            reply!(rm_group_body),
         ),
         ranked(
             "rename_group",
             "rename a group",
             "[-name (text) -new_name (text)]/[text]",
-            rename_group,
+            reply!(rename_group_body),
         ),
         ranked(
             "set_group",
             "move a user into a group",
             "[-user (text) -group (text)]/[text]",
-            set_group,
+            reply!(set_group_body),
         ),
         ranked(
             "set_group_rank",
             "change a group's host rank",
             "[-name (text) -rank (int)]/[text]",
-            set_group_rank,
+            reply!(set_group_rank_body),
         ),
         ranked(
             "trans_group",
             "move every member of one group into another",
             "[-src (text) -dst (text)]/[text]",
-            trans_group,
+            reply!(trans_group_body),
         ),
         ranked(
             "add_ranked_cmd",
             "set the host rank a command needs",
             "[-command (text) -rank (int) {-mod (text)}]/[text]",
-            add_ranked_cmd,
+            reply!(add_ranked_cmd_body),
         ),
         ranked(
             "rm_ranked_cmd",
             "remove a command's rank (it falls back to rank 1)",
             "[-command (text) {-mod (text)}]/[text]",
-            rm_ranked_cmd,
+            reply!(rm_ranked_cmd_body),
         ),
         ranked(
             "ls_ranked_cmds",
             "list command ranks",
             "[{-module (text)} {-command_name (text)}]/[text]",
-            ls_ranked_cmds,
+            task!(ls_ranked_cmds),
         ),
     ]
 }
@@ -101,48 +101,33 @@ pub(super) fn commands() -> Vec<CommandDef> {
 async fn outranked_group(ctx: &CmdCtx, name: &str, caller: u32) -> Result<Group, Fail> {
     valid(constraints::group_name(name))?;
     let Some(group) = ctx.host.store.group(name).await? else {
-        return refused(format!("err: No group named {name}."));
+        return refused(format!("No group named {name}."));
     };
     if caller >= group.host_rank {
         return refused(format!(
-            "err: {} (rank {}) is not below your rank ({caller}).",
+            "{} (rank {}) is not below your rank ({caller}).",
             group.name, group.host_rank
         ));
     }
     Ok(group)
 }
 
-/// Turns the store's "name taken" and similar refusals into ERR texts.
-fn store_refusal(e: crate::Error) -> Fail {
-    match e {
-        crate::Error::Invalid(why) => Fail::Refused(format!("err: {why}.")),
-        other => Fail::Internal(other),
-    }
-}
-
-fn ls_groups(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let groups = ctx
-            .host
-            .store
-            .list_groups(
-                args.value("-group_name").unwrap_or(""),
-                args.value("-host_rank").unwrap_or(""),
-            )
-            .await?;
-        let rows = groups
-            .into_iter()
-            .map(|g| vec![g.name, g.host_rank.to_string()])
-            .collect();
-        show_table(ctx, &["group_name", "host_rank"], rows).await;
-        Ok(())
-    }
-    .boxed()
-}
-
-fn add_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, add_group_body)
+async fn ls_groups(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let groups = ctx
+        .host
+        .store
+        .list_groups(
+            args.value("-group_name").unwrap_or(""),
+            args.value("-host_rank").unwrap_or(""),
+        )
+        .await?;
+    let rows = groups
+        .into_iter()
+        .map(|g| vec![g.name, g.host_rank.to_string()])
+        .collect();
+    show_table(ctx, &["group_name", "host_rank"], rows).await;
+    Ok(())
 }
 
 async fn add_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
@@ -157,12 +142,8 @@ async fn add_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
         .store
         .add_group(name, rank)
         .await
-        .map_err(store_refusal)?;
+        .map_err(Fail::from_store)?;
     Ok(format!("Group {name} created with host rank {rank}.\n"))
-}
-
-fn rm_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, rm_group_body)
 }
 
 async fn rm_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
@@ -171,12 +152,8 @@ async fn rm_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
         .store
         .remove_group(&group)
         .await
-        .map_err(store_refusal)?;
+        .map_err(Fail::from_store)?;
     Ok(format!("Group {} removed.\n", group.name))
-}
-
-fn rename_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, rename_group_body)
 }
 
 async fn rename_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
@@ -187,7 +164,7 @@ async fn rename_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
         .store
         .rename_group(&group, new_name)
         .await
-        .map_err(store_refusal)?;
+        .map_err(Fail::from_store)?;
     broadcast(
         ctx,
         Event::GroupRenamed {
@@ -198,10 +175,6 @@ async fn rename_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     Ok(format!("Group {} renamed to {new_name}.\n", group.name))
 }
 
-fn set_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, set_group_body)
-}
-
 async fn set_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     let (user, group) = (arg(args, "-user")?, arg(args, "-group")?);
     let store = &ctx.host.store;
@@ -210,7 +183,7 @@ async fn set_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
         .await?
         .filter(|u| u.name.eq_ignore_ascii_case(user))
     else {
-        return refused(format!("err: No user named {user}."));
+        return refused(format!("No user named {user}."));
     };
     let is_self = ctx
         .view()
@@ -219,16 +192,16 @@ async fn set_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
         .is_some_and(|u| u.user_id == target.id);
     if !is_self && caller >= target.host_rank {
         return refused(format!(
-            "err: {} (rank {}) is not below your rank ({caller}).",
+            "{} (rank {}) is not below your rank ({caller}).",
             target.name, target.host_rank
         ));
     }
     let Some(dst) = store.group(group).await? else {
-        return refused(format!("err: No group named {group}."));
+        return refused(format!("No group named {group}."));
     };
     if dst.host_rank < caller {
         return refused(format!(
-            "err: {} (rank {}) is more powerful than your rank ({caller}).",
+            "{} (rank {}) is more powerful than your rank ({caller}).",
             dst.name, dst.host_rank
         ));
     }
@@ -246,10 +219,6 @@ async fn set_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     ))
 }
 
-fn set_group_rank(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, set_group_rank_body)
-}
-
 async fn set_group_rank_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     let name = arg(args, "-name")?;
     let rank = rank_arg(args, "-rank", caller)?;
@@ -265,16 +234,12 @@ async fn set_group_rank_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome 
     Ok(format!("Group {} now has host rank {rank}.\n", group.name))
 }
 
-fn trans_group(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, trans_group_body)
-}
-
 async fn trans_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     let (src, dst) = (arg(args, "-src")?, arg(args, "-dst")?);
     let src = outranked_group(ctx, src, caller).await?;
     let dst = outranked_group(ctx, dst, caller).await?;
     if src.id == dst.id {
-        return refused("err: -src and -dst are the same group.");
+        return refused("-src and -dst are the same group.");
     }
     let n = ctx.host.store.transfer_group(&src, &dst).await?;
     broadcast(
@@ -298,10 +263,6 @@ fn module_arg(args: &Args) -> Result<String, Fail> {
     }
 }
 
-fn add_ranked_cmd(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, add_ranked_cmd_body)
-}
-
 async fn add_ranked_cmd_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     let command = arg(args, "-command")?.to_lowercase();
     let rank = rank_arg(args, "-rank", caller)?;
@@ -314,15 +275,11 @@ async fn add_ranked_cmd_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome 
         .await?
     {
         return refused(format!(
-            "err: {command} already has a rank; remove it first with rm_ranked_cmd."
+            "{command} already has a rank; remove it first with rm_ranked_cmd."
         ));
     }
     ctx.host.bus.broadcast(None, false, Event::CmdRanksChanged);
     Ok(format!("{command} now needs host rank {rank}.\n"))
-}
-
-fn rm_ranked_cmd(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, rm_ranked_cmd_body)
 }
 
 async fn rm_ranked_cmd_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
@@ -334,29 +291,26 @@ async fn rm_ranked_cmd_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome 
         .remove_command_rank(&module, &command)
         .await?
     {
-        return refused(format!("err: {command} has no rank assigned."));
+        return refused(format!("{command} has no rank assigned."));
     }
     ctx.host.bus.broadcast(None, false, Event::CmdRanksChanged);
     Ok(format!("{command} falls back to host rank 1.\n"))
 }
 
-fn ls_ranked_cmds(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let rows = ctx
-            .host
-            .store
-            .list_command_ranks(
-                args.value("-module").unwrap_or(""),
-                args.value("-command_name").unwrap_or(""),
-            )
-            .await?;
-        let rows = rows
-            .into_iter()
-            .map(|(m, c, r)| vec![m, c, r.to_string()])
-            .collect();
-        show_table(ctx, &["module", "command_name", "host_rank"], rows).await;
-        Ok(())
-    }
-    .boxed()
+async fn ls_ranked_cmds(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let rows = ctx
+        .host
+        .store
+        .list_command_ranks(
+            args.value("-module").unwrap_or(""),
+            args.value("-command_name").unwrap_or(""),
+        )
+        .await?;
+    let rows = rows
+        .into_iter()
+        .map(|(m, c, r)| vec![m, c, r.to_string()])
+        .collect();
+    show_table(ctx, &["module", "command_name", "host_rank"], rows).await;
+    Ok(())
 }

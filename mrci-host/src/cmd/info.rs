@@ -3,11 +3,10 @@
 
 use std::{fmt::Write as _, sync::atomic::Ordering};
 
-use futures::FutureExt;
-use mrci_proto::{Frame, TypeId, args::Args};
+use mrci_proto::TypeId;
 
-use super::{CmdCtx, CmdFuture, CommandDef, LoggedInClass};
-use crate::session::SessionView;
+use super::{CmdCtx, CmdResult, CommandDef, Exec, Input, LoggedInClass, task};
+use crate::session::{SessionView, render};
 
 pub(super) fn commands() -> Vec<CommandDef> {
     vec![
@@ -22,7 +21,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             details: "Shows the session id, client address and application, and when logged in the \
                       user name, display name, user id, email, group, host rank and flags. \
                       A MY_INFO frame with the same facts goes out on the system-message channel.",
-            run: my_info,
+            exec: Exec::Local(my_info),
         },
         CommandDef {
             name: "ls_cmds",
@@ -34,7 +33,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             io: "[{-find (text)}]/[text]",
             details: "Lists command id, name and summary sorted by name. -find keeps only the \
                       commands whose name contains the given text (case-insensitive).",
-            run: ls_cmds,
+            exec: task!(ls_cmds),
         },
         CommandDef {
             name: "cmd_info",
@@ -46,7 +45,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             io: "[-cmd_name (text) or -cmd_id (int)]/[text]",
             details: "Shows a command's name, id, whether it handles file transfers, its \
                       input/output line, summary and details.",
-            run: cmd_info,
+            exec: task!(cmd_info),
         },
         CommandDef {
             name: "host_info",
@@ -58,26 +57,15 @@ pub(super) fn commands() -> Vec<CommandDef> {
             io: "[none]/[text]",
             details: "Shows the host version, operating system, machine name, the number of \
                       sessions against the maximum, and the listen address.",
-            run: host_info,
+            exec: task!(host_info),
         },
     ]
 }
 
-fn my_info(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
-    async move {
-        for (type_id, payload) in my_info_reply(&ctx.view()) {
-            ctx.send(type_id, payload).await;
-        }
-        Ok(())
-    }
-    .boxed()
-}
-
-/// `my_info`'s output, computed from the session's view alone; the session answers it in
-/// its own task (see [`crate::cmd::local_reply`]).
-pub(crate) fn my_info_reply(view: &SessionView) -> [(TypeId, bytes::Bytes); 2] {
-    [
-        (TypeId::MY_INFO, crate::host::my_info_payload(view)),
+/// `my_info`: a MY_INFO frame and the same facts as TEXT, from the session's view alone.
+fn my_info(view: &SessionView) -> Vec<(TypeId, bytes::Bytes)> {
+    vec![
+        (TypeId::MY_INFO, render::my_info_payload(view)),
         (
             TypeId::TEXT,
             bytes::Bytes::from(mrci_proto::text::encode(&describe_session(view))),
@@ -106,84 +94,72 @@ pub(crate) fn describe_session(view: &SessionView) -> String {
     out
 }
 
-fn ls_cmds(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let find = args.value("-find").unwrap_or("").to_lowercase();
-        let view = ctx.view();
-        let mut rows: Vec<_> = view
-            .commands
+async fn ls_cmds(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let find = args.value("-find").unwrap_or("").to_lowercase();
+    let view = ctx.view();
+    let mut rows: Vec<_> = view
+        .commands
+        .iter()
+        .filter(|c| c.name.to_lowercase().contains(&find))
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    let width = rows.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
+    let mut out = format!("{:<6} {:<width$} summary\n", "id", "name");
+    for c in rows {
+        let _ = writeln!(out, "{:<6} {:<width$} {}", c.id.0, c.name, c.def.summary());
+    }
+    ctx.big_text(&out).await;
+    Ok(())
+}
+
+async fn cmd_info(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let view = ctx.view();
+    let found = if let Some(name) = args.value("-cmd_name") {
+        view.commands
             .iter()
-            .filter(|c| c.name.to_lowercase().contains(&find))
-            .collect();
-        rows.sort_by(|a, b| a.name.cmp(&b.name));
-        let width = rows.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
-        let mut out = format!("{:<6} {:<width$} summary\n", "id", "name");
-        for c in rows {
-            let _ = writeln!(out, "{:<6} {:<width$} {}", c.id.0, c.name, c.def.summary());
-        }
-        ctx.big_text(&out).await;
-        Ok(())
-    }
-    .boxed()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    } else if args.value("-cmd_id").is_some() {
+        let Ok(Some(id)) = args.u64_opt("-cmd_id") else {
+            return super::util::refused("-cmd_id must be an integer.");
+        };
+        view.commands.iter().find(|c| u64::from(c.id.0) == id)
+    } else {
+        return super::util::refused("Give -cmd_name or -cmd_id.");
+    };
+    let Some(c) = found else {
+        return super::util::refused("No such command.");
+    };
+    let text = format!(
+        "Name:      {}\nId:        {}\nGen file:  {}\nIO:        {}\nSummary:   {}\n\n{}\n",
+        c.name,
+        c.id.0,
+        c.def.gen_file(),
+        c.def.io(),
+        c.def.summary(),
+        c.def.details()
+    );
+    ctx.big_text(&text).await;
+    Ok(())
 }
 
-fn cmd_info(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let view = ctx.view();
-        let found = if let Some(name) = args.value("-cmd_name") {
-            view.commands
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(name))
-        } else if args.value("-cmd_id").is_some() {
-            let Ok(Some(id)) = args.u64_opt("-cmd_id") else {
-                ctx.err("err: -cmd_id must be an integer.").await;
-                return Ok(());
-            };
-            view.commands.iter().find(|c| u64::from(c.id.0) == id)
-        } else {
-            ctx.err("err: Give -cmd_name or -cmd_id.").await;
-            return Ok(());
-        };
-        let Some(c) = found else {
-            ctx.err("err: No such command.").await;
-            return Ok(());
-        };
-        let text = format!(
-            "Name:      {}\nId:        {}\nGen file:  {}\nIO:        {}\nSummary:   {}\n\n{}\n",
-            c.name,
-            c.id.0,
-            c.def.gen_file(),
-            c.def.io(),
-            c.def.summary(),
-            c.def.details()
-        );
-        ctx.big_text(&text).await;
-        Ok(())
-    }
-    .boxed()
-}
-
-fn host_info(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
-    async move {
-        let host = &ctx.host;
-        let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|_| "unknown".into());
-        let text = format!(
-            "Application:  {}\nOS:           {} ({})\nMachine:      {}\nLoad:         {}/{} sessions\nListening on: {}\nDropped:      {} casts and messages to receivers that fell behind\n",
-            crate::host::library_name(),
-            std::env::consts::OS,
-            std::env::consts::ARCH,
-            machine,
-            host.n_sessions.load(Ordering::SeqCst),
-            host.config.limits.max_sessions,
-            host.config.listen,
-            host.bus.stats().dropped,
-        );
-        ctx.text(&text).await;
-        Ok(())
-    }
-    .boxed()
+async fn host_info(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
+    let host = &ctx.host;
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    let text = format!(
+        "Application:  {}\nOS:           {} ({})\nMachine:      {}\nLoad:         {}/{} sessions\nListening on: {}\nDropped:      {} casts and messages to receivers that fell behind\n",
+        crate::host::library_name(),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        machine,
+        host.n_sessions.load(Ordering::SeqCst),
+        host.config.limits.max_sessions,
+        host.config.listen,
+        host.bus.stats().dropped,
+    );
+    ctx.text(&text).await;
+    Ok(())
 }

@@ -5,13 +5,13 @@
 //! its command set (ASYNC_ENABLE_MOD); removing stops its running commands in every session
 //! (ASYNC_DISABLE_MOD). Both are announced to clients as ADD_CMD / RM_CMD differences.
 
-use futures::FutureExt;
-use mrci_proto::{Frame, args::Args, constraints};
+use mrci_proto::{args::Args, constraints};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef,
+    CmdCtx, CmdResult, CommandDef, Fail, Input,
     table::show_table,
-    util::{Outcome, arg, body, broadcast, refused, valid},
+    task,
+    util::{Outcome, arg, broadcast, refused, reply, valid},
 };
 use crate::bus::Event;
 
@@ -19,7 +19,7 @@ fn def(
     name: &'static str,
     summary: &'static str,
     io: &'static str,
-    run: super::RunFn,
+    exec: super::Exec,
 ) -> CommandDef {
     CommandDef::ranked(
         name,
@@ -27,7 +27,7 @@ fn def(
         io,
         "Modules are executables that add commands (see the module author API). A \
                   path is at most 512 characters and contains none of | * : \" ? < >.",
-        run,
+        exec,
     )
 }
 
@@ -37,40 +37,41 @@ pub(super) fn commands() -> Vec<CommandDef> {
             "add_mod",
             "add a module executable and load its commands",
             "[-mod_path (path)]/[text]",
-            add_mod,
+            reply!(add_mod_body),
         ),
         def(
             "rm_mod",
             "remove a module and unload its commands",
             "[-mod_path (path)]/[text]",
-            rm_mod,
+            reply!(rm_mod_body),
         ),
-        def("ls_mods", "list the modules", "[none]/[text]", ls_mods),
+        def(
+            "ls_mods",
+            "list the modules",
+            "[none]/[text]",
+            task!(ls_mods),
+        ),
     ]
 }
 
 /// The `-mod_path` argument, checked and made absolute.
-fn path_arg(args: &Args) -> Result<std::path::PathBuf, super::util::Fail> {
+fn path_arg(args: &Args) -> Result<std::path::PathBuf, Fail> {
     let path = arg(args, "-mod_path")?;
     valid(constraints::module_path(path))?;
     match std::fs::canonicalize(path) {
         Ok(path) => Ok(path),
-        Err(e) => refused(format!("err: {path}: {e}.")),
+        Err(e) => refused(format!("{path}: {e}.")),
     }
-}
-
-fn add_mod(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, add_mod_body)
 }
 
 async fn add_mod_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let path = path_arg(args)?;
     if ctx.host.modules.contains(&path) {
-        return refused(format!("err: {} is already loaded.", path.display()));
+        return refused(format!("{} is already loaded.", path.display()));
     }
     let module = match ctx.host.modules.add(&path).await {
         Ok(module) => module,
-        Err(crate::Error::Invalid(why)) => return refused(format!("err: {why}.")),
+        Err(crate::Error::Invalid(why)) => return refused(format!("{why}.")),
         Err(e) => return Err(e.into()),
     };
     ctx.host.store.add_module(&path.to_string_lossy()).await?;
@@ -82,10 +83,6 @@ async fn add_mod_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     ))
 }
 
-fn rm_mod(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, rm_mod_body)
-}
-
 async fn rm_mod_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let path = path_arg(args)?;
     let in_store = ctx
@@ -94,23 +91,20 @@ async fn rm_mod_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         .remove_module(&path.to_string_lossy())
         .await?;
     if !ctx.host.modules.remove(&path) && !in_store {
-        return refused(format!("err: {} is not a module.", path.display()));
+        return refused(format!("{} is not a module.", path.display()));
     }
     broadcast(ctx, Event::ModulesChanged);
     Ok(format!("Module {} removed.\n", path.display()))
 }
 
-fn ls_mods(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
-    async move {
-        let rows = ctx
-            .host
-            .modules
-            .all()
-            .iter()
-            .map(|m| vec![m.path.display().to_string(), m.cmds.len().to_string()])
-            .collect();
-        show_table(ctx, &["module_executable", "commands"], rows).await;
-        Ok(())
-    }
-    .boxed()
+async fn ls_mods(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
+    let rows = ctx
+        .host
+        .modules
+        .all()
+        .iter()
+        .map(|m| vec![m.path.display().to_string(), m.cmds.len().to_string()])
+        .collect();
+    show_table(ctx, &["module_executable", "commands"], rows).await;
+    Ok(())
 }

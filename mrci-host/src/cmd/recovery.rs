@@ -7,16 +7,16 @@
 //! background, so neither its text nor its timing tells who has an account; `recover_acct`
 //! gives one answer for every kind of failure. Both count against a per-address limit.
 
-use futures::FutureExt;
-use mrci_proto::{Frame, args::Args};
+use mrci_proto::args::Args;
 use rand::Rng;
 use sha3::{Digest, Sha3_256};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef, Feature, LoggedInClass,
+    CmdCtx, CmdResult, CommandDef, Fail, Feature, Input, LoggedInClass, Refusal,
     accounts::prompt_new_password,
+    task,
     templates::{Kind, Template},
-    util::login_arg,
+    util::{login_arg, refused},
 };
 use crate::{bus::Event, store::UserRecord};
 
@@ -26,7 +26,7 @@ const TOKEN_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 const VERIFY_ATTEMPTS: u32 = 5;
 /// Seconds a verification code stays valid.
 const VERIFY_SECS: i64 = 900;
-const RECOVERY_FAILED: &str = "err: The recovery token is wrong, used or expired.";
+const RECOVERY_FAILED: &str = "The recovery token is wrong, used or expired.";
 
 pub(super) fn commands() -> Vec<CommandDef> {
     vec![
@@ -41,7 +41,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             details: "If the account exists and has an email address, a recovery token is mailed \
                       to it. The token works once with recover_acct and expires; asking again \
                       replaces it.",
-            run: request_pw_reset,
+            exec: task!(request_pw_reset),
         },
         CommandDef {
             name: "recover_acct",
@@ -53,7 +53,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             io: "[-user (text) or -email (text)]/[text]",
             details: "Prompts for the recovery token, then for a new password. It does not log \
                       you in and does not lift an administrator's lock.",
-            run: recover_acct,
+            exec: task!(recover_acct),
         },
         CommandDef {
             name: "verify_email",
@@ -65,7 +65,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             io: "[none]/[text]",
             details: "Mails a 6-digit code to your address and prompts for it. The code expires \
                       after 15 minutes or 5 wrong answers; an empty answer cancels.",
-            run: verify_email,
+            exec: task!(verify_email),
         },
     ]
 }
@@ -99,146 +99,116 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The account named by `-user` or `-email`; `Err` carries the refusal for bad arguments.
-async fn account_arg(
-    ctx: &CmdCtx,
-    args: &Args,
-) -> crate::Result<Result<Option<UserRecord>, &'static str>> {
-    match login_arg(args) {
-        Ok(login) => Ok(Ok(ctx.host.store.find_user(login).await?)),
-        Err(refusal) => Ok(Err(refusal)),
-    }
+/// The account named by `-user` or `-email` (`None` if there is none; bad arguments are
+/// refused).
+async fn account_arg(ctx: &CmdCtx, args: &Args) -> Result<Option<UserRecord>, Fail> {
+    let login = login_arg(args)?;
+    Ok(ctx.host.store.find_user(login).await?)
 }
 
-/// Counts an attempt from the caller's address; false (after telling the client) if over.
-async fn within_limit(ctx: &CmdCtx) -> bool {
+/// Counts an attempt from the caller's address; refused if the address is over its limit.
+fn within_limit(ctx: &CmdCtx) -> Result<(), Fail> {
     let view = ctx.view();
     if ctx.host.recovery_limit.allow(view.ip, ctx.host.clock.now()) {
-        return true;
+        return Ok(());
     }
     tracing::warn!(ip = %view.ip, "recovery attempts over the per-address limit");
-    ctx.err("err: Too many recovery attempts from your address; try again in a minute.")
-        .await;
-    false
+    refused("Too many recovery attempts from your address; try again in a minute.")
 }
 
-fn request_pw_reset(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let user = match account_arg(ctx, &args).await? {
-            Ok(user) => user,
-            Err(refusal) => {
-                ctx.err(refusal).await;
-                return Ok(());
-            }
-        };
-        if !within_limit(ctx).await {
-            return Ok(());
-        }
-        let (now, accounts) = (ctx.host.clock.now(), &ctx.host.config.accounts);
-        let (ip, app) = {
-            let view = ctx.view();
-            (view.ip.to_string(), view.app.clone())
-        };
-        let store = &ctx.host.store;
-        let reason = match &user {
-            None => "recovery requested for an unknown account",
-            Some(u) if u.email.is_empty() => "recovery requested; the account has no email",
-            Some(u) => match store.recovery_token(&u.id).await? {
-                Some(t) if now - t.issued_at < accounts.recovery_resend_secs => {
-                    "recovery requested again too soon; no mail sent"
-                }
-                _ => {
-                    let token = new_token();
-                    let expires = now + accounts.recovery_token_secs;
-                    store
-                        .put_recovery_token(&u.id, &token_hash(&token), now, expires)
-                        .await?;
-                    let template = Template::load(ctx, Kind::Reset).await?;
-                    let (subject, body) = template.fill(Kind::Reset, &u.name, now, &token);
-                    let host = ctx.host.clone();
-                    let (to, name) = (u.email.clone(), u.name.clone());
-                    // Mail in the background: the reply must not wait longer for real accounts.
-                    tokio::spawn(async move {
-                        if let Err(e) = host.mailer.send(&to, &subject, &body).await {
-                            tracing::error!(user = %name, error = %e, "recovery mail not sent");
-                        }
-                    });
-                    "recovery token mailed"
-                }
-            },
-        };
-        store
-            .log_recovery(user.as_ref().map(|u| &u.id), &ip, &app, false, reason, now)
-            .await?;
-        let minutes = accounts.recovery_token_secs / 60;
-        ctx.text(&format!(
-            "If that account exists and has an email address, a recovery token is on its way \
-             to it. The token works once and expires in {minutes} minutes; use it with \
-             recover_acct.\n"
-        ))
-        .await;
-        Ok(())
-    }
-    .boxed()
-}
-
-fn recover_acct(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let user = match account_arg(ctx, &args).await? {
-            Ok(user) => user,
-            Err(refusal) => {
-                ctx.err(refusal).await;
-                return Ok(());
-            }
-        };
-        ctx.priv_prompt("Recovery token (an empty answer cancels): ")
-            .await;
-        let Some(typed) = ctx.next_text().await.filter(|t| !t.trim().is_empty()) else {
-            ctx.text("Cancelled.\n").await;
-            return Ok(());
-        };
-        if !within_limit(ctx).await {
-            return Ok(());
-        }
-        let Some((user, hash)) = check_token(ctx, user, &typed).await? else {
-            ctx.err(RECOVERY_FAILED).await;
-            return Ok(());
-        };
-        let Some(pw) = prompt_new_password(ctx, &user.name, &user.display_name, &user.email).await
-        else {
-            ctx.text("Cancelled; the token still works until it expires.\n")
-                .await;
-            return Ok(());
-        };
-        let phc = ctx.host.hasher.hash(&pw).await?;
-        let store = &ctx.host.store;
-        // Consuming the row that matched makes the token single-use even against a
-        // concurrent recovery with the same token.
-        if !store.consume_recovery_token(&user.id, &hash).await? {
-            ctx.err(RECOVERY_FAILED).await;
-            return Ok(());
-        }
-        let now = ctx.host.clock.now();
-        store.set_password(&user.id, &phc, false).await?;
-        store.record_login_success(&user.id, now).await?;
+async fn request_pw_reset(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let user = account_arg(ctx, args).await?;
+    within_limit(ctx)?;
+    let (now, accounts) = (ctx.host.clock.now(), &ctx.host.config.accounts);
+    let (ip, app) = {
         let view = ctx.view();
-        store
-            .log_recovery(
-                Some(&user.id),
-                &view.ip.to_string(),
-                &view.app,
-                true,
-                "password recovered",
-                now,
-            )
-            .await?;
-        ctx.text("Password changed. You can log in with auth now.\n")
+        (view.ip.to_string(), view.app.clone())
+    };
+    let store = &ctx.host.store;
+    let reason = match &user {
+        None => "recovery requested for an unknown account",
+        Some(u) if u.email.is_empty() => "recovery requested; the account has no email",
+        Some(u) => match store.recovery_token(&u.id).await? {
+            Some(t) if now - t.issued_at < accounts.recovery_resend_secs => {
+                "recovery requested again too soon; no mail sent"
+            }
+            _ => {
+                let token = new_token();
+                let expires = now + accounts.recovery_token_secs;
+                store
+                    .put_recovery_token(&u.id, &token_hash(&token), now, expires)
+                    .await?;
+                let template = Template::load(ctx, Kind::Reset).await?;
+                let (subject, body) = template.fill(Kind::Reset, &u.name, now, &token);
+                let host = ctx.host.clone();
+                let (to, name) = (u.email.clone(), u.name.clone());
+                // Mail in the background: the reply must not wait longer for real accounts.
+                tokio::spawn(async move {
+                    if let Err(e) = host.mailer.send(&to, &subject, &body).await {
+                        tracing::error!(user = %name, error = %e, "recovery mail not sent");
+                    }
+                });
+                "recovery token mailed"
+            }
+        },
+    };
+    store
+        .log_recovery(user.as_ref().map(|u| &u.id), &ip, &app, false, reason, now)
+        .await?;
+    let minutes = accounts.recovery_token_secs / 60;
+    ctx.text(&format!(
+        "If that account exists and has an email address, a recovery token is on its way \
+         to it. The token works once and expires in {minutes} minutes; use it with \
+         recover_acct.\n"
+    ))
+    .await;
+    Ok(())
+}
+
+async fn recover_acct(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let user = account_arg(ctx, args).await?;
+    ctx.priv_prompt("Recovery token (an empty answer cancels): ")
+        .await;
+    let Some(typed) = ctx.next_text().await.filter(|t| !t.trim().is_empty()) else {
+        ctx.text("Cancelled.\n").await;
+        return Ok(());
+    };
+    within_limit(ctx)?;
+    let Some((user, hash)) = check_token(ctx, user, &typed).await? else {
+        return refused(RECOVERY_FAILED);
+    };
+    let Some(pw) = prompt_new_password(ctx, &user.name, &user.display_name, &user.email).await
+    else {
+        ctx.text("Cancelled; the token still works until it expires.\n")
             .await;
-        Ok(())
+        return Ok(());
+    };
+    let phc = ctx.host.hasher.hash(&pw).await?;
+    let store = &ctx.host.store;
+    // Consuming the row that matched makes the token single-use even against a
+    // concurrent recovery with the same token.
+    if !store.consume_recovery_token(&user.id, &hash).await? {
+        return refused(RECOVERY_FAILED);
     }
-    .boxed()
+    let now = ctx.host.clock.now();
+    store.set_password(&user.id, &phc, false).await?;
+    store.record_login_success(&user.id, now).await?;
+    let view = ctx.view();
+    store
+        .log_recovery(
+            Some(&user.id),
+            &view.ip.to_string(),
+            &view.app,
+            true,
+            "password recovered",
+            now,
+        )
+        .await?;
+    ctx.text("Password changed. You can log in with auth now.\n")
+        .await;
+    Ok(())
 }
 
 /// Checks a typed token; counts and logs failures. The account and the matching hash on
@@ -294,62 +264,58 @@ async fn check_token(
     Ok(None)
 }
 
-fn verify_email(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
-    async move {
-        let Some(me) = ctx.view().user.clone() else {
+async fn verify_email(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
+    let Some(me) = ctx.view().user.clone() else {
+        return Ok(());
+    };
+    if me.email.is_empty() {
+        return refused("Your account has no email address; set one with set_email.");
+    }
+    if me.email_verified {
+        ctx.text("Your email address is already verified.\n").await;
+        return Ok(());
+    }
+    within_limit(ctx)?;
+    let code = rand::rng().random_range(100_000..=999_999u32).to_string();
+    let sent_at = ctx.host.clock.now();
+    let template = Template::load(ctx, Kind::Verify).await?;
+    let (subject, body) = template.fill(Kind::Verify, &me.user_name, sent_at, &code);
+    if let Err(e) = ctx.host.mailer.send(&me.email, &subject, &body).await {
+        tracing::error!(user = %me.user_name, error = %e, "verification mail not sent");
+        return refused(
+            "The verification mail could not be sent; the host admin can see why in the log.",
+        );
+    }
+    for attempt in 1..=VERIFY_ATTEMPTS {
+        ctx.text(&format!("A code was mailed to {}. Code: ", me.email))
+            .await;
+        let Some(answer) = ctx.next_text().await.filter(|a| !a.trim().is_empty()) else {
+            ctx.text("Cancelled.\n").await;
             return Ok(());
         };
-        if me.email.is_empty() {
-            ctx.err("err: Your account has no email address; set one with set_email.")
-                .await;
+        if ctx.host.clock.now() - sent_at > VERIFY_SECS {
+            return refused("The code has expired; run verify_email again.");
+        }
+        if same_bytes(answer.trim().as_bytes(), code.as_bytes()) {
+            ctx.host.store.set_email_verified(&me.user_id, true).await?;
+            ctx.host.bus.to_user(
+                &me.user_id,
+                Event::RwMyInfo {
+                    user_id: me.user_id,
+                },
+            );
+            ctx.text("Email address verified.\n").await;
             return Ok(());
         }
-        if me.email_verified {
-            ctx.text("Your email address is already verified.\n").await;
-            return Ok(());
+        if attempt < VERIFY_ATTEMPTS {
+            ctx.refuse(&Refusal::new("That code is wrong.")).await;
         }
-        if !within_limit(ctx).await {
-            return Ok(());
-        }
-        let code = rand::rng().random_range(100_000..=999_999u32).to_string();
-        let sent_at = ctx.host.clock.now();
-        let template = Template::load(ctx, Kind::Verify).await?;
-        let (subject, body) = template.fill(Kind::Verify, &me.user_name, sent_at, &code);
-        if let Err(e) = ctx.host.mailer.send(&me.email, &subject, &body).await {
-            tracing::error!(user = %me.user_name, error = %e, "verification mail not sent");
-            ctx.err("err: The verification mail could not be sent; the host admin can see why in the log.")
-                .await;
-            return Ok(());
-        }
-        for attempt in 1..=VERIFY_ATTEMPTS {
-            ctx.text(&format!("A code was mailed to {}. Code: ", me.email))
-                .await;
-            let Some(answer) = ctx.next_text().await.filter(|a| !a.trim().is_empty()) else {
-                ctx.text("Cancelled.\n").await;
-                return Ok(());
-            };
-            if ctx.host.clock.now() - sent_at > VERIFY_SECS {
-                ctx.err("err: The code has expired; run verify_email again.")
-                    .await;
-                return Ok(());
-            }
-            if same_bytes(answer.trim().as_bytes(), code.as_bytes()) {
-                ctx.host.store.set_email_verified(&me.user_id, true).await?;
-                ctx.host
-                    .bus
-                    .to_user(&me.user_id, Event::RwMyInfo { user_id: me.user_id });
-                ctx.text("Email address verified.\n").await;
-                return Ok(());
-            }
-            if attempt < VERIFY_ATTEMPTS {
-                ctx.err("err: That code is wrong.").await;
-            }
-        }
-        ctx.err("err: Too many wrong codes; run verify_email again for a new one.")
-            .await;
-        Ok(())
     }
-    .boxed()
+    ctx.refuse(&Refusal::new(
+        "Too many wrong codes; run verify_email again for a new one.",
+    ))
+    .await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,15 +1,16 @@
 //! Sub-channel and read-only flag commands (COMMANDS.md §2.2, §2.5, §2.7–2.8, §3.4).
 
-use futures::FutureExt;
-use mrci_proto::{Frame, SubChKey, args::Args, async_cmd::AsyncCmd, constraints};
+use mrci_proto::{SubChKey, args::Args, async_cmd::AsyncCmd, constraints};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef, SessionRequest,
+    CmdCtx, CmdResult, CommandDef, Fail, Input, SessionRequest,
     channels::{
         ADMIN, PUBLIC, REGULAR, announce, channel_arg, level, level_arg, need_level, view_level,
     },
+    refuse,
     table::show_table,
-    util::{Fail, Outcome, arg, body, flag_arg, refused, settle, valid},
+    task,
+    util::{Outcome, arg, flag_arg, refused, reply, valid},
 };
 use crate::{
     bus::ChEffect,
@@ -21,7 +22,7 @@ fn def(
     name: &'static str,
     summary: &'static str,
     io: &'static str,
-    run: super::RunFn,
+    exec: super::Exec,
 ) -> CommandDef {
     CommandDef::ranked(
         name,
@@ -29,7 +30,7 @@ fn def(
         io,
         "Sub-channel names are 4-32 characters without spaces; ids are 0-255. A level \
                   of 5 makes a sub-channel public. At most 6 sub-channels can be open at once.",
-        run,
+        exec,
     )
 }
 
@@ -41,73 +42,73 @@ pub(super) fn commands() -> Vec<CommandDef> {
             "add_sub_ch",
             "add a sub-channel (level 2 or better)",
             CH_SUB,
-            add_sub_ch,
+            reply!(add_sub_body),
         ),
         def(
             "rm_sub_ch",
             "delete a sub-channel (level 2 or better)",
             CH_SUB,
-            rm_sub_ch,
+            reply!(rm_sub_body),
         ),
         def(
             "rename_sub_ch",
             "rename a sub-channel (level 2 or better)",
             "[-ch_name (text) -sub_name (text) -new_name (text)]/[text]",
-            rename_sub_ch,
+            reply!(rename_sub_body),
         ),
         def(
             "set_sub_ch_level",
             "set the weakest level that may open a sub-channel (5 = public)",
             "[-ch_name (text) -sub_name (text) -level (1-5)]/[text]",
-            set_sub_ch_level,
+            reply!(set_sub_level_body),
         ),
         def(
             "set_active_flag",
             "turn presence updates of a sub-channel on or off",
             "[-ch_name (text) -sub_name (text) -state (0 or 1)]/[text]",
-            set_active_flag,
+            reply!(set_active_body),
         ),
         def(
             "ls_sub_chs",
             "list a channel's sub-channels",
             "[-ch_name (text)]/[text]",
-            ls_sub_chs,
+            task!(ls_sub_chs),
         ),
         def(
             "open_sub_ch",
             "open a sub-channel to cast and receive",
             CH_SUB,
-            open_sub_ch,
+            reply!(open_sub_body),
         ),
         def(
             "close_sub_ch",
             "close an open sub-channel",
             CH_SUB,
-            close_sub_ch,
+            reply!(close_sub_body),
         ),
         def(
             "ls_open_chs",
             "list your open sub-channels",
             "[none]/[text]",
-            ls_open_chs,
+            task!(ls_open_chs),
         ),
         def(
             "add_rdonly_flag",
             "make a sub-channel id read-only for a level",
             "[-ch_name (text) -sub_id (0-255) -level (1-5)]/[text]",
-            add_rdonly_flag,
+            reply!(add_flag_body),
         ),
         def(
             "rm_rdonly_flag",
             "remove a read-only flag",
             "[-ch_name (text) -sub_id (0-255) -level (1-5)]/[text]",
-            rm_rdonly_flag,
+            reply!(rm_flag_body),
         ),
         def(
             "ls_rdonly_flags",
             "list a channel's read-only flags",
             "[-ch_name (text)]/[text]",
-            ls_rdonly_flags,
+            task!(ls_rdonly_flags),
         ),
     ]
 }
@@ -119,7 +120,7 @@ async fn sub_arg(ctx: &CmdCtx, args: &Args) -> Result<(Channel, SubChannel), Fai
     let ch = channel_arg(ctx, args).await?;
     match ctx.host.store.sub_channel(ch.id, sub_name).await? {
         Some(sub) => Ok((ch, sub)),
-        None => refused(format!("err: {} has no sub-channel {sub_name}.", ch.name)),
+        None => refused(format!("{} has no sub-channel {sub_name}.", ch.name)),
     }
 }
 
@@ -128,10 +129,6 @@ fn key(sub: &SubChannel) -> SubChKey {
         ch_id: sub.ch_id,
         sub_id: sub.sub_id,
     }
-}
-
-fn add_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, add_sub_body)
 }
 
 async fn add_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
@@ -144,11 +141,11 @@ async fn add_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         Ok(Some(id)) => id,
         Ok(None) => {
             return refused(format!(
-                "err: {} already has the maximum of {max} sub-channels.",
+                "{} already has the maximum of {max} sub-channels.",
                 ch.name
             ));
         }
-        Err(crate::Error::Invalid(_)) => return refused("err: That sub-channel name is taken."),
+        Err(crate::Error::Invalid(_)) => return refused("That sub-channel name is taken."),
         Err(e) => return Err(e.into()),
     };
     let cmd = AsyncCmd::NewSubCh {
@@ -163,10 +160,6 @@ async fn add_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         "Sub-channel {sub_name} added to {} with id {sub_id}.\n",
         ch.name
     ))
-}
-
-fn rm_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, rm_sub_body)
 }
 
 async fn rm_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
@@ -184,10 +177,6 @@ async fn rm_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     Ok(format!("Sub-channel {} deleted.\n", sub.name))
 }
 
-fn rename_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, rename_sub_body)
-}
-
 async fn rename_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let new_name = arg(args, "-new_name")?;
     valid(constraints::sub_channel_name(new_name))?;
@@ -199,7 +188,7 @@ async fn rename_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         .rename_sub_channel(ch.id, sub.sub_id, new_name)
         .await?
     {
-        return refused("err: That sub-channel name is taken.");
+        return refused("That sub-channel name is taken.");
     }
     let cmd = AsyncCmd::RenameSubCh {
         ch_name: ch.name.clone(),
@@ -210,10 +199,6 @@ async fn rename_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     };
     announce(ctx, &cmd, ch.id, None, None, ChEffect::Forward);
     Ok(format!("Sub-channel {} renamed to {new_name}.\n", sub.name))
-}
-
-fn set_sub_ch_level(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, set_sub_level_body)
 }
 
 async fn set_sub_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
@@ -241,10 +226,6 @@ async fn set_sub_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome 
         "{} now opens for level {new_level} and better.\n",
         sub.name
     ))
-}
-
-fn set_active_flag(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, set_active_body)
 }
 
 async fn set_active_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
@@ -278,136 +259,111 @@ async fn set_active_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     Ok(out)
 }
 
-fn ls_sub_chs(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let ch = match channel_arg(ctx, &args).await {
-            Ok(ch) => ch,
-            Err(fail) => return settle(ctx, Err(fail)).await,
-        };
-        let member = level(ctx, ch.id).await? <= REGULAR;
-        let rows = ctx
-            .host
-            .store
-            .sub_channels(ch.id)
-            .await?
-            .into_iter()
-            .filter(|s| member || s.lowest_level == PUBLIC)
-            .map(|s| {
-                vec![
-                    s.sub_id.to_string(),
-                    s.name,
-                    s.lowest_level.to_string(),
-                    u8::from(s.active_updates).to_string(),
-                ]
-            })
-            .collect();
-        let header = [
-            "sub_channel_id",
-            "sub_channel_name",
-            "lowest_access_level",
-            "active_updates",
-        ];
-        show_table(ctx, &header, rows).await;
-        Ok(())
-    }
-    .boxed()
-}
-
-fn open_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, open_sub_body)
+async fn ls_sub_chs(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let ch = channel_arg(ctx, args).await?;
+    let member = level(ctx, ch.id).await? <= REGULAR;
+    let rows = ctx
+        .host
+        .store
+        .sub_channels(ch.id)
+        .await?
+        .into_iter()
+        .filter(|s| member || s.lowest_level == PUBLIC)
+        .map(|s| {
+            vec![
+                s.sub_id.to_string(),
+                s.name,
+                s.lowest_level.to_string(),
+                u8::from(s.active_updates).to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "sub_channel_id",
+        "sub_channel_name",
+        "lowest_access_level",
+        "active_updates",
+    ];
+    show_table(ctx, &header, rows).await;
+    Ok(())
 }
 
 async fn open_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let (_, sub) = sub_arg(ctx, args).await?;
-    let open = plan_open(&ctx.host.store, &ctx.view(), &sub)
-        .await?
-        .map_err(Fail::Refused)?;
-    ctx.ask(|reply| SessionRequest::OpenSub { sub: open, reply })
-        .await
-        .map_err(Fail::Refused)
+    let open = plan_open(&ctx.host.store, &ctx.view(), &sub).await?;
+    Ok(ctx
+        .ask(|reply| SessionRequest::OpenSub { sub: open, reply })
+        .await?)
 }
 
-/// How the session `view` describes may open `sub` (COMMANDS.md §2.7): refused (the ERR
-/// text) unless its level is at least the sub-channel's lowest level; writable unless a
-/// read-only flag matches that level. Used by `open_sub_ch` and by modules' open requests.
+/// How the session `view` describes may open `sub` (COMMANDS.md §2.7): refused unless its
+/// level is at least the sub-channel's lowest level; writable unless a read-only flag matches
+/// that level. Used by `open_sub_ch` and by modules' open requests.
 pub(crate) async fn plan_open(
     store: &crate::Store,
     view: &crate::session::SessionView,
     sub: &SubChannel,
-) -> crate::Result<Result<OpenSub, String>> {
+) -> Result<OpenSub, Fail> {
     let mine = view_level(store, view, sub.ch_id).await?;
     if mine > sub.lowest_level {
-        return Ok(Err(format!(
-            "err: Access denied: {} opens for level {} and better; yours is {mine}.",
-            sub.name, sub.lowest_level
-        )));
+        return Err(refuse!(
+            "Access denied: {} opens for level {} and better; yours is {mine}.",
+            sub.name,
+            sub.lowest_level
+        )
+        .into());
     }
     let read_only = store.has_rdonly_flag(sub.ch_id, sub.sub_id, mine).await?;
-    Ok(Ok(OpenSub {
+    Ok(OpenSub {
         key: key(sub),
         writable: !read_only,
         active: sub.active_updates,
-    }))
-}
-
-fn close_sub_ch(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, close_sub_body)
+    })
 }
 
 async fn close_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let (_, sub) = sub_arg(ctx, args).await?;
     let key = key(&sub);
-    ctx.ask(|reply| SessionRequest::CloseSub { key, reply })
-        .await
-        .map_err(Fail::Refused)
+    Ok(ctx
+        .ask(|reply| SessionRequest::CloseSub { key, reply })
+        .await?)
 }
 
-fn ls_open_chs(ctx: &mut CmdCtx, _input: Frame) -> CmdFuture<'_> {
-    async move {
-        let open = ctx.view().open.clone();
-        let mut rows = Vec::new();
-        for o in open {
-            let store = &ctx.host.store;
-            let ch_name = store
-                .channel_by_id(o.key.ch_id)
-                .await?
-                .map_or_else(String::new, |c| c.name);
-            let sub_name = store
-                .sub_channel_by_id(o.key.ch_id, o.key.sub_id)
-                .await?
-                .map_or_else(String::new, |s| s.name);
-            rows.push(vec![
-                ch_name,
-                sub_name,
-                o.key.ch_id.to_string(),
-                o.key.sub_id.to_string(),
-                u8::from(!o.writable).to_string(),
-            ]);
-        }
-        let header = [
-            "channel_name",
-            "sub_channel_name",
-            "channel_id",
-            "sub_channel_id",
-            "read_only",
-        ];
-        show_table(ctx, &header, rows).await;
-        Ok(())
+async fn ls_open_chs(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
+    let open = ctx.view().open.clone();
+    let mut rows = Vec::new();
+    for o in open {
+        let store = &ctx.host.store;
+        let ch_name = store
+            .channel_by_id(o.key.ch_id)
+            .await?
+            .map_or_else(String::new, |c| c.name);
+        let sub_name = store
+            .sub_channel_by_id(o.key.ch_id, o.key.sub_id)
+            .await?
+            .map_or_else(String::new, |s| s.name);
+        rows.push(vec![
+            ch_name,
+            sub_name,
+            o.key.ch_id.to_string(),
+            o.key.sub_id.to_string(),
+            u8::from(!o.writable).to_string(),
+        ]);
     }
-    .boxed()
-}
-
-fn add_rdonly_flag(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, add_flag_body)
+    let header = [
+        "channel_name",
+        "sub_channel_name",
+        "channel_id",
+        "sub_channel_id",
+        "read_only",
+    ];
+    show_table(ctx, &header, rows).await;
+    Ok(())
 }
 
 async fn add_flag_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     flag_body(ctx, args, true).await
-}
-
-fn rm_rdonly_flag(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    body!(ctx, input, rm_flag_body)
 }
 
 async fn rm_flag_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
@@ -417,7 +373,7 @@ async fn rm_flag_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
 async fn flag_body(ctx: &CmdCtx, args: &Args, add: bool) -> Outcome {
     let sub_id = match constraints::sub_channel_id(arg(args, "-sub_id")?) {
         Ok(id) => id,
-        Err(e) => return refused(format!("err: -sub_id: {e}.")),
+        Err(e) => return refused(format!("-sub_id: {e}.")),
     };
     let flag_level = level_arg(args, 1..=PUBLIC)?;
     let ch = channel_arg(ctx, args).await?;
@@ -430,9 +386,9 @@ async fn flag_body(ctx: &CmdCtx, args: &Args, add: bool) -> Outcome {
     };
     if !done {
         return refused(if add {
-            "err: That read-only flag exists already."
+            "That read-only flag exists already."
         } else {
-            "err: There is no such read-only flag."
+            "There is no such read-only flag."
         });
     }
     let (ch_name, ch_id) = (ch.name.clone(), Some(ch.id));
@@ -465,47 +421,41 @@ async fn flag_body(ctx: &CmdCtx, args: &Args, add: bool) -> Outcome {
     ))
 }
 
-fn ls_rdonly_flags(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let ch = match channel_arg(ctx, &args).await {
-            Ok(ch) => ch,
-            Err(fail) => return settle(ctx, Err(fail)).await,
-        };
-        let member = level(ctx, ch.id).await? <= REGULAR;
-        let public: Vec<u8> = ctx
-            .host
-            .store
-            .sub_channels(ch.id)
-            .await?
-            .into_iter()
-            .filter(|s| s.lowest_level == PUBLIC)
-            .map(|s| s.sub_id)
-            .collect();
-        let rows = ctx
-            .host
-            .store
-            .rdonly_flags(ch.id)
-            .await?
-            .into_iter()
-            .filter(|f| member || public.contains(&f.sub_id))
-            .map(|f| {
-                vec![
-                    f.channel_name,
-                    f.ch_id.to_string(),
-                    f.sub_id.to_string(),
-                    f.level.to_string(),
-                ]
-            })
-            .collect();
-        let header = [
-            "channel_name",
-            "channel_id",
-            "sub_channel_id",
-            "access_level",
-        ];
-        show_table(ctx, &header, rows).await;
-        Ok(())
-    }
-    .boxed()
+async fn ls_rdonly_flags(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let ch = channel_arg(ctx, args).await?;
+    let member = level(ctx, ch.id).await? <= REGULAR;
+    let public: Vec<u8> = ctx
+        .host
+        .store
+        .sub_channels(ch.id)
+        .await?
+        .into_iter()
+        .filter(|s| s.lowest_level == PUBLIC)
+        .map(|s| s.sub_id)
+        .collect();
+    let rows = ctx
+        .host
+        .store
+        .rdonly_flags(ch.id)
+        .await?
+        .into_iter()
+        .filter(|f| member || public.contains(&f.sub_id))
+        .map(|f| {
+            vec![
+                f.channel_name,
+                f.ch_id.to_string(),
+                f.sub_id.to_string(),
+                f.level.to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "channel_name",
+        "channel_id",
+        "sub_channel_id",
+        "access_level",
+    ];
+    show_table(ctx, &header, rows).await;
+    Ok(())
 }

@@ -6,12 +6,10 @@
 //! placeholder, so a mail can never go out without the token or code it exists for.
 
 use bytes::Bytes;
-use futures::FutureExt;
-use mrci_proto::{Frame, TypeId, args::Args, payload::GenFileArgs, text};
+use mrci_proto::{TypeId, args::Args, payload::GenFileArgs, text};
 
 use super::{
-    CmdCtx, CmdFuture, CommandDef, LoggedInClass,
-    util::{Fail, refused, settle},
+    CmdCtx, CmdResult, CommandDef, Fail, Input, LoggedInClass, Refusal, task, util::refused,
 };
 
 /// Largest uploaded body, in bytes.
@@ -138,7 +136,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
                       most 120. An empty -subject or -body restores the built-in default. With \
                       -client_file and -len the body is uploaded as a UTF-8 file (GEN_FILE, at \
                       most 20,000 bytes).",
-            run: set_email_template,
+            exec: task!(set_email_template),
         },
         CommandDef {
             name: "preview_email",
@@ -149,7 +147,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
             summary: "show the recovery or verification mail as it would be sent",
             io: "[-reset_email or -confirm_email]/[text]",
             details: "Fills in your user name, the current date and a sample secret.",
-            run: preview_email,
+            exec: task!(preview_email),
         },
     ]
 }
@@ -158,63 +156,50 @@ fn kind_arg(args: &Args, reset: &str, confirm: &str) -> Result<Kind, Fail> {
     match (args.has(reset), args.has(confirm)) {
         (true, false) => Ok(Kind::Reset),
         (false, true) => Ok(Kind::Verify),
-        _ => refused(format!("err: Give exactly one of {reset} or {confirm}.")),
+        _ => refused(format!("Give exactly one of {reset} or {confirm}.")),
     }
 }
 
-fn preview_email(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let args = Args::parse(&input.text_payload());
-        let kind = match kind_arg(&args, "-reset_email", "-confirm_email") {
-            Ok(kind) => kind,
-            Err(fail) => return settle(ctx, Err(fail)).await,
-        };
-        let template = Template::load(ctx, kind).await?;
-        let user = ctx
-            .view()
-            .user
-            .as_ref()
-            .map(|u| u.user_name.clone())
-            .unwrap_or_default();
-        let sample = match kind {
-            Kind::Reset => "ABCDE-FGHJK-LMNPQ-RSTUV",
-            Kind::Verify => "123456",
-        };
-        let (subject, body) = template.fill(kind, &user, ctx.host.clock.now(), sample);
-        ctx.text(&format!("Subject: {subject}\n\n")).await;
-        ctx.big_text(&body).await;
-        Ok(())
-    }
-    .boxed()
+async fn preview_email(ctx: &mut CmdCtx, input: Input) -> CmdResult {
+    let args = &input.args;
+    let kind = kind_arg(args, "-reset_email", "-confirm_email")?;
+    let template = Template::load(ctx, kind).await?;
+    let user = ctx
+        .view()
+        .user
+        .as_ref()
+        .map(|u| u.user_name.clone())
+        .unwrap_or_default();
+    let sample = match kind {
+        Kind::Reset => "ABCDE-FGHJK-LMNPQ-RSTUV",
+        Kind::Verify => "123456",
+    };
+    let (subject, body) = template.fill(kind, &user, ctx.host.clock.now(), sample);
+    ctx.text(&format!("Subject: {subject}\n\n")).await;
+    ctx.big_text(&body).await;
+    Ok(())
 }
 
-fn set_email_template(ctx: &mut CmdCtx, input: Frame) -> CmdFuture<'_> {
-    async move {
-        let res = set_email_template_body(ctx, input).await;
-        settle(ctx, res).await
-    }
-    .boxed()
-}
-
-async fn set_email_template_body(ctx: &mut CmdCtx, input: Frame) -> Result<(), Fail> {
+async fn set_email_template(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     // TEXT is accepted as well as GEN_FILE so `-body` works from any client.
-    if input.type_id != TypeId::GEN_FILE && input.type_id != TypeId::TEXT {
-        return refused("err: Send the arguments as GEN_FILE or TEXT.");
+    let type_id = input.frame.type_id;
+    if type_id != TypeId::GEN_FILE && type_id != TypeId::TEXT {
+        return refused("Send the arguments as GEN_FILE or TEXT.");
     }
-    let args = Args::parse(&input.text_payload());
+    let args = input.args;
     let kind = kind_arg(&args, "-reset_template", "-confirm_template")?;
     let subject = args.value("-subject").map(str::to_owned);
     let body = if args.has("-len") || args.has("-client_file") {
-        let upload = match GenFileArgs::parse(&input.payload) {
+        let upload = match GenFileArgs::parse(&input.frame.payload) {
             Ok(upload) => upload,
-            Err(e) => return refused(format!("err: {e}.")),
+            Err(e) => return refused(format!("{e}.")),
         };
         let len = upload.len.unwrap_or(0);
-        if input.type_id != TypeId::GEN_FILE {
-            return refused("err: An upload needs the arguments in a GEN_FILE frame.");
+        if type_id != TypeId::GEN_FILE {
+            return refused("An upload needs the arguments in a GEN_FILE frame.");
         }
         if !(1..=MAX_UPLOAD).contains(&len) {
-            return refused(format!("err: -len must be between 1 and {MAX_UPLOAD}."));
+            return refused(format!("-len must be between 1 and {MAX_UPLOAD}."));
         }
         match receive_upload(ctx, len).await? {
             Some(body) => Some(body),
@@ -224,24 +209,24 @@ async fn set_email_template_body(ctx: &mut CmdCtx, input: Frame) -> Result<(), F
         args.value("-body").map(str::to_owned)
     };
     if subject.is_none() && body.is_none() {
-        return refused("err: Give -subject, -body or an upload.");
+        return refused("Give -subject, -body or an upload.");
     }
     if let Some(subject) = &subject
         && (subject.chars().count() > MAX_SUBJECT_CHARS || subject.contains('\n'))
     {
         return refused(format!(
-            "err: The subject must be one line of at most {MAX_SUBJECT_CHARS} characters."
+            "The subject must be one line of at most {MAX_SUBJECT_CHARS} characters."
         ));
     }
     if let Some(body) = body.as_ref().filter(|b| !b.is_empty()) {
         if body.chars().count() > MAX_BODY_CHARS {
             return refused(format!(
-                "err: The body is longer than {MAX_BODY_CHARS} characters."
+                "The body is longer than {MAX_BODY_CHARS} characters."
             ));
         }
         for needed in ["%user_name%", "%date%", kind.secret()] {
             if !body.contains(needed) {
-                return refused(format!("err: The body must contain {needed}."));
+                return refused(format!("The body must contain {needed}."));
             }
         }
     }
@@ -282,17 +267,17 @@ async fn receive_upload(ctx: &mut CmdCtx, len: u64) -> Result<Option<String>, Fa
             return Ok(None);
         };
         if frame.type_id != TypeId::GEN_FILE {
-            ctx.err("err: Upload cancelled.").await;
+            ctx.refuse(&Refusal::new("Upload cancelled.")).await;
             return Ok(None);
         }
         if data.len() as u64 + frame.payload.len() as u64 > len {
-            return refused("err: The upload is longer than -len.");
+            return refused("The upload is longer than -len.");
         }
         data.extend_from_slice(&frame.payload);
     }
     match String::from_utf8(data) {
         Ok(body) => Ok(Some(body)),
-        Err(_) => refused("err: The uploaded body is not UTF-8 text."),
+        Err(_) => refused("The uploaded body is not UTF-8 text."),
     }
 }
 

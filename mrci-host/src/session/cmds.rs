@@ -5,7 +5,11 @@
 //! Invariant: the loaded set is exactly the set announced to the client; an id stays the same
 //! for as long as its command stays loaded, and a freed id is reused lowest-first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+    sync::Arc,
+};
 
 use mrci_proto::CmdId;
 
@@ -13,22 +17,21 @@ use crate::{
     cmd::{CmdRef, CommandDef, Feature, Features, LoggedInClass, internal_commands},
     modules::{Class, ModCmd, Module},
 };
-use std::{path::PathBuf, sync::Arc};
 
 /// One loaded command.
 #[derive(Debug, Clone)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// The id announced to the client.
     pub id: CmdId,
     /// The unique name announced to the client.
     pub name: String,
     /// What runs it.
-    pub def: CmdRef,
+    pub cmd: CmdRef,
 }
 
 /// What a reload changed.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Diff {
+pub(crate) struct Diff {
     /// Ids no longer loaded (announce with ASYNC_RM_CMD, stop their instances).
     pub removed: Vec<CmdId>,
     /// Ids newly loaded (announce with ASYNC_ADD_CMD).
@@ -37,37 +40,27 @@ pub struct Diff {
 
 /// The session's command table.
 #[derive(Debug, Default)]
-pub struct LoadedCommands {
+pub(crate) struct LoadedCommands {
     by_id: BTreeMap<CmdId, Loaded>,
 }
 
 impl LoadedCommands {
     /// The command with this id, if loaded.
-    pub fn get(&self, id: CmdId) -> Option<&Loaded> {
+    pub(crate) fn get(&self, id: CmdId) -> Option<&Loaded> {
         self.by_id.get(&id)
     }
 
     /// Every loaded command in id order.
-    pub fn iter(&self) -> impl Iterator<Item = &Loaded> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Loaded> {
         self.by_id.values()
     }
 
-    /// Number of loaded commands.
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    /// True when nothing is loaded.
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
-
     /// Makes the loaded set equal `target`, keeping the ids of commands that stay.
-    pub fn apply(&mut self, target: &[CmdRef]) -> Diff {
+    pub(crate) fn apply(&mut self, target: &[CmdRef]) -> Diff {
         let removed: Vec<CmdId> = self
             .by_id
             .values()
-            .filter(|l| !target.iter().any(|t| t.same(&l.def)))
+            .filter(|l| !target.iter().any(|t| t.same(&l.cmd)))
             .map(|l| l.id)
             .collect();
         for id in &removed {
@@ -75,7 +68,7 @@ impl LoadedCommands {
         }
         let mut added = Vec::new();
         for def in target {
-            if self.by_id.values().any(|l| l.def.same(def)) {
+            if self.by_id.values().any(|l| l.cmd.same(def)) {
                 continue;
             }
             let Some(id) = self.free_id() else {
@@ -88,7 +81,7 @@ impl LoadedCommands {
                 Loaded {
                     id,
                     name,
-                    def: def.clone(),
+                    cmd: def.clone(),
                 },
             );
             added.push(id);
@@ -118,7 +111,7 @@ impl LoadedCommands {
 /// with `rank`, the exempt set plus every ranked command whose rank (default 1) is `>= rank`
 /// (COMMANDS.md §1.3). Features that are off remove their commands from the public set, and
 /// email verification from every set.
-pub fn allowed_internal(
+pub(crate) fn allowed_internal(
     rank: Option<u32>,
     ranks: &HashMap<String, u32>,
     features: Features,
@@ -142,7 +135,7 @@ pub fn allowed_internal(
 
 /// The module commands a session may run, by the same rule as internal ones; `ranks` holds
 /// each module's command ranks.
-pub fn allowed_modules(
+pub(crate) fn allowed_modules(
     rank: Option<u32>,
     modules: &[Arc<Module>],
     ranks: &HashMap<PathBuf, HashMap<String, u32>>,
@@ -189,7 +182,7 @@ mod tests {
         let diff = cmds.apply(&[by_name("my_info"), by_name("logout")]);
         assert_eq!(diff.removed, [CmdId(256)]);
         assert_eq!(diff.added, [CmdId(256)]);
-        assert_eq!(cmds.get(CmdId(257)).map(|l| l.def.name()), Some("my_info"));
+        assert_eq!(cmds.get(CmdId(257)).map(|l| l.cmd.name()), Some("my_info"));
         assert_eq!(
             cmds.apply(&[by_name("my_info"), by_name("logout")]),
             Diff::default()

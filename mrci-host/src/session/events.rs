@@ -68,13 +68,8 @@ impl Session {
                     old: old.clone(),
                     new_name: new_name.clone(),
                 };
-                let frame = mrci_proto::Frame::new(
-                    mrci_proto::TypeId::TEXT,
-                    cmd.id().cmd_id(),
-                    mrci_proto::BranchId(0),
-                    cmd.to_bytes(),
-                );
-                self.write(frame).await
+                let frame = cmd.id().frame(mrci_proto::TypeId::TEXT, cmd.to_bytes());
+                self.conn.feed(frame).await
             }
             Event::Channel {
                 id,
@@ -96,31 +91,6 @@ impl Session {
                     Ok(())
                 }
             }
-        }
-    }
-}
-
-impl Session {
-    /// Re-reads the logged-in account (group, rank, names), mirrors it, sends MY_INFO and
-    /// announces the command-set difference (PROTOCOL.md §4.3 ids 9, 11, 12, 17, 23).
-    async fn refresh_user(&mut self) -> crate::Result<()> {
-        let Some(user_id) = self.view.user.as_ref().map(|u| u.user_id) else {
-            return Ok(());
-        };
-        match self.host.user_view(&user_id).await? {
-            Some(user) => {
-                let renamed = self.view.user.as_ref().is_some_and(|old| {
-                    old.user_name != user.user_name || old.display_name != user.display_name
-                });
-                self.view.user = Some(user);
-                self.publish();
-                if renamed {
-                    self.cast_peer_info().await;
-                }
-                self.send_my_info().await?;
-                self.reload_commands().await
-            }
-            None => self.logout(true).await,
         }
     }
 }

@@ -1,86 +1,33 @@
-//! The session's side of module commands (PROTOCOL.md §5.5–5.6): routing client frames to
-//! run-mode processes through a per-session [`mrci_modrun::Runner`], relaying their output,
-//! and acting on their async requests.
+//! The session's side of module commands (PROTOCOL.md §5.5–5.6): the per-session
+//! [`mrci_modrun::Runner`] that `Instances` routes client frames through, relaying module
+//! output, and acting on modules' async requests.
 //!
-//! Invariant: the runner exists only while the session has started a module process, and
+//! Invariant: the runner exists only once the session has started a module process, and
 //! every process it started is stopped when the command is unloaded or the session ends.
 
-use mrci_modrun::{
-    Event as ModEvent, ExtRequest, InstanceKey, ModuleRequest, Request, Routed, Runner, Target,
-};
-use mrci_proto::{
-    BranchId, Frame, IpcFrame, SubChKey, TypeId, async_cmd::AsyncCmd, async_id::AsyncId,
+use mrci_modrun::{Event as ModEvent, ExtRequest, InstanceKey, ModuleRequest, Request, Runner};
+use mrci_proto::{Frame, SessionId, SubChKey, TypeId, async_cmd::AsyncCmd, async_id::AsyncId};
+
+use super::{Published, Session};
+use crate::{
+    bus::Cast,
+    cmd::{Fail, Refusal, refuse},
+    host::HostCtx,
 };
 
-use super::Session;
-use crate::{bus::Cast, modules::ModCmd};
+/// The session's module runner: its processes get the session's shared-memory key.
+pub(super) fn runner(host: &HostCtx, published: &Published, sid: SessionId) -> Runner {
+    let ctx = mrci_modrun::Context {
+        mem_ses: published.shm_key(),
+        mem_host: host.host_shm_key().unwrap_or_default(),
+        cwd: None,
+        // Short enough to keep socket paths under the Unix limit.
+        tag: hex::encode(&sid.0[..8]),
+    };
+    Runner::new(host.modules.config(), ctx)
+}
 
 impl Session {
-    fn runner(&mut self) -> &mut Runner {
-        let host = &self.host;
-        let sid = self.view.sid;
-        let shm_key = self.shm.as_ref().map(|s| s.key().to_owned());
-        self.modrun.get_or_insert_with(|| {
-            let ctx = mrci_modrun::Context {
-                mem_ses: shm_key.unwrap_or_default(),
-                mem_host: host.host_shm_key().unwrap_or_default(),
-                cwd: None,
-                // Short enough to keep socket paths under the Unix limit.
-                tag: hex::encode(&sid.0[..8]),
-            };
-            Runner::new(host.modules.config(), ctx)
-        })
-    }
-
-    /// Sends a client frame to the module command's process for its pair.
-    pub(super) async fn dispatch_module(
-        &mut self,
-        cmd: &ModCmd,
-        frame: Frame,
-    ) -> crate::Result<()> {
-        let (cmd_id, branch) = (frame.cmd_id, frame.branch_id);
-        let key = InstanceKey {
-            cmd_id,
-            branch_id: branch,
-        };
-        let target = Target {
-            exe: cmd.module.clone(),
-            name: cmd.new_cmd.name.clone(),
-        };
-        let ipc = IpcFrame::new(frame.type_id, frame.payload);
-        let routed = self.runner().route(key, &target, ipc);
-        let refusal = match routed {
-            Ok(Routed::Sent | Routed::Started) => return Ok(()),
-            Ok(Routed::NoInstance) => {
-                if matches!(frame.type_id, TypeId::KILL_CMD | TypeId::TERM_CMD) {
-                    return self.write(Frame::idle(cmd_id, branch)).await;
-                }
-                return Ok(());
-            }
-            Ok(Routed::Busy) => {
-                "err: The command is not accepting input this fast; the frame was dropped."
-            }
-            Ok(Routed::TooMany) => "err: Too many module commands are running in this session.",
-            Err(ref e) => {
-                tracing::error!(module = %cmd.module.display(), command = %cmd.new_cmd.name, error = %e, "module command failed to start");
-                mrci_modrun::FAILED_TO_START.trim_end()
-            }
-        };
-        self.write(Frame::err(cmd_id, branch, refusal)).await?;
-        if !matches!(routed, Ok(Routed::Busy)) {
-            self.write(Frame::idle(cmd_id, branch)).await?;
-        }
-        Ok(())
-    }
-
-    /// Waits for the next module event; pending forever when no runner exists.
-    pub(super) async fn next_module_event(runner: &mut Option<Runner>) -> (InstanceKey, ModEvent) {
-        match runner {
-            Some(runner) => runner.next_event().await,
-            None => std::future::pending().await,
-        }
-    }
-
     pub(super) async fn handle_module_event(
         &mut self,
         key: InstanceKey,
@@ -89,7 +36,8 @@ impl Session {
         let (cmd, branch) = (key.cmd_id, key.branch_id);
         match event {
             ModEvent::Output(frame) => {
-                self.write(Frame::new(frame.type_id, cmd, branch, frame.payload))
+                self.conn
+                    .feed(Frame::new(frame.type_id, cmd, branch, frame.payload))
                     .await
             }
             ModEvent::Request(req) => {
@@ -103,16 +51,19 @@ impl Session {
                         .get(cmd)
                         .map_or_else(|| cmd.0.to_string(), |l| l.name.clone());
                     tracing::warn!(command = %name, cause = ?ended.cause, status = ?ended.status, pid = ended.pid, "module command ended abnormally");
-                    let text = format!(
-                        "err: The module command {name} ended abnormally ({:?}).",
+                    let why = refuse!(
+                        "The module command {name} ended abnormally ({:?}).",
                         ended.cause
                     );
-                    self.write(Frame::err(AsyncId::EXE_CRASH.cmd_id(), BranchId(0), &text))
-                        .await?;
+                    let crash = AsyncId::EXE_CRASH
+                        .frame(TypeId::ERR, mrci_proto::text::encode(&why.wire_text()));
+                    self.conn.feed(crash).await?;
                 }
                 if let Some(err) = ended.client_error() {
-                    self.write(Frame::err(cmd, branch, err.trim_end())).await?;
-                    self.write(Frame::idle(cmd, branch)).await?;
+                    self.conn
+                        .feed(Frame::err(cmd, branch, err.trim_end()))
+                        .await?;
+                    self.conn.feed(Frame::idle(cmd, branch)).await?;
                 }
                 Ok(())
             }
@@ -131,14 +82,11 @@ impl Session {
             Request::Ext(ExtRequest::CloseSubCh(key)) => {
                 self.close_subs(|o| o.key == key).await;
             }
-            Request::Ext(ExtRequest::OwnerOverride(on)) => {
-                if self.view.user.is_some() {
-                    self.view.owner_override = on;
-                    self.publish();
-                }
-            }
+            Request::Ext(ExtRequest::OwnerOverride(on)) => self.set_owner_override(on),
             Request::Ext(ExtRequest::SetDir(dir)) => {
-                self.runner().context_mut().cwd = Some(dir.into());
+                if let Some(runner) = self.instances.runner_mut() {
+                    runner.context_mut().cwd = Some(dir.into());
+                }
             }
             Request::Ext(ExtRequest::DebugText(text)) => {
                 tracing::info!(session = %self.view.sid, "module: {text}");
@@ -150,7 +98,7 @@ impl Session {
                 self.module_cast(subs, frame, true).await;
             }
             Request::Seed(AsyncCmd::P2p { dst, src, frame }) => {
-                if src != self.view.sid || !self.p2p.is_accepted(&dst) {
+                if src != self.view.sid || !self.view.p2p.is_accepted(&dst) {
                     tracing::warn!(session = %self.view.sid, "module P2P data without an accepted link; dropped");
                     return;
                 }
@@ -202,39 +150,22 @@ impl Session {
         let store = &self.host.store;
         let planned = match store.sub_channel_by_id(key.ch_id, key.sub_id).await {
             Ok(Some(sub)) => crate::cmd::plan_open(store, &self.view, &sub).await,
-            Ok(None) => Ok(Err("err: No such sub-channel.".into())),
-            Err(e) => Err(e),
+            Ok(None) => Err(Refusal::new("No such sub-channel.").into()),
+            Err(e) => Err(e.into()),
         };
         let open = match planned {
-            Ok(Ok(open)) => open,
-            Ok(Err(why)) => {
+            Ok(open) => open,
+            Err(Fail::Refused(why)) => {
                 tracing::warn!(session = %self.view.sid, "module asked to open a sub-channel the session may not open: {why}");
                 return;
             }
-            Err(e) => {
+            Err(Fail::Internal(e)) => {
                 tracing::warn!(session = %self.view.sid, error = %e, "module open_sub failed");
                 return;
             }
         };
         if let Err(why) = self.open_sub(open).await {
             tracing::info!(session = %self.view.sid, "module open_sub refused: {why}");
-        }
-    }
-
-    /// Stops the module processes of unloaded command ids.
-    pub(super) fn stop_module_commands(&mut self, ids: &[mrci_proto::CmdId]) {
-        if let Some(runner) = &mut self.modrun {
-            for id in ids {
-                runner.stop_command(*id);
-            }
-        }
-    }
-
-    /// Ends every module process of the session (at session end).
-    pub(super) async fn shutdown_modules(&mut self) {
-        if let Some(runner) = self.modrun.take() {
-            let grace = self.host.modules.config().timers.grace;
-            let _ = tokio::time::timeout(grace * 2, runner.shutdown()).await;
         }
     }
 }

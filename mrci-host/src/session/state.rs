@@ -1,15 +1,20 @@
-//! The session's own state and the read-only view of it that commands see.
+//! The session's own state ([`SessionView`]) and its publication ([`Published`]): the
+//! snapshot commands read and the shared-memory segment modules read.
 //!
 //! Invariant: the session task is the only writer; every change is republished as a new
-//! [`SessionView`] and mirrored into the session's shared-memory segment.
+//! [`SessionView`] and mirrored into the session's shared-memory segment by
+//! [`Published::publish`], the only place that does either.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use mrci_proto::{CmdId, SessionId, SubChKey, SubChList, UserId};
+use tokio::sync::watch;
+
+use super::{p2p::P2pLinks, render};
 
 /// The logged-in account as the session knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserView {
+pub(crate) struct UserView {
     /// The account's id.
     pub user_id: UserId,
     /// Current user name.
@@ -30,7 +35,7 @@ pub struct UserView {
 
 /// A loaded command as commands such as `ls_cmds` see it.
 #[derive(Debug, Clone)]
-pub struct CmdSummary {
+pub(crate) struct CmdSummary {
     /// The announced id.
     pub id: CmdId,
     /// The announced (unique) name.
@@ -41,7 +46,7 @@ pub struct CmdSummary {
 
 /// A snapshot of the session, published after every change.
 #[derive(Debug, Clone)]
-pub struct SessionView {
+pub(crate) struct SessionView {
     /// The session id.
     pub sid: SessionId,
     /// The client's address.
@@ -55,22 +60,20 @@ pub struct SessionView {
     /// The channel owner override flag.
     pub owner_override: bool,
     /// The commands the session has announced, in id order.
-    pub commands: Vec<CmdSummary>,
+    pub commands: Arc<[CmdSummary]>,
     /// Channels the user is a full member of.
     pub channels: Vec<u64>,
     /// Open sub-channels, in opening order (at most [`SubChList::SLOTS`]).
     pub open: Vec<OpenSub>,
     /// Whether the session takes limited casts (PEER_INFO, PEER_STAT, pings).
     pub active: bool,
-    /// Peer-to-peer links waiting for an answer, either direction.
-    pub p2p_pending: Vec<SessionId>,
-    /// Peer-to-peer links both sides accepted.
-    pub p2p_accepted: Vec<SessionId>,
+    /// Peer-to-peer links and requests.
+    pub p2p: P2pLinks,
 }
 
 /// One open sub-channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OpenSub {
+pub(crate) struct OpenSub {
     /// The channel and sub-channel id.
     pub key: SubChKey,
     /// The session may cast to it (no read-only flag at its level).
@@ -81,7 +84,7 @@ pub struct OpenSub {
 
 impl SessionView {
     /// A view of a new, logged-out session.
-    pub fn new(sid: SessionId, ip: IpAddr, app: String, tls: bool) -> Self {
+    pub(crate) fn new(sid: SessionId, ip: IpAddr, app: String, tls: bool) -> Self {
         Self {
             sid,
             ip,
@@ -89,22 +92,21 @@ impl SessionView {
             tls,
             user: None,
             owner_override: false,
-            commands: Vec::new(),
+            commands: Arc::new([]),
             channels: Vec::new(),
             open: Vec::new(),
             active: false,
-            p2p_pending: Vec::new(),
-            p2p_accepted: Vec::new(),
+            p2p: P2pLinks::default(),
         }
     }
 
     /// The host rank, 0 when logged out.
-    pub fn rank(&self) -> u32 {
+    pub(crate) fn rank(&self) -> u32 {
         self.user.as_ref().map_or(0, |u| u.host_rank)
     }
 
     /// The open list as it crosses the wire and shared memory.
-    pub fn open_list(&self) -> SubChList {
+    pub(crate) fn open_list(&self) -> SubChList {
         let mut list = SubChList::default();
         for sub in &self.open {
             list.insert(sub.key);
@@ -113,11 +115,57 @@ impl SessionView {
     }
 
     /// The writable list: the cast header.
-    pub fn writable_list(&self) -> SubChList {
+    pub(crate) fn writable_list(&self) -> SubChList {
         let mut list = SubChList::default();
         for sub in self.open.iter().filter(|s| s.writable) {
             list.insert(sub.key);
         }
         list
+    }
+}
+
+/// Where a session's view is published: the watch commands read, and the shared-memory
+/// segment modules read.
+pub(crate) struct Published {
+    tx: watch::Sender<Arc<SessionView>>,
+    shm: Option<mrci_shm::SessionShm>,
+}
+
+impl Published {
+    /// Publishes `view` for the first time, creating the session's segment (a session whose
+    /// segment cannot be created still works; modules then see no session data).
+    pub(crate) fn new(view: &SessionView) -> Self {
+        let shm = match mrci_shm::SessionShm::create() {
+            Ok(shm) => Some(shm),
+            Err(e) => {
+                tracing::warn!(error = %e, "session shared memory unavailable");
+                None
+            }
+        };
+        let (tx, _) = watch::channel(Arc::new(view.clone()));
+        let published = Self { tx, shm };
+        published.publish(view);
+        published
+    }
+
+    /// Mirrors `view` into shared memory and hands it to the commands.
+    pub(crate) fn publish(&self, view: &SessionView) {
+        if let Some(shm) = &self.shm {
+            render::mirror_session(shm, view);
+        }
+        self.tx.send_replace(Arc::new(view.clone()));
+    }
+
+    /// A receiver of every later view, for a new command instance.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<SessionView>> {
+        self.tx.subscribe()
+    }
+
+    /// The key modules attach the segment with (`-mem_ses`), empty without a segment.
+    pub(crate) fn shm_key(&self) -> String {
+        self.shm
+            .as_ref()
+            .map(|s| s.key().to_owned())
+            .unwrap_or_default()
     }
 }

@@ -451,7 +451,7 @@ async fn a_cast_storm_reaches_fifty_readers_intact_while_one_client_never_reads(
             "reader",
             None,
             "users",
-            &host.ctx.hasher.hash(PW).await?,
+            &host.ctx.hasher().hash(PW).await?,
             false,
             false,
         )

@@ -172,7 +172,7 @@ async fn auth_log(host: &TestHost, user: &str) -> anyhow::Result<String> {
 #[tokio::test]
 async fn tokens_expire_and_wrong_guesses_void_them() -> anyhow::Result<()> {
     let host = mail_host(|c| c.accounts.recovery_max_attempts = 3).await?;
-    let phc = host.ctx.hasher.hash(PW).await?;
+    let phc = host.ctx.hasher().hash(PW).await?;
     host.ctx
         .store
         .create_user(
@@ -258,7 +258,7 @@ async fn features_are_off_without_mail_or_registration() -> anyhow::Result<()> {
 #[tokio::test]
 async fn verify_email_with_a_mailed_code() -> anyhow::Result<()> {
     let host = mail_host(|_| {}).await?;
-    let phc = host.ctx.hasher.hash(PW).await?;
+    let phc = host.ctx.hasher().hash(PW).await?;
     host.ctx
         .store
         .create_user(

@@ -1,0 +1,156 @@
+//! The task that runs one (command id, branch id) instance of an internal [`Exec::Task`]
+//! command, and the session's handle on it (PROTOCOL.md §2.5).
+//!
+//! An instance runs one invocation per input frame that arrives while it is idle, ends every
+//! invocation with IDLE, and is reused afterwards, exactly like a run-mode module process.
+//! Control frames from the client follow the session's one policy (`session::instances`):
+//! TERM_CMD aborts the running invocation, KILL_CMD aborts it and ends the instance, and
+//! either answers IDLE when nothing was running; HALT_CMD/RESUME_CMD set a flag the body may
+//! honour ([`CmdCtx::wait_resumed`]). The host's own kill (session end, command unloaded)
+//! ends the instance with IDLE only if an invocation was running.
+//!
+//! [`Exec::Task`]: super::Exec::Task
+
+use std::sync::Arc;
+
+use mrci_proto::{BranchId, CmdId, Frame};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::{CmdCtx, Fail, INTERNAL_ERROR, Input, Outbox, RunFn, SessionMsg};
+use crate::{host::HostCtx, session::SessionView};
+
+/// Frames a client may queue for one instance before it is told it sends too fast.
+pub(crate) const INPUT_FRAMES: usize = 32;
+
+/// A client's control frame for a running instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// TERM_CMD: abort the current invocation.
+    Term,
+    /// KILL_CMD from the client: abort and end the instance.
+    Kill,
+}
+
+/// The session's side of a running instance.
+#[derive(Debug)]
+pub(crate) struct InstanceHandle {
+    input: mpsc::Sender<Frame>,
+    control: mpsc::UnboundedSender<Control>,
+    halted: watch::Sender<bool>,
+    kill: CancellationToken,
+}
+
+impl InstanceHandle {
+    /// Queues a client frame; false when the instance is not keeping up (or is gone).
+    pub(crate) fn feed(&self, frame: Frame) -> bool {
+        self.input.try_send(frame).is_ok()
+    }
+
+    /// Delivers a client TERM_CMD or KILL_CMD.
+    pub(crate) fn control(&self, control: Control) {
+        let _ = self.control.send(control);
+    }
+
+    /// HALT_CMD (true) or RESUME_CMD (false); the session clears it when an invocation ends.
+    pub(crate) fn set_halted(&self, halted: bool) {
+        self.halted.send_replace(halted);
+    }
+
+    /// The host ends the instance (session end, command unloaded).
+    pub(crate) fn kill(&self) {
+        self.kill.cancel();
+    }
+}
+
+/// Starts the task for one (command id, branch id) pair of an internal command.
+pub(crate) fn spawn(
+    name: String,
+    run: RunFn,
+    host: Arc<HostCtx>,
+    (cmd, branch): (CmdId, BranchId),
+    out: Outbox,
+    view: watch::Receiver<Arc<SessionView>>,
+) -> InstanceHandle {
+    let (input_tx, input) = mpsc::channel(INPUT_FRAMES);
+    let (control_tx, control) = mpsc::unbounded_channel();
+    let (halted_tx, halted) = watch::channel(false);
+    let kill = CancellationToken::new();
+    let ctx = CmdCtx {
+        host,
+        cmd,
+        branch,
+        input,
+        out,
+        view,
+        halted,
+    };
+    tokio::spawn(run_instance(name, run, ctx, control, kill.clone()));
+    InstanceHandle {
+        input: input_tx,
+        control: control_tx,
+        halted: halted_tx,
+        kill,
+    }
+}
+
+/// How an invocation ended.
+enum Ended {
+    Done,
+    Aborted,
+    Killed,
+}
+
+async fn run_instance(
+    name: String,
+    run: RunFn,
+    mut ctx: CmdCtx,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    kill: CancellationToken,
+) {
+    let (cmd, branch, out) = (ctx.cmd, ctx.branch, ctx.out.clone());
+    loop {
+        let frame = tokio::select! {
+            biased;
+            () = kill.cancelled() => break,
+            c = control.recv() => {
+                // Nothing runs: answer the control frame with IDLE (PROTOCOL.md §2.5 (a)).
+                out.send(SessionMsg::Idle { cmd, branch }).await;
+                match c {
+                    Some(Control::Term) => continue,
+                    Some(Control::Kill) | None => break,
+                }
+            }
+            frame = ctx.input.recv() => match frame { Some(f) => f, None => break },
+        };
+        let ended = tokio::select! {
+            biased;
+            () = kill.cancelled() => Ended::Killed,
+            c = control.recv() => match c {
+                Some(Control::Term) => Ended::Aborted,
+                Some(Control::Kill) | None => Ended::Killed,
+            },
+            res = run(&mut ctx, Input::new(frame)) => {
+                report(&name, &ctx, res).await;
+                Ended::Done
+            }
+        };
+        out.send(SessionMsg::Idle { cmd, branch }).await;
+        if matches!(ended, Ended::Killed) {
+            break;
+        }
+    }
+    out.send(SessionMsg::Ended { cmd, branch }).await;
+}
+
+/// Sends a body's refusal as ERR, or logs its internal failure and sends the generic ERR.
+async fn report(name: &str, ctx: &CmdCtx, res: super::CmdResult) {
+    match res {
+        Ok(()) => {}
+        Err(Fail::Refused(refusal)) => ctx.refuse(&refusal).await,
+        Err(Fail::Internal(e)) => {
+            tracing::error!(command = name, error = %e, "internal command failed");
+            ctx.refuse(&super::Refusal::new(INTERNAL_ERROR)).await;
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The session's one instance table: every running (command id, branch id) pair, internal
+//! task or module process, keyed by [`InstanceKey`], with one policy for control frames and
+//! for input that arrives too fast (PROTOCOL.md §2.3, §2.5).
+//!
+//! Control policy: TERM_CMD and KILL_CMD reach the pair's instance if it has one (an internal
+//! task aborts its invocation, a module process gets the frame); with no instance at all the
+//! session answers IDLE at once, so a client always learns that nothing runs. HALT_CMD and
+//! RESUME_CMD reach an instance that has one and are dropped otherwise. No control frame
+//! ever starts an instance. Input a task or process cannot take this fast is refused with
+//! [`TOO_FAST`], with no IDLE: the instance is still running.
+//!
+//! Invariant: while draining (the session is ending) no instance is started; a session ends
+//! when draining and no internal invocation is running.
+
+use std::{collections::HashMap, sync::Arc};
+
+use mrci_modrun::{Event as ModEvent, InstanceKey, Routed, Runner, Target};
+use mrci_proto::{Frame, IpcFrame, TypeId};
+use tokio::sync::{mpsc, watch};
+
+use crate::{
+    cmd::{
+        Outbox, RunFn, SessionMsg,
+        instance::{self, Control, InstanceHandle},
+    },
+    host::HostCtx,
+    modules::ModCmd,
+};
+
+use super::SessionView;
+
+/// The refusal for input an instance cannot take this fast.
+pub(crate) const TOO_FAST: &str =
+    "The command is not accepting input this fast; the frame was dropped.";
+
+struct Task {
+    handle: InstanceHandle,
+    busy: bool,
+}
+
+/// What became of a frame sent to an instance.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Fed {
+    /// Delivered (or queued for a process that is starting).
+    Delivered,
+    /// Refused because the instance is not keeping up ([`TOO_FAST`]).
+    TooFast,
+    /// The session is ending and starts nothing.
+    Draining,
+    /// A module process could not be started, or too many run: ERR (this text) and IDLE.
+    Failed(&'static str),
+}
+
+/// The next thing an instance has for the session.
+pub(crate) enum Next {
+    /// Output or a request from an internal task.
+    Task(SessionMsg),
+    /// Output, a request or the end of a module process.
+    Module(InstanceKey, ModEvent),
+}
+
+/// Every instance of one session.
+pub(crate) struct Instances {
+    tasks: HashMap<InstanceKey, Task>,
+    modules: Option<Runner>,
+    outbox: Outbox,
+    output: mpsc::Receiver<SessionMsg>,
+    draining: bool,
+}
+
+impl Instances {
+    /// An empty table whose internal tasks share `output_budget` bytes of unwritten output.
+    pub(crate) fn new(output_budget: usize) -> Self {
+        let (outbox, output) = Outbox::new(output_budget);
+        Self {
+            tasks: HashMap::new(),
+            modules: None,
+            outbox,
+            output,
+            draining: false,
+        }
+    }
+
+    /// Feeds a client frame to the pair's internal task, starting it on first use.
+    pub(crate) fn feed_task(
+        &mut self,
+        key: InstanceKey,
+        (name, run): (&str, RunFn),
+        host: &Arc<HostCtx>,
+        view: watch::Receiver<Arc<SessionView>>,
+        frame: Frame,
+    ) -> Fed {
+        if !self.tasks.contains_key(&key) {
+            if self.draining {
+                return Fed::Draining;
+            }
+            let handle = instance::spawn(
+                name.to_owned(),
+                run,
+                Arc::clone(host),
+                (key.cmd_id, key.branch_id),
+                self.outbox.clone(),
+                view,
+            );
+            let task = Task {
+                handle,
+                busy: false,
+            };
+            self.tasks.insert(key, task);
+        }
+        let Some(task) = self.tasks.get_mut(&key) else {
+            return Fed::TooFast;
+        };
+        task.busy = true;
+        if task.handle.feed(frame) {
+            Fed::Delivered
+        } else {
+            Fed::TooFast
+        }
+    }
+
+    /// Sends a client frame to the pair's module process, starting one on first use.
+    pub(crate) fn feed_module(
+        &mut self,
+        key: InstanceKey,
+        cmd: &ModCmd,
+        runner: impl FnOnce() -> Runner,
+        frame: Frame,
+    ) -> Fed {
+        let running = self.modules.as_ref().is_some_and(|r| r.is_running(key));
+        if self.draining && !running {
+            return Fed::Draining;
+        }
+        let target = Target {
+            exe: cmd.module.clone(),
+            name: cmd.new_cmd.name.clone(),
+        };
+        let ipc = IpcFrame::new(frame.type_id, frame.payload);
+        match self
+            .modules
+            .get_or_insert_with(runner)
+            .route(key, &target, ipc)
+        {
+            Ok(Routed::Sent | Routed::Started | Routed::NoInstance) => Fed::Delivered,
+            Ok(Routed::Busy) => Fed::TooFast,
+            Ok(Routed::TooMany) => {
+                Fed::Failed("Too many module commands are running in this session.")
+            }
+            Err(e) => {
+                tracing::error!(module = %cmd.module.display(), command = %cmd.new_cmd.name, error = %e, "module command failed to start");
+                Fed::Failed(
+                    "The command failed to start. error details were logged for admin review.",
+                )
+            }
+        }
+    }
+
+    /// Delivers a control frame to the pair's instance; false if it has none.
+    pub(crate) fn control(&mut self, key: InstanceKey, type_id: TypeId) -> bool {
+        if let Some(task) = self.tasks.get(&key) {
+            match type_id {
+                TypeId::TERM_CMD => task.handle.control(Control::Term),
+                TypeId::KILL_CMD => task.handle.control(Control::Kill),
+                TypeId::HALT_CMD => task.handle.set_halted(true),
+                TypeId::RESUME_CMD => task.handle.set_halted(false),
+                _ => return false,
+            }
+            return true;
+        }
+        let Some(runner) = self.modules.as_mut().filter(|r| r.is_running(key)) else {
+            return false;
+        };
+        // The target only matters for starting a process, which a control frame never does.
+        let target = Target {
+            exe: Default::default(),
+            name: String::new(),
+        };
+        let routed = runner.route(key, &target, IpcFrame::new(type_id, bytes::Bytes::new()));
+        matches!(routed, Ok(Routed::Sent))
+    }
+
+    /// The next output of any instance; pending forever while there is none.
+    pub(crate) async fn next(&mut self) -> Next {
+        let modules = async {
+            match &mut self.modules {
+                Some(runner) => runner.next_event().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some(msg) = self.output.recv() => Next::Task(msg),
+            (key, event) = modules => Next::Module(key, event),
+        }
+    }
+
+    /// True when more internal output is already waiting.
+    pub(crate) fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    /// An internal invocation finished: the pair is idle (and no longer halted).
+    pub(crate) fn on_idle(&mut self, key: InstanceKey) {
+        if let Some(task) = self.tasks.get_mut(&key) {
+            task.busy = false;
+            task.handle.set_halted(false);
+        }
+    }
+
+    /// An internal task ended.
+    pub(crate) fn on_ended(&mut self, key: InstanceKey) {
+        self.tasks.remove(&key);
+    }
+
+    /// Ends every instance of an unloaded command id.
+    pub(crate) fn stop_command(&mut self, cmd_id: mrci_proto::CmdId) {
+        for (key, task) in &self.tasks {
+            if key.cmd_id == cmd_id {
+                task.handle.kill();
+            }
+        }
+        if let Some(runner) = &mut self.modules {
+            runner.stop_command(cmd_id);
+        }
+    }
+
+    /// Starts nothing new from now on (the session is ending).
+    pub(crate) fn drain(&mut self) {
+        self.draining = true;
+    }
+
+    /// True once [`Instances::drain`] was called.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// True while an internal invocation runs.
+    pub(crate) fn any_busy(&self) -> bool {
+        self.tasks.values().any(|t| t.busy)
+    }
+
+    /// The module runner, if a module process was ever started.
+    pub(crate) fn runner_mut(&mut self) -> Option<&mut Runner> {
+        self.modules.as_mut()
+    }
+
+    /// Ends every instance: internal tasks report their IDLE (if they were running) and end;
+    /// module processes get KILL_CMD and a forced kill after `grace`. Returns the IDLE
+    /// frames still owed to the client, waiting at most `wait` for them.
+    pub(crate) async fn shutdown(
+        &mut self,
+        grace: std::time::Duration,
+        wait: std::time::Duration,
+    ) -> Vec<Frame> {
+        for task in self.tasks.values() {
+            task.handle.kill();
+        }
+        if let Some(runner) = self.modules.take() {
+            let _ = tokio::time::timeout(grace * 2, runner.shutdown()).await;
+        }
+        let mut idles = Vec::new();
+        let collect = async {
+            while !self.tasks.is_empty() {
+                match self.output.recv().await {
+                    Some(SessionMsg::Ended { cmd, branch }) => {
+                        self.tasks.remove(&InstanceKey {
+                            cmd_id: cmd,
+                            branch_id: branch,
+                        });
+                    }
+                    Some(SessionMsg::Idle { cmd, branch }) => idles.push(Frame::idle(cmd, branch)),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(wait, collect).await;
+        idles
+    }
+}
