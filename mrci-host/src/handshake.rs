@@ -9,7 +9,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use mrci_proto::{
-    BranchId, Frame, SessionId, TypeId,
+    SessionId, TypeId,
     async_id::AsyncId,
     header::{ClientHeader, HostHeader, Reply},
 };
@@ -74,13 +74,9 @@ pub(crate) async fn handshake(
     .write(&mut out);
     if reply == Reply::TLS {
         let pem = bytes::Bytes::from(host.tls.cert_pem.clone().into_bytes());
-        Frame {
-            type_id: TypeId::HOST_CERT,
-            cmd_id: AsyncId::SYS_MSG.cmd_id(),
-            branch_id: BranchId(0),
-            payload: pem,
-        }
-        .encode(&mut out)?;
+        AsyncId::SYS_MSG
+            .frame(TypeId::HOST_CERT, pem)
+            .encode(&mut out)?;
     }
     tcp.write_all(&out).await?;
     let stream = match reply {

@@ -20,6 +20,10 @@ use crate::{
     session::Session,
 };
 
+/// How long the accept loop pauses after a failed accept (usually out of descriptors), so it
+/// does not spin while sessions end and free them.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// A bound host, ready to [`Host::run`].
 pub struct Host {
     ctx: Arc<HostCtx>,
@@ -67,7 +71,7 @@ impl Host {
                     Err(e) => {
                         // Running out of descriptors is transient; back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
                     }
                 },
             }
@@ -79,7 +83,8 @@ impl Host {
         drop(listener);
         cancel.cancel();
         tracker.close();
-        let deadline = Duration::from_secs(ctx.config.limits.shutdown_grace_secs.max(1) + 5);
+        let deadline = Duration::from_secs(ctx.config.limits.shutdown_grace_secs)
+            + crate::session::CLOSE_WAIT * 2;
         if tokio::time::timeout(deadline, tracker.wait())
             .await
             .is_err()

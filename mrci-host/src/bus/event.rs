@@ -21,21 +21,18 @@ pub enum Event {
     },
     /// ASYNC_END_SESSION (18): the receiving session ends.
     EndSession,
-    /// ASYNC_RW_MY_INFO (23): sessions of this user re-read the account and send MY_INFO.
-    RwMyInfo {
-        /// The account that changed.
-        user_id: UserId,
-    },
     /// ASYNC_CMD_RANKS_CHANGED (13): every session re-evaluates its command set.
     CmdRanksChanged,
-    /// ASYNC_DISP_RENAMED (10) and other account edits: sessions of this user re-read the
-    /// account and send MY_INFO.
+    /// ASYNC_DISP_RENAMED (10), ASYNC_USER_GROUP_CHANGED (12), ASYNC_RW_MY_INFO (23) and
+    /// every other account edit: sessions of this user re-read the account, send MY_INFO and
+    /// announce their command-set difference.
     AccountChanged {
         /// The account that changed.
         user_id: UserId,
     },
-    /// ASYNC_USER_RENAMED (42): sessions of this user re-read the account and forward the
-    /// seed TEXT `-old "old" -new_name "new"` to their client.
+    /// ASYNC_USER_RENAMED (42): sessions of this user re-read the account; they and the
+    /// sessions of the user's fellow channel members show the seed TEXT
+    /// `-old "old" -new_name "new"`.
     UserRenamed {
         /// The renamed account.
         user_id: UserId,
@@ -44,26 +41,13 @@ pub enum Event {
         /// The new user name.
         new_name: String,
     },
-    /// ASYNC_GROUP_RENAMED (9): sessions in group `src` now belong to `dst`.
-    GroupRenamed {
-        /// The old group name.
-        src: String,
-        /// The new group name.
-        dst: String,
-    },
-    /// ASYNC_GRP_TRANS (11): every user of group `src` was moved to `dst`.
-    GrpTrans {
-        /// The group the users left.
-        src: String,
-        /// The group they joined.
-        dst: String,
-    },
-    /// ASYNC_USER_GROUP_CHANGED (12): this user is now in `group`.
-    UserGroupChanged {
-        /// The user that moved.
-        user_id: UserId,
-        /// The new group's name.
+    /// ASYNC_GROUP_RENAMED (9), ASYNC_GRP_TRANS (11), ASYNC_GROUP_UPDATED (17): the sessions
+    /// of users in `group` (its name before the change) re-read their account.
+    Group {
+        /// The group's name before the change.
         group: String,
+        /// What changed.
+        change: GroupChange,
     },
     /// A channel event (ids 26–39): the seed TEXT the client sees and what it changes.
     Channel {
@@ -93,13 +77,17 @@ pub enum Event {
         /// The session that left.
         sid: mrci_proto::SessionId,
     },
-    /// ASYNC_GROUP_UPDATED (17): group `name` now has host rank `rank`.
-    GroupUpdated {
-        /// The group.
-        name: String,
-        /// Its new rank.
-        rank: u32,
-    },
+}
+
+/// How a group changed (the seed's group events, by kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupChange {
+    /// ASYNC_GROUP_RENAMED (9): renamed to this name.
+    Renamed(String),
+    /// ASYNC_GRP_TRANS (11): every member moved to this group.
+    Transferred(String),
+    /// ASYNC_GROUP_UPDATED (17): the host rank changed to this.
+    Reranked(u32),
 }
 
 /// What a channel event changes in the sessions it reaches (PROTOCOL.md §4.3 ids 26–39).

@@ -39,7 +39,7 @@ use mrci_proto::{SessionId, SubChList, TypeId, UserId, async_id::AsyncId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use event::{ChEffect, Event, P2pKind};
+pub use event::{ChEffect, Event, GroupChange, P2pKind};
 pub use state::BusState;
 
 /// What a session's inbox receives.
@@ -226,6 +226,20 @@ impl Bus {
         let inner = self.lock();
         let delivery = Arc::new(event);
         let targets = inner.state.channel_targets(ch, user, sub);
+        for sid in &targets {
+            if let Some(link) = inner.links.get(sid) {
+                self.deliver(link, &delivery);
+            }
+        }
+        targets.len()
+    }
+
+    /// Delivers to the sessions of `user` and of the full members of `chs`, each once.
+    /// Returns how many it reached.
+    pub fn to_members(&self, chs: &[u64], user: &UserId, event: Event) -> usize {
+        let inner = self.lock();
+        let delivery = Arc::new(event);
+        let targets = inner.state.members_targets(chs, user);
         for sid in &targets {
             if let Some(link) = inner.links.get(sid) {
                 self.deliver(link, &delivery);

@@ -184,6 +184,27 @@ impl BusState {
         out.into_iter().map(|(_, sid)| sid).collect()
     }
 
+    /// The sessions of `user` and of every full member of the channels `chs`, each once, in
+    /// registration order.
+    pub fn members_targets(&self, chs: &[u64], user: &UserId) -> Vec<SessionId> {
+        let mut set: HashSet<SessionId> = self
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        for ch in chs {
+            set.extend(self.by_channel.get(ch).into_iter().flatten().copied());
+        }
+        let mut out: Vec<(u64, SessionId)> = set
+            .into_iter()
+            .filter_map(|sid| self.sessions.get(&sid).map(|e| (e.seq, sid)))
+            .collect();
+        out.sort_unstable_by_key(|(seq, _)| *seq);
+        out.into_iter().map(|(_, sid)| sid).collect()
+    }
+
     /// The entry of `sid`, if registered.
     pub fn entry(&self, sid: &SessionId) -> Option<&Entry> {
         self.sessions.get(sid)

@@ -192,6 +192,24 @@ async fn outranked_user(
     Ok(user)
 }
 
+/// ASYNC_USER_RENAMED (42) to the account's sessions and to the members of its channels
+/// (PROTOCOL.md §4.3).
+pub(super) async fn announce_rename(
+    ctx: &CmdCtx,
+    user: &mrci_proto::UserId,
+    old: &str,
+    new_name: &str,
+) -> crate::Result<()> {
+    let channels = ctx.host.store.member_channels(user).await?;
+    let event = Event::UserRenamed {
+        user_id: *user,
+        old: old.to_owned(),
+        new_name: new_name.to_owned(),
+    };
+    ctx.host.bus.to_members(&channels, user, event);
+    Ok(())
+}
+
 /// Ends every session of `user` after telling it why.
 fn end_sessions(ctx: &CmdCtx, user: &UserRecord, why: &str) {
     let bus = &ctx.host.bus;
@@ -489,12 +507,7 @@ async fn set_user_name_body(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     if !ctx.host.store.rename_user(&me.id, &new_name).await? {
         return refused("That user name is taken.");
     }
-    let event = Event::UserRenamed {
-        user_id: me.id,
-        old: me.name.clone(),
-        new_name: new_name.clone(),
-    };
-    ctx.host.bus.to_user(&me.id, event);
+    announce_rename(ctx, &me.id, &me.name, &new_name).await?;
     ctx.text(&format!(
         "User name changed from {} to {new_name}.\n",
         me.name

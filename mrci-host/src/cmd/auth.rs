@@ -193,6 +193,7 @@ async fn forced_rename(ctx: &mut CmdCtx, user: &UserRecord) -> crate::Result<boo
             ctx.refuse(&Refusal::new("That user name is taken.")).await;
             continue;
         }
+        super::accounts::announce_rename(ctx, &user.id, &user.name, &name).await?;
         ctx.text(&format!(
             "User name changed from {} to {name}.\n",
             user.name

@@ -166,17 +166,11 @@ async fn user_arg(ctx: &CmdCtx, args: &Args) -> Result<UserRecord, Fail> {
     }
 }
 
-/// A `-level` argument in `range`.
-pub(super) fn level_arg(args: &Args, range: std::ops::RangeInclusive<u8>) -> Result<u8, Fail> {
-    match args.value("-level").map(str::parse::<u8>) {
-        Some(Ok(level)) if range.contains(&level) => Ok(level),
-        Some(_) => refused(format!(
-            "-level must be between {} and {}.",
-            range.start(),
-            range.end()
-        )),
-        None => refused("-level is required."),
-    }
+/// A `-level` argument: a member level (1-4), or any level (1-5) with `include_public`;
+/// plain decimal digits only (no sign).
+pub(super) fn level_arg(args: &Args, include_public: bool) -> Result<u8, Fail> {
+    let text = arg(args, "-level")?;
+    constraints::level(text, include_public).map_err(|e| refuse!("-level: {e}.").into())
 }
 
 /// Requires a level at least as powerful as `needed`.
@@ -440,7 +434,7 @@ async fn remove_member_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome 
 async fn set_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let ch = channel_arg(ctx, args).await?;
     let user = user_arg(ctx, args).await?;
-    let new_level = level_arg(args, OWNER..=REGULAR)?;
+    let new_level = level_arg(args, false)?;
     let mine = level(ctx, ch.id).await?;
     let Some((theirs, false)) = ctx.host.store.membership(ch.id, &user.id).await? else {
         return refused(format!("{} is not a member of {}.", user.name, ch.name));

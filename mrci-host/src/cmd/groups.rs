@@ -12,7 +12,7 @@ use super::{
     util::{Outcome, arg, broadcast, rank_arg, refused, reply, valid},
 };
 use crate::{
-    bus::Event,
+    bus::{Event, GroupChange},
     store::{Group, INTERNAL_MODULE},
 };
 
@@ -167,9 +167,9 @@ async fn rename_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
         .map_err(Fail::from_store)?;
     broadcast(
         ctx,
-        Event::GroupRenamed {
-            src: group.name.clone(),
-            dst: new_name.to_owned(),
+        Event::Group {
+            group: group.name.clone(),
+            change: GroupChange::Renamed(new_name.to_owned()),
         },
     );
     Ok(format!("Group {} renamed to {new_name}.\n", group.name))
@@ -206,13 +206,9 @@ async fn set_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
         ));
     }
     store.set_group_by_name(&target.name, &dst.name).await?;
-    broadcast(
-        ctx,
-        Event::UserGroupChanged {
-            user_id: target.id,
-            group: dst.name.clone(),
-        },
-    );
+    ctx.host
+        .bus
+        .to_user(&target.id, Event::AccountChanged { user_id: target.id });
     Ok(format!(
         "{} is now in group {} (host rank {}).\n",
         target.name, dst.name, dst.host_rank
@@ -226,9 +222,9 @@ async fn set_group_rank_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome 
     ctx.host.store.set_group_rank(&group, rank).await?;
     broadcast(
         ctx,
-        Event::GroupUpdated {
-            name: group.name.clone(),
-            rank,
+        Event::Group {
+            group: group.name.clone(),
+            change: GroupChange::Reranked(rank),
         },
     );
     Ok(format!("Group {} now has host rank {rank}.\n", group.name))
@@ -244,9 +240,9 @@ async fn trans_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     let n = ctx.host.store.transfer_group(&src, &dst).await?;
     broadcast(
         ctx,
-        Event::GrpTrans {
-            src: src.name.clone(),
-            dst: dst.name.clone(),
+        Event::Group {
+            group: src.name.clone(),
+            change: GroupChange::Transferred(dst.name.clone()),
         },
     );
     Ok(format!(

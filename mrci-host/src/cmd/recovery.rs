@@ -300,7 +300,7 @@ async fn verify_email(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
             ctx.host.store.set_email_verified(&me.user_id, true).await?;
             ctx.host.bus.to_user(
                 &me.user_id,
-                Event::RwMyInfo {
+                Event::AccountChanged {
                     user_id: me.user_id,
                 },
             );

@@ -202,7 +202,7 @@ async fn rename_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
 }
 
 async fn set_sub_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
-    let new_level = level_arg(args, 1..=PUBLIC)?;
+    let new_level = level_arg(args, true)?;
     let (ch, sub) = sub_arg(ctx, args).await?;
     need_level(
         level(ctx, ch.id).await?,
@@ -375,7 +375,7 @@ async fn flag_body(ctx: &CmdCtx, args: &Args, add: bool) -> Outcome {
         Ok(id) => id,
         Err(e) => return refused(format!("-sub_id: {e}.")),
     };
-    let flag_level = level_arg(args, 1..=PUBLIC)?;
+    let flag_level = level_arg(args, true)?;
     let ch = channel_arg(ctx, args).await?;
     need_level(level(ctx, ch.id).await?, ADMIN, "changing read-only flags")?;
     let store = &ctx.host.store;

@@ -1,9 +1,14 @@
 //! How a session applies the async events other sessions deliver through the bus
 //! (PROTOCOL.md §4.3).
+//!
+//! Invariant: an event about an account or a group changes this session only if it is
+//! logged in as that account or in that group; the session then re-reads the account from
+//! the store rather than trusting the event's copy.
 
-use crate::bus::Event;
+use mrci_proto::{TypeId, UserId, async_cmd::AsyncCmd};
 
 use super::Session;
+use crate::bus::{Event, GroupChange};
 
 impl Session {
     pub(super) async fn handle_event(&mut self, event: &Event) -> crate::Result<()> {
@@ -20,57 +25,19 @@ impl Session {
                 self.cancel.cancel();
                 Ok(())
             }
-            Event::RwMyInfo { user_id } => {
-                if self
-                    .view
-                    .user
-                    .as_ref()
-                    .is_some_and(|u| u.user_id == *user_id)
-                    && let Some(user) = self.host.user_view(user_id).await?
-                {
-                    self.view.user = Some(user);
-                    self.publish();
-                    self.send_my_info().await?;
-                    self.reload_commands().await?;
+            Event::CmdRanksChanged | Event::ModulesChanged => self.reload_commands().await,
+            Event::Group { group, change } => self.on_group_event(group, change).await,
+            Event::AccountChanged { user_id } => {
+                if self.is_user(user_id) {
+                    self.refresh_user().await?;
                 }
                 Ok(())
-            }
-            Event::CmdRanksChanged | Event::ModulesChanged => self.reload_commands().await,
-            Event::GroupRenamed { src, .. }
-            | Event::GrpTrans { src, .. }
-            | Event::GroupUpdated { name: src, .. } => {
-                let in_group = self
-                    .view
-                    .user
-                    .as_ref()
-                    .is_some_and(|u| u.group_name.eq_ignore_ascii_case(src));
-                if in_group {
-                    self.refresh_user().await
-                } else {
-                    Ok(())
-                }
             }
             Event::UserRenamed {
                 user_id,
                 old,
                 new_name,
-            } => {
-                if self
-                    .view
-                    .user
-                    .as_ref()
-                    .is_none_or(|u| u.user_id != *user_id)
-                {
-                    return Ok(());
-                }
-                self.refresh_user().await?;
-                let cmd = mrci_proto::async_cmd::AsyncCmd::UserRenamed {
-                    old: old.clone(),
-                    new_name: new_name.clone(),
-                };
-                let frame = cmd.id().frame(mrci_proto::TypeId::TEXT, cmd.to_bytes());
-                self.conn.feed(frame).await
-            }
+            } => self.on_user_renamed(user_id, old, new_name).await,
             Event::Channel {
                 id,
                 text,
@@ -79,18 +46,47 @@ impl Session {
             } => self.handle_channel_event(*id, text, *ch, effect).await,
             Event::P2p { src, kind, info } => self.handle_p2p(*src, *kind, info).await,
             Event::CloseP2p { sid } => self.handle_close_p2p(*sid).await,
-            Event::AccountChanged { user_id } | Event::UserGroupChanged { user_id, .. } => {
-                if self
-                    .view
-                    .user
-                    .as_ref()
-                    .is_some_and(|u| u.user_id == *user_id)
-                {
-                    self.refresh_user().await
-                } else {
-                    Ok(())
-                }
-            }
         }
+    }
+
+    fn is_user(&self, user_id: &UserId) -> bool {
+        self.view
+            .user
+            .as_ref()
+            .is_some_and(|u| u.user_id == *user_id)
+    }
+
+    /// A group this session's user belongs to was renamed, re-ranked or emptied into
+    /// another (seed ids 9, 11, 17): re-read the account.
+    async fn on_group_event(&mut self, group: &str, change: &GroupChange) -> crate::Result<()> {
+        let in_group = self
+            .view
+            .user
+            .as_ref()
+            .is_some_and(|u| u.group_name.eq_ignore_ascii_case(group));
+        if in_group {
+            tracing::debug!(session = %self.view.sid, ?change, group, "group changed");
+            self.refresh_user().await?;
+        }
+        Ok(())
+    }
+
+    /// ASYNC_USER_RENAMED (42): the account's sessions re-read it and show the seed TEXT; a
+    /// session sharing a channel with the user only shows the TEXT.
+    async fn on_user_renamed(
+        &mut self,
+        user_id: &UserId,
+        old: &str,
+        new_name: &str,
+    ) -> crate::Result<()> {
+        if self.is_user(user_id) {
+            self.refresh_user().await?;
+        }
+        let cmd = AsyncCmd::UserRenamed {
+            old: old.to_owned(),
+            new_name: new_name.to_owned(),
+        };
+        let frame = cmd.id().frame(TypeId::TEXT, cmd.to_bytes());
+        self.conn.feed(frame).await
     }
 }

@@ -25,9 +25,10 @@ mod state;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use mrci_modrun::InstanceKey;
-use mrci_proto::{BranchId, CmdId, Frame, SessionId, async_id::AsyncId};
+use mrci_proto::{BranchId, CmdId, Frame, SessionId, TypeId, async_id::AsyncId};
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use self::conn::CLOSE_WAIT;
 use self::{
     channels::cast_blocked,
     conn::Conn,
@@ -160,7 +161,7 @@ impl Session {
         self.host.bus.unregister(&sid);
         let grace = self.host.modules.config().timers.grace;
         // Killed instances report their IDLE; a client that is still there sees them.
-        for idle in self.instances.shutdown(grace, conn::CLOSE_WAIT).await {
+        for idle in self.instances.shutdown(grace, CLOSE_WAIT).await {
             let _ = self.conn.feed(idle).await;
         }
         self.conn.close().await;
@@ -204,10 +205,7 @@ impl Session {
         }
         if frame.type_id.is_control() {
             if !self.instances.control(key, frame.type_id)
-                && matches!(
-                    frame.type_id,
-                    mrci_proto::TypeId::TERM_CMD | mrci_proto::TypeId::KILL_CMD
-                )
+                && matches!(frame.type_id, TypeId::TERM_CMD | TypeId::KILL_CMD)
             {
                 self.conn.feed(Frame::idle(cmd, branch)).await?;
             }
@@ -343,7 +341,7 @@ impl Session {
     /// A system message (ASYNC_SYS_MSG) as TEXT or ERR.
     async fn send_sys_text(&mut self, s: &str, is_err: bool) -> crate::Result<()> {
         let frame = if is_err {
-            Frame::err(AsyncId::SYS_MSG.cmd_id(), BranchId(0), s)
+            AsyncId::SYS_MSG.frame(TypeId::ERR, mrci_proto::text::encode(s))
         } else {
             AsyncId::SYS_MSG.text_frame(s)
         };
