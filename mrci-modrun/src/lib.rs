@@ -32,6 +32,11 @@
 //!
 //! # For module authors
 //!
+//! The module guide, [`guide`] (`MODULES.md` in this crate's directory), has the whole
+//! contract (options, frames, timers, the shared-memory layout and its lock-free read
+//! recipe, async requests) and a walkthrough in Rust, Python, shell and C; the kits for the
+//! other languages are in `kits/`.
+//!
 //! [`module`] has [`ModuleArgs::from_env`], a blocking [`module::Pipe`] and
 //! [`module::serve`], which answers the list modes and runs commands; see
 //! `examples/hello_module.rs`. Session data is read with `mrci_shm::SessionShm::attach`.
@@ -51,6 +56,8 @@ mod config;
 mod driver;
 mod error;
 pub mod filter;
+#[doc = include_str!("../MODULES.md")]
+pub mod guide {}
 mod list;
 pub mod module;
 mod process;

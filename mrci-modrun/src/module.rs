@@ -20,7 +20,8 @@
 //! ```
 //!
 //! Reading session data: attach the `-mem_ses` key with `mrci_shm::SessionShm::attach`
-//! (`args.mem_ses`); this crate does not depend on the shared-memory crate.
+//! (`args.mem_ses`); this crate does not depend on the shared-memory crate. Modules in other
+//! languages map the segment read-only and use its sequence counter (see [`crate::guide`]).
 //!
 //! Invariant: [`serve`] sends IDLE exactly once per task the handler finishes, and before
 //! exiting on KILL_CMD while a task is open (PROTOCOL.md §2.5).

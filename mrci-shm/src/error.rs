@@ -16,7 +16,7 @@ pub enum Error {
     /// The key is not a name this crate creates (`/mrci-…`, no further slashes).
     #[error("invalid shared-memory key {0:?}")]
     BadKey(String),
-    /// The segment is smaller than the header plus the layout it should hold.
+    /// The segment is smaller than the seed layout plus this crate's extension.
     #[error("segment is {got} bytes, expected at least {expected}")]
     BadSize {
         /// The size required.
@@ -24,7 +24,8 @@ pub enum Error {
         /// The size found.
         got: usize,
     },
-    /// The segment's header does not describe the expected layout.
+    /// The segment's extension (magic, version, layout size) does not describe the expected
+    /// layout.
     #[error("segment header mismatch: {0}")]
     BadHeader(&'static str),
     /// The lock could not be taken (for example, this thread already holds it).

@@ -1,5 +1,10 @@
-//! The seed 000 §6.2–6.3 layouts: offsets and sizes of every field, relative to the start of
-//! a segment's data region (which follows this crate's header, see `segment`).
+//! The seed 000 §6.2–6.3 layouts: offsets and sizes of every field, which are byte offsets
+//! into the mapping (offset N of the seed is byte N of the segment), and the place of this
+//! crate's extension area after them.
+//!
+//! Invariant: the seed fields fill `0..SESSION_LEN` (or `0..HOST_LEN`) exactly; the
+//! extension starts at the first 64-byte boundary after them and nothing of ours lies below
+//! it, so a reader that knows only the seed tables reads the right bytes.
 
 /// Session id: 28-byte hash.
 pub const SESSION_ID: usize = 0;
@@ -56,6 +61,45 @@ pub const SESSION_LEN: usize = 7698;
 pub const NUM_SESSIONS: usize = 0;
 /// Size of the host segment's data region.
 pub const HOST_LEN: usize = 4;
+
+/// Start of the extension area of a segment whose seed layout is `data_len` bytes: the first
+/// 64-byte boundary at or after it.
+pub const fn ext_offset(data_len: usize) -> usize {
+    data_len.next_multiple_of(64)
+}
+
+/// Size of the extension area (magic, version, layout size, owner pid, sequence, mutex).
+pub const EXT_LEN: usize = 128;
+/// Extension offset of the magic `MRCISHM\0`.
+pub const EXT_MAGIC: usize = 0;
+/// Extension offset of the extension version (u32, native endian).
+pub const EXT_VERSION: usize = 8;
+/// Extension offset of the seed layout's size (u32, native endian).
+pub const EXT_DATA_LEN: usize = 12;
+/// Extension offset of the creating process's pid (u32, native endian).
+pub const EXT_OWNER_PID: usize = 16;
+/// Extension offset of the sequence counter (u32, native endian, 4-aligned): even while
+/// the seed fields are stable, odd while the host writes them.
+pub const EXT_SEQ: usize = 24;
+/// Extension offset of the process-shared robust pthread mutex.
+pub const EXT_MUTEX: usize = 64;
+
+/// Where the session segment's extension starts (7744).
+pub const SESSION_EXT: usize = ext_offset(SESSION_LEN);
+/// The session segment's sequence counter (byte 7768).
+pub const SESSION_SEQ: usize = SESSION_EXT + EXT_SEQ;
+/// Size of the whole session segment (7872).
+pub const SESSION_SEGMENT_LEN: usize = SESSION_EXT + EXT_LEN;
+/// Where the host segment's extension starts (64).
+pub const HOST_EXT: usize = ext_offset(HOST_LEN);
+/// The host segment's sequence counter (byte 88).
+pub const HOST_SEQ: usize = HOST_EXT + EXT_SEQ;
+/// Size of the whole host segment (192).
+pub const HOST_SEGMENT_LEN: usize = HOST_EXT + EXT_LEN;
+
+const _: () = assert!(SESSION_EXT >= SESSION_LEN && HOST_EXT >= HOST_LEN);
+const _: () = assert!(EXT_MAGIC + 8 <= EXT_VERSION && EXT_OWNER_PID + 4 <= EXT_SEQ);
+const _: () = assert!(EXT_SEQ + 4 <= EXT_MUTEX && EXT_SEQ.is_multiple_of(4));
 
 /// Appends `s` as UTF-16LE to a zeroed `field`, truncated on a code-point boundary.
 pub(crate) fn encode_text(s: &str, field: &mut [u8]) {
@@ -120,6 +164,16 @@ mod tests {
         assert_eq!(SESSION_LEN, 7698);
         assert_eq!(MAX_OPEN_SUBS * 9, SUB_LIST_LEN);
         assert_eq!((NUM_SESSIONS, HOST_LEN), (0, 4));
+    }
+
+    #[test]
+    fn the_extension_follows_the_seed_layout() {
+        // The numbers MODULES.md and the kits hard-code.
+        assert_eq!(
+            (SESSION_EXT, SESSION_SEQ, SESSION_SEGMENT_LEN),
+            (7744, 7768, 7872)
+        );
+        assert_eq!((HOST_EXT, HOST_SEQ, HOST_SEGMENT_LEN), (64, 88, 192));
     }
 
     #[test]

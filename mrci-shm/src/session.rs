@@ -83,6 +83,13 @@ impl SessionReader {
         self.seg.owner_pid()
     }
 
+    /// The segment's sequence counter, read without the lock: even while no write is in
+    /// progress, and two more after each locked write. A cheap way to see whether anything
+    /// changed since the last read; see the crate docs for the lock-free read recipe.
+    pub fn sequence(&self) -> u32 {
+        self.seg.sequence()
+    }
+
     /// Locks the segment for reading fields.
     ///
     /// # Errors

@@ -1,6 +1,7 @@
 //! Cross-process tests of the shared-memory segments. This binary is its own test harness:
-//! run with `MRCI_SHM_ROLE` set it plays the child process (attach and read, or lock and wait
-//! to be killed); otherwise it runs every check and exits non-zero on the first failure.
+//! run with `MRCI_SHM_ROLE` set it plays the child process (attach and read, lock and wait
+//! to be killed, or read the object raw without this crate the way a C or Python module
+//! does); otherwise it runs every check and exits non-zero on the first failure.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -20,17 +21,26 @@ fn main() {
         child(&role, &key);
         return;
     }
-    let tests: [(&str, fn()); 8] = [
+    let tests: [(&str, fn()); 11] = [
         (
             "child_attaches_and_reads_what_the_parent_wrote",
             child_reads,
         ),
         ("sigkilled_holder_does_not_block_the_lock", sigkilled_holder),
+        (
+            "a_raw_reader_finds_the_seed_fields_at_the_seed_offsets",
+            raw_reader,
+        ),
+        (
+            "raw_sequence_readers_never_see_a_torn_snapshot",
+            seqlock_readers,
+        ),
+        ("each_locked_write_adds_two_to_the_sequence", sequence_steps),
         ("foreign_or_short_segments_are_refused", refused),
         ("owner_drop_unlinks", owner_drop_unlinks),
         ("stale_segments_of_dead_hosts_are_removed", stale_cleanup),
         ("lists_round_trip_and_respect_their_capacity", lists),
-        ("fields_land_at_the_seed_offsets_after_the_header", offsets),
+        ("fields_land_at_the_seed_offsets", offsets),
         ("relocking_in_one_thread_is_an_error_not_a_deadlock", relock),
     ];
     // Enough of the libtest command line for `cargo nextest` and name filters.
@@ -69,6 +79,12 @@ fn main() {
 }
 
 fn child(role: &str, key: &str) {
+    match role {
+        "raw" => return raw::print_fields(key),
+        "raw_hold" => raw::hold_lock(key),
+        "torn" => return raw::check_snapshots(key),
+        _ => {}
+    }
     let shm = SessionShm::attach(key).expect("attach");
     let mut out = std::io::stdout();
     match role {
@@ -131,8 +147,16 @@ fn child_reads() {
 }
 
 fn sigkilled_holder() {
+    // Once with a child that locks through this crate, once with one that calls
+    // pthread_mutex_lock on the documented offset of a raw mapping.
+    for role in ["hold", "raw_hold"] {
+        sigkilled_holder_of(role);
+    }
+}
+
+fn sigkilled_holder_of(role: &str) {
     let shm = SessionShm::create().expect("create");
-    let mut child = spawn("hold", shm.key());
+    let mut child = spawn(role, shm.key());
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("piped"))
         .read_line(&mut line)
@@ -296,9 +320,9 @@ fn relock() {
 }
 
 /// Writes every field through the API and checks the raw bytes of the object (read through
-/// `/dev/shm`) at `HEADER_LEN + seed offset`.
+/// `/dev/shm`) at the seed offsets, and the extension after them.
 fn offsets() {
-    use mrci_shm::{HEADER_LEN, layout as l};
+    use mrci_shm::layout as l;
 
     let shm = SessionShm::create().expect("create");
     {
@@ -325,8 +349,8 @@ fn offsets() {
         seg.set_accepted_p2p(&[[0x44; 28]]);
     }
     let file = std::fs::read(format!("/dev/shm{}", shm.key())).expect("read the object");
-    assert_eq!(file.len(), HEADER_LEN + l::SESSION_LEN);
-    let at = |offset: usize, len: usize| &file[HEADER_LEN + offset..][..len];
+    assert_eq!(file.len(), l::SESSION_SEGMENT_LEN);
+    let at = |offset: usize, len: usize| &file[offset..][..len];
     assert_eq!(
         at(l::SESSION_ID, 29),
         [[0x11; 28].as_slice(), &[0x22]].concat()
@@ -362,8 +386,240 @@ fn offsets() {
             .iter()
             .all(|b| *b == 0)
     );
+    // Nothing of ours between the seed layout and the extension; the extension starts with
+    // the magic and holds the sequence after one write.
+    assert!(
+        at(l::SESSION_LEN, l::SESSION_EXT - l::SESSION_LEN)
+            .iter()
+            .all(|b| *b == 0)
+    );
+    assert_eq!(at(l::SESSION_EXT, 8), b"MRCISHM\0");
+    assert_eq!(at(l::SESSION_SEQ, 4), 2u32.to_ne_bytes());
     let host = HostShm::create().expect("create host");
     host.lock().expect("lock").set_sessions(0x0102);
     let file = std::fs::read(format!("/dev/shm{}", host.key())).expect("read the object");
-    assert_eq!(file.get(HEADER_LEN..), Some([2, 1, 0, 0].as_slice()));
+    assert_eq!(file.len(), l::HOST_SEGMENT_LEN);
+    assert_eq!(
+        file.get(..l::HOST_EXT),
+        Some([[2u8, 1, 0, 0].as_slice(), &[0; 60]].concat().as_slice())
+    );
+    assert_eq!(
+        file.get(l::HOST_EXT..l::HOST_EXT + 8),
+        Some(b"MRCISHM\0".as_slice())
+    );
+    assert_eq!(
+        file.get(l::HOST_SEQ..l::HOST_SEQ + 4),
+        Some(2u32.to_ne_bytes().as_slice())
+    );
+}
+
+/// A child that knows only the seed offsets (no mrci-shm) reads what the host wrote.
+fn raw_reader() {
+    let shm = SessionShm::create().expect("create");
+    {
+        let mut seg = shm.lock().expect("lock");
+        seg.set_user_name("zoë");
+        seg.set_host_rank(0x0102_0304);
+        seg.set_open_subs(&[SubCh {
+            ch_id: 77,
+            sub_id: 3,
+        }]);
+    }
+    let mut child = spawn("raw", shm.key());
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out)
+        .expect("read");
+    assert!(child.wait().expect("wait").success());
+    assert_eq!(out, "zoë|16909060|77:3|2\n");
+}
+
+/// The host alternates two whole states as fast as it can while a raw child reads with the
+/// sequence recipe; every snapshot the child accepts must be one state or the other.
+fn seqlock_readers() {
+    let shm = SessionShm::create().expect("create");
+    let write = |name: &str, rank: u32| {
+        let mut seg = shm.lock().expect("lock");
+        seg.set_user_name(name);
+        seg.set_display_name(name);
+        seg.set_host_rank(rank);
+    };
+    write(&"a".repeat(24), 1);
+    let mut child = spawn("torn", shm.key());
+    let mut round = 0u64;
+    // The child ends by itself after a bounded number of reads.
+    while child.try_wait().expect("try_wait").is_none() {
+        write(&"b".repeat(24), 2);
+        std::thread::yield_now();
+        write(&"a".repeat(24), 1);
+        std::thread::yield_now();
+        round += 1;
+    }
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out)
+        .expect("read");
+    assert!(child.wait().expect("wait").success(), "child: {out}");
+    assert!(out.starts_with("consistent"), "{out} after {round} rounds");
+}
+
+fn sequence_steps() {
+    let shm = SessionShm::create().expect("create");
+    let reader = SessionShm::attach(shm.key()).expect("attach");
+    assert_eq!(reader.sequence(), 0);
+    drop(shm.lock().expect("lock without writing"));
+    drop(reader.lock().expect("reader lock"));
+    assert_eq!(
+        reader.sequence(),
+        0,
+        "locking without writing changes nothing"
+    );
+    {
+        let mut seg = shm.lock().expect("lock");
+        seg.set_host_rank(1);
+        seg.set_user_name("x");
+        assert_eq!(reader.sequence(), 1, "odd while the writer holds the lock");
+    }
+    assert_eq!(
+        reader.sequence(),
+        2,
+        "one step per locked write, not per field"
+    );
+    let host = HostShm::create().expect("create host");
+    let host_reader = HostShm::attach(host.key()).expect("attach host");
+    host.lock().expect("lock").set_sessions(3);
+    host.lock().expect("lock").set_sessions(4);
+    assert_eq!(host_reader.sequence(), 4);
+}
+
+/// What a module in another language does: map `/dev/shm/<key>` and read at the seed
+/// offsets, with no help from mrci-shm. Only the numbers of seed 000 and MODULES.md are used.
+mod raw {
+    use std::fs::{File, OpenOptions};
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU32, Ordering, fence};
+
+    use memmap2::{Mmap, MmapMut};
+
+    const SEED_LEN: usize = 7698;
+    const SEQ: usize = 7768;
+    const MUTEX: usize = 7808;
+    const OBJECT_LEN: usize = 7872;
+
+    fn open(key: &str) -> File {
+        File::open(format!("/dev/shm{key}")).expect("open read-only")
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        let units: Vec<u16> = bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .take_while(|u| *u != 0)
+            .collect();
+        String::from_utf16_lossy(&units)
+    }
+
+    /// One snapshot of the seed bytes `0..len` by the sequence recipe, or `None` after many
+    /// tries.
+    fn snapshot(map: &Mmap, len: usize) -> Option<Vec<u8>> {
+        assert!(map.len() >= OBJECT_LEN);
+        // SAFETY: SEQ is inside the mapping and 4-aligned (the mapping is page-aligned); the
+        // word is only ever accessed atomically by the writer.
+        let seq = unsafe { AtomicU32::from_ptr(map.as_ptr().add(SEQ).cast_mut().cast()) };
+        let mut out = vec![0u8; len.min(SEED_LEN)];
+        for _ in 0..1_000_000 {
+            let before = seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            for (i, b) in out.iter_mut().enumerate() {
+                // SAFETY: i < out.len() <= SEED_LEN <= map.len(); volatile because another process may
+                // be writing the byte (the sequence check discards such a copy).
+                *b = unsafe { map.as_ptr().add(i).read_volatile() };
+            }
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == before {
+                return Some(out);
+            }
+        }
+        None
+    }
+
+    fn map(key: &str) -> Mmap {
+        // SAFETY: a read-only shared mapping; the bytes may change under us, which is why
+        // every read above is volatile or atomic and validated by the sequence counter.
+        unsafe { Mmap::map(&open(key)) }.expect("mmap")
+    }
+
+    pub(super) fn print_fields(key: &str) {
+        let map = map(key);
+        let seed = snapshot(&map, SEED_LEN).expect("a stable snapshot");
+        let name = text(&seed[272..320]);
+        let rank = u32::from_le_bytes(seed[384..388].try_into().expect("4 bytes"));
+        let sub = &seed[1990..1999];
+        let ch = u64::from_le_bytes(sub[..8].try_into().expect("8 bytes"));
+        // SAFETY: as in `snapshot`.
+        let seq = unsafe { AtomicU32::from_ptr(map.as_ptr().add(SEQ).cast_mut().cast()) };
+        let mut out = std::io::stdout();
+        writeln!(
+            out,
+            "{name}|{rank}|{ch}:{}|{}",
+            sub[8],
+            seq.load(Ordering::Acquire)
+        )
+        .expect("stdout");
+    }
+
+    pub(super) fn check_snapshots(key: &str) {
+        let map = map(key);
+        let (mut a, mut b) = (0u32, 0u32);
+        for _ in 0..20_000 {
+            // Only up to the end of the host rank: the copy is short, as a reader's should be.
+            let seed = snapshot(&map, 388).expect("a stable snapshot");
+            let name = text(&seed[272..320]);
+            let disp = text(&seed[320..384]);
+            let rank = u32::from_le_bytes(seed[384..388].try_into().expect("4 bytes"));
+            match (rank, name.as_str()) {
+                (1, n) if n == "a".repeat(24) && disp == n => a += 1,
+                (2, n) if n == "b".repeat(24) && disp == n => b += 1,
+                _ => {
+                    println!("torn: rank {rank} name {name:?} display {disp:?}");
+                    return;
+                }
+            }
+        }
+        println!("consistent: {a} a, {b} b");
+    }
+
+    /// Locks the mutex at its documented offset with plain pthread calls, then waits to be
+    /// killed.
+    pub(super) fn hold_lock(key: &str) -> ! {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(format!("/dev/shm{key}"))
+            .expect("open read-write");
+        // SAFETY: a shared mapping of the whole object; only the mutex is touched.
+        let mut map = unsafe { MmapMut::map_mut(&file) }.expect("mmap");
+        assert!(map.len() >= OBJECT_LEN);
+        // SAFETY: MUTEX is inside the mapping and aligned; the creator initialised it as a
+        // process-shared robust mutex before publishing the key.
+        let res = unsafe {
+            libc::pthread_mutex_lock(map.as_mut_ptr().add(MUTEX).cast::<libc::pthread_mutex_t>())
+        };
+        assert_eq!(res, 0);
+        let mut out = std::io::stdout();
+        writeln!(out, "locked").expect("stdout");
+        out.flush().expect("flush");
+        loop {
+            std::thread::park();
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's automation, in Rust so that local runs and CI are the same.
 //!
-//! Invariant: CI (`.ci/run`) calls `cargo xtask ci` and nothing else, so whatever CI checks a
-//! developer can run by hand with the same command.
+//! Invariant: CI (`.ci/run`) calls `cargo xtask ci` and nothing else (after installing
+//! `socat`, which the shell module kit's test needs, when it is missing), so whatever CI
+//! checks a developer can run by hand with the same command.
 
 mod tidy;
 

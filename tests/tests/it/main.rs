@@ -6,6 +6,7 @@ mod channels;
 mod commands;
 mod groups;
 mod handshake;
+mod kits;
 mod load;
 mod modules;
 mod recovery;
