@@ -69,7 +69,7 @@ pub struct HostCtx {
     /// The SQLite store.
     pub store: Store,
     /// The session bus.
-    pub bus: Bus,
+    pub bus: Arc<dyn Bus>,
     /// The certificate and rustls configuration.
     pub(crate) tls: TlsMaterial,
     /// Password hashing.
@@ -130,11 +130,11 @@ impl HostCtx {
             crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
         let mailer = crate::mail::Mailer::from_config(&config)?;
         let modules = open_modules(&config, &store).await?;
-        let bus = Bus::new(crate::bus::BusLimits {
+        let bus: Arc<dyn Bus> = Arc::new(crate::bus::LocalBus::new(crate::bus::BusLimits {
             events: config.limits.inbox_capacity,
             casts: config.channels.cast_queue,
             cast_wait: std::time::Duration::from_millis(config.channels.cast_wait_ms),
-        });
+        }));
         Ok(Arc::new(Self {
             modules,
             recovery_limit,
