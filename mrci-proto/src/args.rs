@@ -64,7 +64,17 @@ pub fn tokenize(s: &str) -> Vec<Token> {
     out
 }
 
-/// Parsed arguments with case-insensitive key lookup.
+/// Parsed arguments with case-insensitive key lookup (PROTOCOL.md §8).
+///
+/// ```
+/// use mrci_proto::args::Args;
+///
+/// let args = Args::parse(r#"-ch_name "my channel" -LEVEL 2 -force"#);
+/// assert_eq!(args.value("-ch_name"), Some("my channel"));
+/// assert_eq!(args.u8("-level")?, 2);
+/// assert!(args.has("-force") && !args.has("-missing"));
+/// # Ok::<(), mrci_proto::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Args {
     tokens: Vec<Token>,
@@ -247,6 +257,16 @@ pub fn quote(value: &str) -> String {
 }
 
 /// Builds an argument line such as `-ch_name "x" -sub_name "y" -ch_id 987 -sub_id 5`.
+///
+/// ```
+/// use mrci_proto::args::{Args, ArgsBuilder};
+///
+/// let line = ArgsBuilder::new().arg("-ch_name", "a \"b\"").arg("-ch_id", 987u64).build();
+/// let args = Args::parse(&line);
+/// assert_eq!(args.value("-ch_name"), Some("a \"b\""));
+/// assert_eq!(args.u64("-ch_id")?, 987);
+/// # Ok::<(), mrci_proto::Error>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ArgsBuilder {
     out: String,

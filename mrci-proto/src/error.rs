@@ -5,6 +5,7 @@ use std::io;
 
 /// Everything that can go wrong while decoding or validating MRCI data.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A length field announced more than the configured maximum payload.
     #[error("frame payload of {len} bytes exceeds the maximum of {max}")]

@@ -14,6 +14,20 @@ use crate::ids::SessionId;
 use crate::text;
 
 /// The client header: tag `MRCI`, FTEXT(134) app name, FTEXT(272) common name.
+///
+/// ```
+/// use mrci_proto::header::ClientHeader;
+///
+/// let header = ClientHeader {
+///     app_name: "my client".into(),
+///     common_name: "localhost".into(),
+/// };
+/// let wire = header.to_bytes();
+/// assert_eq!((wire.len(), &wire[..4]), (ClientHeader::LEN, &b"MRCI"[..]));
+/// assert_eq!(ClientHeader::parse(&wire)?, header);
+/// assert!(ClientHeader::parse(&wire[..409]).is_err());
+/// # Ok::<(), mrci_proto::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientHeader {
     /// The client application's name (at most 67 UTF-16 units), whitespace-trimmed.
@@ -153,6 +167,20 @@ impl fmt::Display for Version {
 }
 
 /// The host header: reply code, host version and the session id.
+///
+/// ```
+/// use mrci_proto::{SessionId, header::{HostHeader, Reply, Version}};
+///
+/// let header = HostHeader {
+///     reply: Reply::TLS,
+///     version: Version { major: 3, minor: 0, patch: 1 },
+///     session_id: SessionId([7; 28]),
+/// };
+/// let wire = header.to_bytes();
+/// assert_eq!((wire.len(), wire[0]), (HostHeader::LEN, 2));
+/// assert_eq!(HostHeader::parse(&wire)?, header);
+/// # Ok::<(), mrci_proto::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostHeader {
     /// What happens next.

@@ -11,7 +11,19 @@ use crate::frame::{MAX_PAYLOAD, put_u24, read_u24};
 use crate::text;
 use crate::type_id::TypeId;
 
-/// One IPC frame.
+/// One IPC frame (seed 001 §2.2): `[type u8][len u24][payload]`, no command or branch id.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use mrci_proto::{IpcFrame, TypeId};
+///
+/// let frame = IpcFrame::with_text(TypeId::TEXT, "hi");
+/// let mut wire = BytesMut::new();
+/// frame.encode(&mut wire)?;
+/// assert_eq!(&wire[..], &[0x02, 0x04, 0x00, 0x00, b'h', 0, b'i', 0]);
+/// assert_eq!(IpcFrame::decode(&mut wire, 1024)?, Some(frame));
+/// # Ok::<(), mrci_proto::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpcFrame {
     /// What the payload is (PROTOCOL.md §3).

@@ -12,17 +12,33 @@
 //! - [`type_id`]: the 29 payload type ids.
 //! - [`async_id`]: the 43 seed async command ids and the host-internal extension ids.
 //! - [`header`]: the 410-byte client header and the 35-byte host header.
-//! - [`frame`], [`ipc`], [`codec`]: MRCI and IPC frames and their tokio-util codecs.
+//! - [`frame`], [`ipc`]: MRCI and IPC frames; [`codec`] (default feature `codec`): their
+//!   tokio-util codecs.
 //! - [`payload`]: a typed payload for every type id that has a layout.
 //! - [`args`]: the TEXT command-line tokeniser, key lookup and argument builder.
 //! - [`async_cmd`]: typed payloads of the 43 async commands.
 //! - [`constraints`]: the seed 000 §6.4 data-constraints table as validators.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use mrci_proto::{BranchId, CmdId, Frame};
+//!
+//! // An ERR frame for an unknown command, as the host sends it (PROTOCOL.md §2.3).
+//! let frame = Frame::err(CmdId(999), BranchId(7), "err: No such command id: 999.");
+//! let mut wire = BytesMut::new();
+//! frame.encode(&mut wire)?;
+//! assert_eq!(&wire[..8], &[0x03, 0xE7, 0x03, 0x07, 0x00, 0x3A, 0x00, 0x00]);
+//! let decoded = Frame::decode(&mut wire, mrci_proto::frame::MAX_PAYLOAD)?;
+//! assert_eq!(decoded, Some(frame));
+//! # Ok::<(), mrci_proto::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod args;
 pub mod async_cmd;
 pub mod async_id;
+#[cfg(feature = "codec")]
 pub mod codec;
 pub mod constraints;
 pub mod error;

@@ -7,9 +7,9 @@
 //! busy receiver's queue clones the receiver's link and waits outside it.
 
 use std::sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    };
+    Arc, Mutex,
+    atomic::{AtomicBool, AtomicU64, Ordering},
+};
 
 use futures::{FutureExt, future::BoxFuture};
 use mrci_proto::{SessionId, SubChList, UserId};

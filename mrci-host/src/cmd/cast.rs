@@ -86,11 +86,10 @@ async fn ping_peers(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
 /// The peer a P2P command names.
 fn peer_arg(frame: &Frame) -> Option<SessionId> {
     if frame.type_id == TypeId::SESSION_ID {
-        return <[u8; 28]>::try_from(&frame.payload[..]).ok().map(SessionId);
+        return SessionId::parse(&frame.payload).ok();
     }
-    let text = frame.text_payload();
-    let bytes = hex::decode(text.trim()).ok()?;
-    <[u8; 28]>::try_from(bytes.as_slice()).ok().map(SessionId)
+    let bytes = hex::decode(frame.text_payload().trim()).ok()?;
+    SessionId::parse(&bytes).ok()
 }
 
 async fn p2p(ctx: &mut CmdCtx, input: &Input, kind: P2pKind) -> CmdResult {

@@ -29,6 +29,7 @@ use crate::type_id::TypeId;
 
 /// A decoded payload, by type id.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Payload {
     /// GEN_FILE: arguments (first frame) or file data (later frames); kept raw because only
     /// the transfer's state tells which. See [`GenFileArgs`].
