@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the TEXT argument language (`mrci_proto::args`): tokenising a
 //! typical and a long command line, quoting values and building an argument line.
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 

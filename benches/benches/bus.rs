@@ -1,5 +1,6 @@
 //! The bus's routing decision with 10,000 registered sessions: who receives a cast to one
 //! sub-channel (10 and 100 subscribers), a limited cast, and a channel event.
+#![forbid(unsafe_code)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mrci_host::bus::BusState;

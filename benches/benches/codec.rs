@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the wire crate: frame encode/decode for a small TEXT frame and a
 //! 1 MiB payload, client-header parsing and TEXT argument parsing.
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 

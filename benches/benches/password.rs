@@ -1,6 +1,7 @@
 //! Criterion benchmark of password hashing and verification at the host's configured cost
 //! (`mrci_host::password::Hasher` with `Config::default()`: Argon2id, 19 MiB, 2 iterations),
 //! the price of every login and password change.
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 

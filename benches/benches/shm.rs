@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the shared-memory segment: lock plus one field write, lock plus
 //! one field read, and a full mirror of a session's facts (what the host does per change).
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 

@@ -9,7 +9,7 @@ use std::{
     net::IpAddr,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicI64, AtomicUsize, Ordering},
+        atomic::{AtomicI64, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -86,8 +86,11 @@ pub struct HostCtx {
     pub(crate) modules: crate::modules::Registry,
     /// The host segment modules read the session count from (None if shared memory failed).
     pub(crate) host_shm: Option<mrci_shm::HostShm>,
-    /// Sessions between accept and end (handshaking included).
-    pub(crate) n_sessions: AtomicUsize,
+    /// Sessions between accept and end (handshaking included), watched by tests and
+    /// operator tools.
+    pub(crate) n_sessions: tokio::sync::watch::Sender<usize>,
+    /// Mails handed to the transport so far.
+    mails_sent: tokio::sync::watch::Sender<u64>,
     /// Serialises the read-modify-write of the host segment's session count.
     shm_count: Mutex<()>,
 }
@@ -147,7 +150,8 @@ impl HostCtx {
             auth_limit,
             clock,
             host_shm,
-            n_sessions: AtomicUsize::new(0),
+            n_sessions: tokio::sync::watch::Sender::new(0),
+            mails_sent: tokio::sync::watch::Sender::new(0),
             shm_count: Mutex::new(()),
         }))
     }
@@ -156,6 +160,31 @@ impl HostCtx {
     /// create accounts directly).
     pub fn hasher(&self) -> &Hasher {
         &self.hasher
+    }
+
+    /// Connections between accept and end, handshakes included.
+    pub fn session_count(&self) -> usize {
+        *self.n_sessions.borrow()
+    }
+
+    /// Follows [`HostCtx::session_count`] as it changes.
+    pub fn watch_sessions(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.n_sessions.subscribe()
+    }
+
+    /// Follows the number of mails handed to the mail transport.
+    pub fn watch_mails_sent(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.mails_sent.subscribe()
+    }
+
+    /// Sends a mail through the configured transport and counts it.
+    ///
+    /// # Errors
+    /// When no transport is configured or the transport fails.
+    pub(crate) async fn send_mail(&self, to: &str, subject: &str, body: &str) -> Result<()> {
+        self.mailer.send(to, subject, body).await?;
+        self.mails_sent.send_modify(|n| *n += 1);
+        Ok(())
     }
 
     /// The SHA-256 fingerprint of the certificate served by default.

@@ -8,7 +8,7 @@
 //! Invariant: a failure in one connection (bad header, stalled TLS, IO error) ends that
 //! connection's task only and never the accept loop.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, sync::atomic::Ordering, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{io::AsyncWriteExt, net::TcpListener};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -76,10 +76,7 @@ impl Host {
                 },
             }
         }
-        tracing::info!(
-            sessions = ctx.n_sessions.load(Ordering::SeqCst),
-            "shutting down"
-        );
+        tracing::info!(sessions = ctx.session_count(), "shutting down");
         drop(listener);
         cancel.cancel();
         tracker.close();
@@ -107,7 +104,7 @@ async fn admit(
 ) {
     let ip = normalise_ip(peer.ip());
     let max = ctx.config.limits.max_sessions as usize;
-    if ctx.n_sessions.load(Ordering::SeqCst) >= max {
+    if ctx.session_count() >= max {
         tracing::info!(%peer, max, "refused: maximum number of sessions reached");
         let _ = tcp.shutdown().await;
         return;
@@ -149,7 +146,7 @@ struct SessionCount(Arc<HostCtx>);
 
 impl SessionCount {
     fn new(ctx: Arc<HostCtx>) -> Self {
-        ctx.n_sessions.fetch_add(1, Ordering::SeqCst);
+        ctx.n_sessions.send_modify(|n| *n += 1);
         ctx.count_session(1);
         Self(ctx)
     }
@@ -157,7 +154,7 @@ impl SessionCount {
 
 impl Drop for SessionCount {
     fn drop(&mut self) {
-        self.0.n_sessions.fetch_sub(1, Ordering::SeqCst);
+        self.0.n_sessions.send_modify(|n| *n = n.saturating_sub(1));
         self.0.count_session(-1);
     }
 }

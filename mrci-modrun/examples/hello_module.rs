@@ -4,6 +4,7 @@
 //!
 //! Build it with `cargo build -p mrci-modrun --example hello_module` and register the
 //! executable in the host's module table.
+#![forbid(unsafe_code)]
 
 use mrci_modrun::module::{self, Flow, IpcFrame, ListMode, ModuleArgs, Pipe, TypeId};
 

@@ -1,5 +1,6 @@
 //! Property tests over the public wire API: every wire type round-trips, any chunking of a
 //! valid stream yields the same frames, and arbitrary bytes never panic or over-allocate.
+#![forbid(unsafe_code)]
 
 use bytes::{Bytes, BytesMut};
 use mrci_proto::codec::{IpcCodec, MrciCodec};

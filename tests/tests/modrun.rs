@@ -1,6 +1,7 @@
 //! The module supervisor against real processes: the Rust fake module (built on the author
 //! API) and a Python module. Timer tests pause tokio's clock once the module is connected,
 //! so the 2-minute idle time and 3-second grace pass without sleeping.
+#![forbid(unsafe_code)]
 
 use std::{
     collections::HashSet,

@@ -3,6 +3,7 @@
 //! Invariant: CI (`.ci/run`) calls `cargo xtask ci` and nothing else (after installing
 //! `socat`, which the shell module kit's test needs, when it is missing), so whatever CI
 //! checks a developer can run by hand with the same command.
+#![forbid(unsafe_code)]
 
 mod tidy;
 

@@ -157,12 +157,148 @@ fn dependency_edges_follow_the_architecture() {
     }
 }
 
+/// Workspace packages whose crates must all forbid `unsafe` (every package but the shared
+/// memory one).
+const SAFE_PACKAGES: &[&str] = &[
+    "mrci-proto",
+    "mrci-modrun",
+    "mrci-host",
+    "mrci-cli",
+    "xtask",
+    "tests",
+    "benches",
+];
+
+/// The root file of every crate a package builds: its library, binaries, examples, benches
+/// and integration tests.
+fn crate_roots(package: &Path) -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    for file in ["src/lib.rs", "src/main.rs"] {
+        let path = package.join(file);
+        if path.exists() {
+            roots.push(path);
+        }
+    }
+    for dir in ["src/bin", "examples", "benches", "tests"] {
+        let Ok(entries) = fs::read_dir(package.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && path.join("main.rs").exists() {
+                roots.push(path.join("main.rs"));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                roots.push(path);
+            }
+        }
+    }
+    roots.sort();
+    roots
+}
+
+#[test]
+fn every_crate_but_shared_memory_forbids_unsafe() {
+    let bad: Vec<_> = SAFE_PACKAGES
+        .iter()
+        .flat_map(|p| crate_roots(&root().join(p)))
+        .filter(|p| {
+            !fs::read_to_string(p)
+                .unwrap_or_default()
+                .contains("#![forbid(unsafe_code)]")
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "crate roots without #![forbid(unsafe_code)]: {bad:#?}"
+    );
+}
+
+/// Test code of a file: all of it for files under a `tests` directory or named `tests.rs`,
+/// else what follows `#[cfg(test)]`.
+fn test_code(path: &Path, text: &str) -> Option<String> {
+    let in_tests_dir = path
+        .strip_prefix(root())
+        .is_ok_and(|rel| rel.components().any(|c| c.as_os_str() == "tests"));
+    let is_bin = path.components().any(|c| c.as_os_str() == "bin");
+    if (in_tests_dir && !is_bin) || path.ends_with("tests.rs") {
+        return Some(text.to_owned());
+    }
+    text.find("#[cfg(test)]").map(|at| text[at..].to_owned())
+}
+
+#[test]
+fn tests_neither_ignore_nor_sleep() {
+    let bad: Vec<_> = all_rust_files()
+        .into_iter()
+        .filter(|p| !p.ends_with("xtask/src/tidy.rs"))
+        .filter(|p| {
+            let text = fs::read_to_string(p).unwrap_or_default();
+            test_code(p, &text).is_some_and(|code| {
+                code.lines()
+                    .map(str::trim_start)
+                    .filter(|l| !l.starts_with("//"))
+                    .any(|l| l.contains("#[ignore") || l.contains("sleep("))
+            })
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "tests that are ignored or sleep to wait for a condition (use paused time, channels \
+         or the host's change notifications): {bad:#?}"
+    );
+}
+
+/// The modules of a directory of mrci-host: `name` for `name.rs` and `name/mod.rs`.
+fn host_modules(dir: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let Ok(entries) = fs::read_dir(root().join("mrci-host/src").join(dir)) else {
+        return names;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        match stem.as_deref() {
+            Some("mod" | "tests") | None => {}
+            Some(stem) if path.is_dir() || path.extension().is_some_and(|e| e == "rs") => {
+                names.push(stem.to_owned());
+            }
+            Some(_) => {}
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn architecture_names_every_host_module() {
+    let map = fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let missing: Vec<String> = ["cmd", "session", "bus", "store"]
+        .iter()
+        .flat_map(|dir| {
+            host_modules(dir)
+                .into_iter()
+                .map(move |m| format!("{dir}/{m}"))
+        })
+        .filter(|path| !map.contains(&format!("`{path}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md does not name these modules (as `dir/name`): {missing:#?}"
+    );
+}
+
 #[test]
 fn the_checks_themselves_work() {
     assert!(has_unsafe("fn f() { unsafe { g() } }"));
     assert!(!has_unsafe(
         "#![forbid(unsafe_code)]\n// unsafe { in a comment }"
     ));
+    let src = root().join("mrci-host/src/x.rs");
+    assert!(test_code(&src, "fn f() {}\n#[cfg(test)]\nmod tests {}").is_some());
+    assert!(test_code(&src, "fn f() {}").is_none());
+    assert!(test_code(&root().join("tests/tests/it/a.rs"), "").is_some());
+    assert!(test_code(&root().join("tests/src/bin/fake_module.rs"), "").is_none());
     assert_eq!(
         workspace_deps(
             "[dependencies]\nmrci-proto.workspace = true\n[dev-dependencies]\nmrci-host = {}\n"

@@ -5,6 +5,7 @@
 //!
 //! It exits non-zero only on a real error (a host that does not start, a refused login, a
 //! broken connection), never because a figure misses its target.
+#![forbid(unsafe_code)]
 
 use std::{path::PathBuf, sync::Arc};
 

@@ -1,7 +1,7 @@
 //! Information commands: `my_info`, `ls_cmds`, `cmd_info` and `host_info`
 //! (COMMANDS.md §3.10).
 
-use std::{fmt::Write as _, sync::atomic::Ordering};
+use std::fmt::Write as _;
 
 use mrci_proto::TypeId;
 
@@ -155,7 +155,7 @@ async fn host_info(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
         std::env::consts::OS,
         std::env::consts::ARCH,
         machine,
-        host.n_sessions.load(Ordering::SeqCst),
+        host.session_count(),
         host.config.limits.max_sessions,
         host.config.listen,
         host.bus.stats().dropped,

@@ -145,7 +145,7 @@ async fn request_pw_reset(ctx: &mut CmdCtx, input: Input) -> CmdResult {
                 let (to, name) = (u.email.clone(), u.name.clone());
                 // Mail in the background: the reply must not wait longer for real accounts.
                 tokio::spawn(async move {
-                    if let Err(e) = host.mailer.send(&to, &subject, &body).await {
+                    if let Err(e) = host.send_mail(&to, &subject, &body).await {
                         tracing::error!(user = %name, error = %e, "recovery mail not sent");
                     }
                 });
@@ -280,7 +280,7 @@ async fn verify_email(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
     let sent_at = ctx.host.clock.now();
     let template = Template::load(ctx, Kind::Verify).await?;
     let (subject, body) = template.fill(Kind::Verify, &me.user_name, sent_at, &code);
-    if let Err(e) = ctx.host.mailer.send(&me.email, &subject, &body).await {
+    if let Err(e) = ctx.host.send_mail(&me.email, &subject, &body).await {
         tracing::error!(user = %me.user_name, error = %e, "verification mail not sent");
         return refused(
             "The verification mail could not be sent; the host admin can see why in the log.",

@@ -13,6 +13,7 @@
 //! (valid and forbidden async requests), `flood` (many forbidden frames), `oversize` (a
 //! frame over the host's limit) and `whoami` (the session user name and host rank from shared memory), `shm` (the channel
 //! lists, flags and peer count from shared memory).
+#![forbid(unsafe_code)]
 
 use std::{path::Path, thread, time::Duration};
 

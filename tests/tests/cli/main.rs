@@ -1,5 +1,6 @@
 //! End-to-end tests of the `mrci` terminal client: the real binary against a real host
 //! (`mrci host run`), interactively through a pseudo-terminal and scripted through a shell.
+#![forbid(unsafe_code)]
 
 mod ca;
 mod interactive;

@@ -1,8 +1,6 @@
 //! The connection handshake: TLS and plaintext, HOST_CERT, and the failures that must close
 //! only the offending connection.
 
-use std::time::Duration;
-
 use mrci_proto::{
     BranchId, CmdId, Frame, TypeId,
     header::{ClientHeader, HostHeader, Reply},
@@ -134,17 +132,12 @@ async fn max_sessions_refuses_extra_connections() -> anyhow::Result<()> {
         res.is_err(),
         "the third connection is closed without a host header"
     );
-    drop(_a);
     // The slot is released when a session ends.
-    let mut again = None;
-    for _ in 0..500 {
-        if let Ok(c) = TestClient::connect(host.addr).await {
-            again = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(again.is_some());
+    let mut sessions = host.ctx.watch_sessions();
+    drop(_a);
+    drop(third);
+    tokio::time::timeout(mrci_tests::PATIENCE, sessions.wait_for(|n| *n < 2)).await??;
+    TestClient::connect(host.addr).await?;
     host.shutdown().await
 }
 

@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, a module per area, every test against a real host over
 //! loopback sockets with a real SQLite file.
+#![forbid(unsafe_code)]
 
 mod accounts;
 mod channels;

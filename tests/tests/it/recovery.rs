@@ -1,7 +1,7 @@
 //! Self-service registration, recovery and verification end to end, with mail going to the
 //! directory transport so the tests read tokens and codes the way a user reads mail.
 
-use std::{path::PathBuf, time::Duration};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -25,26 +25,19 @@ fn mail_dir(host: &TestHost) -> PathBuf {
     host.ctx.config.mail_dir()
 }
 
-/// Waits until the mail directory holds `n` mails and returns the newest one's text.
+/// Waits until the host has sent `n` mails and returns the newest one's text.
 async fn nth_mail(host: &TestHost, n: usize) -> anyhow::Result<String> {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(mail_dir(host))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-            .collect();
-        if files.len() >= n {
-            files.sort();
-            let newest = files.last().context("a mail")?;
-            return Ok(std::fs::read_to_string(newest)?);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "only {} mails arrived",
-            files.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut sent = host.ctx.watch_mails_sent();
+    tokio::time::timeout(PATIENCE, sent.wait_for(|sent| *sent >= n as u64))
+        .await
+        .with_context(|| format!("only {} mails arrived", count_mails(host)))??;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(mail_dir(host))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    let newest = files.last().context("a mail")?;
+    Ok(std::fs::read_to_string(newest)?)
 }
 
 fn count_mails(host: &TestHost) -> usize {
