@@ -97,10 +97,29 @@ pub struct TlsConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Maximum concurrent sessions (handshakes included).
+    /// Maximum connections at once, handshakes included. When it is reached, the oldest
+    /// connection still in its handshake (then the oldest not-logged-in session of the busiest
+    /// address) makes room; a logged-in session never does.
     pub max_sessions: u32,
-    /// Largest frame payload accepted from a client, in bytes (at most 16,777,215).
+    /// Maximum connections not logged in (handshakes included), host-wide; reaching it makes
+    /// room the same way.
+    pub max_unauthenticated: u32,
+    /// Maximum connections not logged in from one address; more are refused at once.
+    pub max_unauthenticated_per_address: u32,
+    /// Seconds a session has to log in (from its start, or from its last logout) before it
+    /// is told why and closed.
+    pub login_timeout_secs: u64,
+    /// Largest frame payload accepted from a logged-in client, in bytes (at most 16,777,215).
     pub max_payload: usize,
+    /// Largest frame payload accepted before login, in bytes: a login needs far less, so a
+    /// stranger cannot make the host hold large frames.
+    pub max_payload_before_login: usize,
+    /// Seconds a partly received frame may go without a new byte before the connection is
+    /// closed.
+    pub frame_stall_secs: u64,
+    /// Seconds a write to a client may take before the connection is closed (a client that
+    /// stops reading).
+    pub write_stall_secs: u64,
     /// Capacity of each session's inbox for events from other sessions.
     pub inbox_capacity: usize,
     /// Bytes of command output a session holds before the command producing it waits for
@@ -261,7 +280,13 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_sessions: 100,
+            max_unauthenticated: 64,
+            max_unauthenticated_per_address: 8,
+            login_timeout_secs: 60,
             max_payload: mrci_proto::frame::MAX_PAYLOAD,
+            max_payload_before_login: 64 * 1024,
+            frame_stall_secs: 30,
+            write_stall_secs: 60,
             inbox_capacity: 256,
             output_budget_bytes: 4 << 20,
             header_timeout_secs: 5,
@@ -316,12 +341,20 @@ impl Config {
         let (limits, security) = (&self.limits, &self.security);
         let problems = [
             (
-                !(1..=mrci_proto::frame::MAX_PAYLOAD).contains(&limits.max_payload),
-                "limits.max_payload must be between 1 and 16777215",
+                !(1..=mrci_proto::frame::MAX_PAYLOAD).contains(&limits.max_payload)
+                    || limits.max_payload_before_login == 0,
+                "limits.max_payload must be between 1 and 16777215 and max_payload_before_login at least 1",
             ),
             (
-                limits.max_sessions == 0,
-                "limits.max_sessions must be at least 1",
+                limits.frame_stall_secs == 0 || limits.write_stall_secs == 0,
+                "limits.frame_stall_secs and limits.write_stall_secs must be at least 1",
+            ),
+            (
+                limits.max_sessions == 0
+                    || limits.max_unauthenticated == 0
+                    || limits.max_unauthenticated_per_address == 0
+                    || limits.login_timeout_secs == 0,
+                "limits.max_sessions, max_unauthenticated, max_unauthenticated_per_address and login_timeout_secs must be at least 1",
             ),
             (
                 limits.header_timeout_secs == 0 || limits.tls_timeout_secs == 0,

@@ -8,7 +8,7 @@ use std::{
     collections::HashMap,
     net::IpAddr,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicI64, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
@@ -84,15 +84,10 @@ pub struct HostCtx {
     pub(crate) mailer: crate::mail::Mailer,
     /// The registered modules.
     pub(crate) modules: crate::modules::Registry,
-    /// The host segment modules read the session count from (None if shared memory failed).
-    pub(crate) host_shm: Option<mrci_shm::HostShm>,
-    /// Sessions between accept and end (handshaking included), watched by tests and
-    /// operator tools.
-    pub(crate) n_sessions: tokio::sync::watch::Sender<usize>,
+    /// Who may connect, and the connection count (also in the host shared-memory segment).
+    pub(crate) admission: Arc<crate::admission::Admission>,
     /// Mails handed to the transport so far.
     mails_sent: tokio::sync::watch::Sender<u64>,
-    /// Serialises the read-modify-write of the host segment's session count.
-    shm_count: Mutex<()>,
 }
 
 impl std::fmt::Debug for HostCtx {
@@ -149,10 +144,8 @@ impl HostCtx {
             hasher,
             auth_limit,
             clock,
-            host_shm,
-            n_sessions: tokio::sync::watch::Sender::new(0),
+            admission: crate::admission::Admission::new(host_shm),
             mails_sent: tokio::sync::watch::Sender::new(0),
-            shm_count: Mutex::new(()),
         }))
     }
 
@@ -164,12 +157,17 @@ impl HostCtx {
 
     /// Connections between accept and end, handshakes included.
     pub fn session_count(&self) -> usize {
-        *self.n_sessions.borrow()
+        self.admission.count()
+    }
+
+    /// Connections not logged in (handshakes included).
+    pub fn unauthenticated_count(&self) -> usize {
+        self.admission.unauthenticated()
     }
 
     /// Follows [`HostCtx::session_count`] as it changes.
     pub fn watch_sessions(&self) -> tokio::sync::watch::Receiver<usize> {
-        self.n_sessions.subscribe()
+        self.admission.watch()
     }
 
     /// Follows the number of mails handed to the mail transport.
@@ -205,24 +203,22 @@ impl HostCtx {
 
     /// The key of the host shared-memory segment, if it exists.
     pub(crate) fn host_shm_key(&self) -> Option<String> {
-        self.host_shm.as_ref().map(|s| s.key().to_owned())
+        self.admission.host_shm_key()
+    }
+
+    /// The admission limits of the configuration.
+    pub(crate) fn admission_limits(&self) -> crate::admission::Limits {
+        let limits = &self.config.limits;
+        crate::admission::Limits {
+            max_sessions: limits.max_sessions as usize,
+            max_unauthenticated: limits.max_unauthenticated as usize,
+            max_unauthenticated_per_address: limits.max_unauthenticated_per_address as usize,
+        }
     }
 
     /// True if the host has a certificate for the common name a client asked for.
     pub(crate) fn serves_common_name(&self, cn: &str) -> bool {
         self.tls.serves(cn)
-    }
-
-    /// Counts a session in or out of the host segment.
-    pub(crate) fn count_session(&self, delta: i64) {
-        let Some(shm) = &self.host_shm else { return };
-        let _serial = self.shm_count.lock().unwrap_or_else(|p| p.into_inner());
-        let Ok(mut seg) = shm.lock() else {
-            tracing::warn!("cannot lock the host shared memory; session count not updated");
-            return;
-        };
-        let n = i64::from(seg.sessions()) + delta;
-        seg.set_sessions(n.clamp(0, i64::from(u32::MAX)) as u32);
     }
 
     /// The host rank each internal command needs, from the `command_ranks` table.

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod admission;
 pub mod bus;
 mod cmd;
 pub mod config;

@@ -15,6 +15,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     Result,
+    admission::Stage,
     handshake::handshake,
     host::{HostCtx, normalise_ip},
     session::Session,
@@ -103,12 +104,6 @@ async fn admit(
     peer: SocketAddr,
 ) {
     let ip = normalise_ip(peer.ip());
-    let max = ctx.config.limits.max_sessions as usize;
-    if ctx.session_count() >= max {
-        tracing::info!(%peer, max, "refused: maximum number of sessions reached");
-        let _ = tcp.shutdown().await;
-        return;
-    }
     match ctx.store.is_banned(&ip.to_string(), ctx.clock.now()).await {
         Ok(false) => {}
         Ok(true) => {
@@ -121,40 +116,32 @@ async fn admit(
             return;
         }
     }
-    let _ = tcp.set_nodelay(true);
-    let guard = SessionCount::new(Arc::clone(ctx));
-    let ctx = Arc::clone(ctx);
     let cancel = cancel.child_token();
+    let ticket = match ctx
+        .admission
+        .admit(ip, &ctx.admission_limits(), cancel.clone())
+    {
+        Ok(ticket) => ticket,
+        Err(refused) => {
+            tracing::info!(%peer, "refused: {}", refused.reason());
+            let _ = tcp.shutdown().await;
+            return;
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    let ctx = Arc::clone(ctx);
     tracker.spawn(async move {
-        let _guard = guard;
         let admitted = tokio::select! {
             res = handshake(&ctx, tcp, peer) => res,
             () = cancel.cancelled() => return,
         };
         match admitted {
             Ok(admitted) => {
-                let session = Session::new(Arc::clone(&ctx), admitted, cancel);
+                ticket.set_stage(Stage::Ready);
+                let session = Session::new(Arc::clone(&ctx), admitted, ticket, cancel);
                 session.run().await;
             }
             Err(e) => tracing::info!(%peer, error = %e, "handshake failed; connection closed"),
         }
     });
-}
-
-/// Counts a session from accept to end, in memory and in the host segment.
-struct SessionCount(Arc<HostCtx>);
-
-impl SessionCount {
-    fn new(ctx: Arc<HostCtx>) -> Self {
-        ctx.n_sessions.send_modify(|n| *n += 1);
-        ctx.count_session(1);
-        Self(ctx)
-    }
-}
-
-impl Drop for SessionCount {
-    fn drop(&mut self) {
-        self.0.n_sessions.send_modify(|n| *n = n.saturating_sub(1));
-        self.0.count_session(-1);
-    }
 }

@@ -31,6 +31,12 @@ impl MrciCodec {
     pub fn max(&self) -> usize {
         self.max
     }
+
+    /// Changes the largest payload accepted from the next frame on (capped at the protocol
+    /// limit), as a host does when a session logs in or out.
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max.min(MAX_PAYLOAD);
+    }
 }
 
 impl Default for MrciCodec {

@@ -98,6 +98,15 @@ pub fn password(s: &str) -> Result<()> {
     Ok(())
 }
 
+/// A search filter of a listing command: any text up to 64 characters without control
+/// characters (a NUL would otherwise cut the pattern short in the database).
+///
+/// # Errors
+/// [`Error::Invalid`] for a control character or an over-long filter.
+pub fn filter(s: &str) -> Result<()> {
+    string("filter", s, 0, 64, false)
+}
+
 /// Command name: 1–64 characters, no spaces or control characters.
 ///
 /// # Errors

@@ -2,7 +2,9 @@
 //! `[type u8][cmd u16][branch u16][len u24][payload]`, little-endian, back to back.
 //!
 //! Invariant: [`Frame::decode`] checks the announced length against the caller's maximum
-//! before it reserves a single byte for the payload, so a hostile length costs nothing.
+//! before it reserves a single byte for the payload, and then reserves at most
+//! [`READ_AHEAD`] bytes beyond what has arrived, so the buffer grows with the bytes that
+//! actually come and an announced length alone costs nothing.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -10,6 +12,10 @@ use crate::error::{Error, Result};
 use crate::ids::{BranchId, CmdId};
 use crate::text;
 use crate::type_id::TypeId;
+
+/// The most an incomplete frame reserves beyond the bytes that have arrived: enough to read
+/// a large payload in big steps, small enough that a stalled sender pins little memory.
+pub const READ_AHEAD: usize = 64 * 1024;
 
 /// The largest payload a 24-bit length can announce: 16,777,215 bytes.
 pub const MAX_PAYLOAD: usize = 0xFF_FFFF;
@@ -79,7 +85,8 @@ impl Frame {
     /// Decodes one frame from the front of `src`, consuming its bytes.
     ///
     /// Returns `Ok(None)` when `src` does not yet hold a whole frame; in that case it reserves
-    /// room for the rest of the frame (never more than `max` payload bytes).
+    /// room for the next part of the frame: at most [`READ_AHEAD`] bytes, never the whole
+    /// announced length at once.
     ///
     /// # Errors
     /// [`Error::FrameTooLarge`] if the header announces more than `max` payload bytes; the
@@ -94,7 +101,7 @@ impl Frame {
         }
         let total = Self::HEADER_LEN + len;
         if src.len() < total {
-            src.reserve(total - src.len());
+            src.reserve((total - src.len()).min(READ_AHEAD));
             return Ok(None);
         }
         let type_id = TypeId(src.get_u8());
@@ -207,6 +214,10 @@ mod tests {
         let mut buf = BytesMut::from(&hex("02 0001 0000 100000")[..]);
         assert!(Frame::decode(&mut buf, 1024).unwrap().is_none());
         assert!(buf.capacity() >= 8 + 16);
+        // A 16 MiB announcement reserves only the read-ahead, however large the maximum.
+        let mut buf = BytesMut::from(&hex("02 0001 0000 FFFFFF")[..]);
+        assert!(Frame::decode(&mut buf, MAX_PAYLOAD).unwrap().is_none());
+        assert!(buf.capacity() <= 8 + READ_AHEAD + 64, "{}", buf.capacity());
         let mut buf = BytesMut::from(&hex("02 0001")[..]);
         assert!(Frame::decode(&mut buf, 1024).unwrap().is_none());
         assert_eq!(buf.len(), 3);

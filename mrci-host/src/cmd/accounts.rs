@@ -8,7 +8,7 @@ use super::{
     CmdCtx, CmdResult, CommandDef, Fail, Feature, Input, LoggedInClass, Refusal, refuse,
     table::show_table,
     task,
-    util::{Outcome, arg, flag_arg, refused, reply, valid},
+    util::{Outcome, arg, filter_arg, flag_arg, refused, reply, valid},
 };
 use crate::{
     bus::Event,
@@ -383,8 +383,8 @@ async fn ls_users(ctx: &mut CmdCtx, input: Input) -> CmdResult {
         .host
         .store
         .list_users(
-            args.value("-user_name").unwrap_or(""),
-            args.value("-group_name").unwrap_or(""),
+            filter_arg(args, "-user_name")?,
+            filter_arg(args, "-group_name")?,
         )
         .await?;
     let rows = users
@@ -409,8 +409,8 @@ async fn ls_users(ctx: &mut CmdCtx, input: Input) -> CmdResult {
 async fn ls_auth_log(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     let args = &input.args;
     let (ip, user) = (
-        args.value("-ip_address").unwrap_or(""),
-        args.value("-user_name").unwrap_or(""),
+        filter_arg(args, "-ip_address")?,
+        filter_arg(args, "-user_name")?,
     );
     let rows = ctx.host.store.list_auth_log(ip, user).await?;
     let rows = rows
@@ -432,8 +432,8 @@ async fn ls_auth_log(ctx: &mut CmdCtx, input: Input) -> CmdResult {
 async fn ls_act_log(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     let args = &input.args;
     let (ip, entry) = (
-        args.value("-ip_address").unwrap_or(""),
-        args.value("-log_entry").unwrap_or(""),
+        filter_arg(args, "-ip_address")?,
+        filter_arg(args, "-log_entry")?,
     );
     if args.has("-delete") {
         return delete_act_log(ctx, ip, entry).await;

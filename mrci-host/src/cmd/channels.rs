@@ -10,7 +10,7 @@ use super::{
     CmdCtx, CmdResult, CommandDef, Fail, Input, SessionRequest, refuse,
     table::show_table,
     task,
-    util::{Outcome, arg, flag_arg, refused, reply, valid},
+    util::{Outcome, arg, filter_arg, flag_arg, refused, reply, valid},
 };
 use crate::{
     bus::{ChEffect, Event},
@@ -275,7 +275,7 @@ async fn find_ch(ctx: &mut CmdCtx, input: Input) -> CmdResult {
             return Err(refuse!("-id: {e}.").into());
         }
     };
-    let name = args.value("-name").unwrap_or("");
+    let name = filter_arg(args, "-name")?;
     let rows = ctx
         .host
         .store
@@ -496,8 +496,8 @@ async fn ls_ch_members(ctx: &mut CmdCtx, input: Input) -> CmdResult {
         .store
         .members(
             ch.id,
-            args.value("-user_name").unwrap_or(""),
-            args.value("-disp_name").unwrap_or(""),
+            filter_arg(args, "-user_name")?,
+            filter_arg(args, "-disp_name")?,
         )
         .await?
         .into_iter()

@@ -9,7 +9,7 @@ use super::{
     CmdCtx, CmdResult, CommandDef, Fail, Input,
     table::show_table,
     task,
-    util::{Outcome, arg, broadcast, rank_arg, refused, reply, valid},
+    util::{Outcome, arg, broadcast, filter_arg, rank_arg, refused, reply, valid},
 };
 use crate::{
     bus::{Event, GroupChange},
@@ -118,8 +118,8 @@ async fn ls_groups(ctx: &mut CmdCtx, input: Input) -> CmdResult {
         .host
         .store
         .list_groups(
-            args.value("-group_name").unwrap_or(""),
-            args.value("-host_rank").unwrap_or(""),
+            filter_arg(args, "-group_name")?,
+            filter_arg(args, "-host_rank")?,
         )
         .await?;
     let rows = groups
@@ -299,8 +299,8 @@ async fn ls_ranked_cmds(ctx: &mut CmdCtx, input: Input) -> CmdResult {
         .host
         .store
         .list_command_ranks(
-            args.value("-module").unwrap_or(""),
-            args.value("-command_name").unwrap_or(""),
+            filter_arg(args, "-module")?,
+            filter_arg(args, "-command_name")?,
         )
         .await?;
     let rows = rows

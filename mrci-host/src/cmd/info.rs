@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use mrci_proto::TypeId;
 
-use super::{CmdCtx, CmdResult, CommandDef, Exec, Input, LoggedInClass, task};
+use super::{CmdCtx, CmdResult, CommandDef, Exec, Input, LoggedInClass, task, util::filter_arg};
 use crate::session::{SessionView, render};
 
 pub(super) fn commands() -> Vec<CommandDef> {
@@ -96,7 +96,7 @@ pub(crate) fn describe_session(view: &SessionView) -> String {
 
 async fn ls_cmds(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     let args = &input.args;
-    let find = args.value("-find").unwrap_or("").to_lowercase();
+    let find = filter_arg(args, "-find")?.to_lowercase();
     let view = ctx.view();
     let mut rows: Vec<_> = view
         .commands

@@ -43,6 +43,14 @@ pub(super) fn login_arg(args: &Args) -> Result<&str, Refusal> {
     }
 }
 
+/// An optional search filter (`-key text`): empty when absent; refused if it holds a control
+/// character such as NUL or is over-long.
+pub(super) fn filter_arg<'a>(args: &'a Args, key: &str) -> Result<&'a str, Fail> {
+    let text = args.value(key).unwrap_or("");
+    constraints::filter(text).map_err(|e| refuse!("{key}: {e}."))?;
+    Ok(text)
+}
+
 /// A value that must satisfy one of the data constraints.
 pub(super) fn valid(res: mrci_proto::Result<()>) -> Result<(), Fail> {
     res.map_err(|e| refuse!("{e}.").into())

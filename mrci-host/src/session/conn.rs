@@ -1,5 +1,11 @@
 //! The session's connection: frames in, frames out, with output batched so that a reply and
-//! its IDLE, or a burst of casts, leave in one write.
+//! its IDLE, or a burst of casts, leave in one write; and the connection's own limits.
+//!
+//! Limits (PROTOCOL.md §1.8 hardened): a frame may announce at most the current maximum
+//! (small before login, larger after), and the read buffer grows only with the bytes that
+//! arrive; a partly received frame that gets no new byte for `frame_stall` ends the
+//! connection ([`Conn::read_deadline`]); a write that takes longer than `write_stall` ends
+//! it too; after a large frame the read buffer's memory is given back.
 //!
 //! Invariant: a frame handed to [`Conn::feed`] is on the wire after the next [`Conn::flush`];
 //! the session flushes whenever it has nothing else queued (`Session::serve`), and the codec
@@ -8,8 +14,10 @@
 
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use mrci_proto::{Frame, codec::MrciCodec};
+use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
 use crate::stream::Stream;
@@ -19,32 +27,114 @@ use crate::stream::Stream;
 /// one cannot hold a shutdown.
 pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
+/// A read buffer this large and empty is replaced by a new, small one: memory a large frame
+/// needed is given back instead of staying with the session.
+const KEEP_READ_BUFFER: usize = 64 * 1024;
+
+/// The connection's limits (from `[limits]`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnLimits {
+    /// Largest payload while logged in.
+    pub(crate) max_payload: usize,
+    /// Largest payload before login.
+    pub(crate) max_payload_before_login: usize,
+    /// How long a partial frame may go without progress.
+    pub(crate) frame_stall: Duration,
+    /// How long one write may take.
+    pub(crate) write_stall: Duration,
+}
+
 /// A session's framed connection.
 pub(crate) struct Conn {
     framed: Framed<Stream, MrciCodec>,
+    limits: ConnLimits,
     dirty: bool,
+    /// Bytes of a partial frame, and since when that count has not grown.
+    partial: Option<(usize, Instant)>,
+}
+
+/// Why the connection ended from this side.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnError {
+    /// A frame stopped arriving half-way.
+    #[error("a frame stalled: {0} bytes received, no progress for {1:?}")]
+    FrameStalled(usize, Duration),
+    /// The client stopped reading.
+    #[error("the client has not read its output for {0:?}")]
+    WriteStalled(Duration),
 }
 
 impl Conn {
-    /// Frames `stream` with payloads up to `max_payload`.
-    pub(crate) fn new(stream: Stream, max_payload: usize) -> Self {
+    /// Frames `stream` for a session that is not logged in yet.
+    pub(crate) fn new(stream: Stream, limits: ConnLimits) -> Self {
+        let max = limits.max_payload_before_login.min(limits.max_payload);
         Self {
-            framed: Framed::new(stream, MrciCodec::with_max(max_payload)),
+            framed: Framed::new(stream, MrciCodec::with_max(max)),
+            limits,
             dirty: false,
+            partial: None,
         }
+    }
+
+    /// Switches to the logged-in (or back to the logged-out) frame limit.
+    pub(crate) fn set_logged_in(&mut self, logged_in: bool) {
+        let max = if logged_in {
+            self.limits.max_payload
+        } else {
+            self.limits
+                .max_payload_before_login
+                .min(self.limits.max_payload)
+        };
+        self.framed.codec_mut().set_max(max);
     }
 
     /// The next frame from the client; `None` when it closed the connection.
     pub(crate) async fn next(&mut self) -> Option<crate::Result<Frame>> {
-        self.framed
-            .next()
-            .await
-            .map(|res| res.map_err(crate::Error::from))
+        let next = self.framed.next().await;
+        let buffer = self.framed.read_buffer_mut();
+        if buffer.is_empty() && buffer.capacity() > KEEP_READ_BUFFER {
+            *buffer = BytesMut::new();
+        }
+        next.map(|res| res.map_err(crate::Error::from))
+    }
+
+    /// When the partial frame in the read buffer counts as stalled, if there is one. Call it
+    /// before every wait; a partial frame that grew starts a new stall period.
+    pub(crate) fn read_deadline(&mut self) -> Option<Instant> {
+        let len = self.framed.read_buffer().len();
+        if len == 0 {
+            self.partial = None;
+            return None;
+        }
+        let since = match self.partial {
+            Some((was, since)) if was == len => since,
+            _ => {
+                let now = Instant::now();
+                self.partial = Some((len, now));
+                now
+            }
+        };
+        Some(since + self.limits.frame_stall)
+    }
+
+    /// The error for a stalled partial frame, unless it grew since [`Conn::read_deadline`].
+    pub(crate) fn check_stall(&mut self) -> Result<(), ConnError> {
+        match (self.read_deadline(), self.partial) {
+            (Some(at), Some((len, _))) if at <= Instant::now() => {
+                Err(ConnError::FrameStalled(len, self.limits.frame_stall))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Queues a frame for the next flush.
     pub(crate) async fn feed(&mut self, frame: Frame) -> crate::Result<()> {
-        self.framed.feed(frame).await?;
+        let stall = self.limits.write_stall;
+        tokio::time::timeout(stall, self.framed.feed(frame))
+            .await
+            .map_err(|_| {
+                crate::Error::Io(std::io::Error::other(ConnError::WriteStalled(stall)))
+            })??;
         self.dirty = true;
         Ok(())
     }
@@ -58,7 +148,12 @@ impl Conn {
     /// Writes everything queued.
     pub(crate) async fn flush(&mut self) -> crate::Result<()> {
         if self.dirty {
-            SinkExt::<Frame>::flush(&mut self.framed).await?;
+            let stall = self.limits.write_stall;
+            tokio::time::timeout(stall, SinkExt::<Frame>::flush(&mut self.framed))
+                .await
+                .map_err(|_| {
+                    crate::Error::Io(std::io::Error::other(ConnError::WriteStalled(stall)))
+                })??;
             self.dirty = false;
         }
         Ok(())

@@ -22,7 +22,7 @@ impl Session {
                 }
             }
             Event::EndSession => {
-                self.cancel.cancel();
+                self.life.end();
                 Ok(())
             }
             Event::CmdRanksChanged | Event::ModulesChanged => self.reload_commands().await,

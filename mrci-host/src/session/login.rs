@@ -85,6 +85,8 @@ impl Session {
             return self.send_sys_text(&why.wire_text(), true).await;
         };
         self.view.user = Some(user);
+        self.life.logged_in();
+        self.conn.set_logged_in(true);
         self.host.bus.set_user(&self.view.sid, Some(user_id));
         self.load_channels().await?;
         self.send_my_info().await?;
@@ -95,6 +97,8 @@ impl Session {
         if self.view.user.take().is_none() {
             return Ok(());
         }
+        self.life.logged_out();
+        self.conn.set_logged_in(false);
         self.leave_channels(true).await;
         self.host.bus.set_user(&self.view.sid, None);
         self.publish();

@@ -16,6 +16,7 @@ mod cmds;
 mod conn;
 mod events;
 mod instances;
+mod lifecycle;
 mod login;
 mod modules;
 mod p2p;
@@ -33,6 +34,7 @@ use self::{
     channels::cast_blocked,
     conn::Conn,
     instances::{Fed, Instances, Next, TOO_FAST},
+    lifecycle::Lifecycle,
 };
 pub(crate) use self::{
     cmds::{LoadedCommands, allowed_internal, allowed_modules},
@@ -45,6 +47,14 @@ use crate::{
     stream::Stream,
 };
 
+/// Completes at `at`; never without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A ready session (after the handshake).
 pub(crate) struct Session {
     host: Arc<HostCtx>,
@@ -54,7 +64,7 @@ pub(crate) struct Session {
     cmds: LoadedCommands,
     view: SessionView,
     published: Published,
-    cancel: CancellationToken,
+    life: Lifecycle,
 }
 
 /// The facts the handshake established.
@@ -71,7 +81,12 @@ pub(crate) struct Admitted {
 
 impl Session {
     /// Builds the session for an admitted connection and registers it on the bus.
-    pub(crate) fn new(host: Arc<HostCtx>, admitted: Admitted, cancel: CancellationToken) -> Self {
+    pub(crate) fn new(
+        host: Arc<HostCtx>,
+        admitted: Admitted,
+        ticket: crate::admission::Ticket,
+        cancel: CancellationToken,
+    ) -> Self {
         let Admitted {
             sid,
             peer,
@@ -85,10 +100,20 @@ impl Session {
             stream.is_tls(),
         );
         let limits = &host.config.limits;
-        let conn = Conn::new(stream, limits.max_payload);
+        let conn = Conn::new(
+            stream,
+            conn::ConnLimits {
+                max_payload: limits.max_payload,
+                max_payload_before_login: limits.max_payload_before_login,
+                frame_stall: Duration::from_secs(limits.frame_stall_secs),
+                write_stall: Duration::from_secs(limits.write_stall_secs),
+            },
+        );
         let instances = Instances::new(limits.output_budget_bytes);
         let published = Published::new(&view);
         let inbox = host.bus.register(sid, cancel.clone());
+        let login_timeout = Duration::from_secs(limits.login_timeout_secs);
+        let life = Lifecycle::new(cancel, ticket, login_timeout);
         Self {
             host,
             conn,
@@ -97,7 +122,7 @@ impl Session {
             cmds: LoadedCommands::default(),
             view,
             published,
-            cancel,
+            life,
         }
     }
 
@@ -129,17 +154,20 @@ impl Session {
             if self.conn.is_dirty() && !self.instances.has_output() && self.inbox.is_empty() {
                 self.conn.flush().await?;
             }
-            let deadline = async {
-                match drain_deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let deadline = sleep_until(drain_deadline);
+            let stalled = sleep_until(self.conn.read_deadline());
             tokio::select! {
                 biased;
-                () = self.cancel.cancelled(), if !self.instances.is_draining() => {
+                () = self.life.ending(), if !self.instances.is_draining() => {
                     self.instances.drain();
                     drain_deadline = Some(tokio::time::Instant::now() + grace);
+                }
+                () = self.life.login_expired(), if !self.instances.is_draining() => {
+                    let secs = self.life.login_timeout().as_secs();
+                    tracing::info!(session = %self.view.sid, secs, "not logged in in time; closing");
+                    let why = format!("\nYou did not log in within {secs} seconds; the connection is closed.\n");
+                    self.send_sys_text(&why, false).await?;
+                    self.life.end();
                 }
                 () = deadline => return Ok(()),
                 next = self.instances.next() => self.handle_instance(next).await?,
@@ -151,6 +179,7 @@ impl Session {
                     Some(frame) => self.dispatch(frame?).await?,
                     None => return Ok(()),
                 },
+                () = stalled => self.conn.check_stall().map_err(|e| crate::Error::Io(std::io::Error::other(e)))?,
             }
         }
     }

@@ -113,7 +113,7 @@ impl Session {
             Request::Seed(AsyncCmd::Logout) => {
                 let _ = self.logout(true).await;
             }
-            Request::Seed(AsyncCmd::EndSession) => self.cancel.cancel(),
+            Request::Seed(AsyncCmd::EndSession) => self.life.end(),
             other => {
                 tracing::info!(session = %self.view.sid, request = ?other, "module request not supported by this host; dropped");
             }

@@ -111,33 +111,50 @@ async fn stalled_tls_handshake_is_closed() -> anyhow::Result<()> {
     host.shutdown().await
 }
 
-#[tokio::test]
-async fn max_sessions_refuses_extra_connections() -> anyhow::Result<()> {
-    let host = TestHost::start_with(|c| c.limits.max_sessions = 2).await?;
-    let _a = TestClient::connect(host.addr).await?;
-    let _b = TestClient::connect(host.addr).await?;
-    let mut third = TcpStream::connect(host.addr).await?;
-    third
-        .write_all(
-            &ClientHeader {
-                app_name: "x".into(),
-                common_name: "localhost".into(),
-            }
-            .to_bytes(),
-        )
-        .await?;
+/// Opens a TCP connection and sends a client header; true if the host answers with its
+/// header, false if it closes the connection instead.
+async fn host_answers(host: &TestHost) -> anyhow::Result<bool> {
+    let mut tcp = TcpStream::connect(host.addr).await?;
+    let header = ClientHeader {
+        app_name: "x".into(),
+        common_name: "localhost".into(),
+    };
+    tcp.write_all(&header.to_bytes()).await?;
     let mut raw = [0u8; HostHeader::LEN];
-    let res = tokio::time::timeout(mrci_tests::PATIENCE, third.read_exact(&mut raw)).await?;
+    let res = tokio::time::timeout(mrci_tests::PATIENCE, tcp.read_exact(&mut raw)).await?;
+    Ok(res.is_ok())
+}
+
+#[tokio::test]
+async fn max_sessions_refuses_only_when_every_session_is_logged_in() -> anyhow::Result<()> {
+    let host = TestHost::start_with(|c| c.limits.max_sessions = 2).await?;
+    host.add_user("alice", "Sunny-Day-42", "users").await?;
+    let mut a = TestClient::connect(host.addr).await?;
+    a.login("alice", "Sunny-Day-42").await?;
+    let mut b = TestClient::connect(host.addr).await?;
+    b.login("alice", "Sunny-Day-42").await?;
     assert!(
-        res.is_err(),
-        "the third connection is closed without a host header"
+        !host_answers(&host).await?,
+        "with every session logged in, a third connection is closed without a host header"
     );
-    // The slot is released when a session ends.
+    // When a logged-in session ends, its place is free again.
     let mut sessions = host.ctx.watch_sessions();
-    drop(_a);
-    drop(third);
+    drop(a);
     tokio::time::timeout(mrci_tests::PATIENCE, sessions.wait_for(|n| *n < 2)).await??;
-    TestClient::connect(host.addr).await?;
+    let mut c = TestClient::connect(host.addr).await?;
+    // At the limit, a newcomer takes the place of the oldest session that is not logged in.
+    let mut sessions = host.ctx.watch_sessions();
+    let d = TestClient::connect(host.addr).await?;
+    assert!(
+        c.run("my_info", "").await.is_err(),
+        "the not-logged-in session made room"
+    );
+    tokio::time::timeout(mrci_tests::PATIENCE, sessions.wait_for(|n| *n == 2)).await??;
+    assert!(
+        b.run("my_info", "").await.is_ok(),
+        "a logged-in session never makes room"
+    );
+    drop(d);
     host.shutdown().await
 }
 

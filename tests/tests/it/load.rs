@@ -6,6 +6,8 @@ use mrci_tests::{TestClient, TestHost};
 async fn a_thousand_sessions_can_be_open_at_once() -> anyhow::Result<()> {
     let host = TestHost::start_with(|c| {
         c.limits.max_sessions = 1100;
+        c.limits.max_unauthenticated = 1100;
+        c.limits.max_unauthenticated_per_address = 1100;
         c.tls.allow_plaintext_loopback = true;
     })
     .await?;
