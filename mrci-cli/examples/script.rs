@@ -8,13 +8,23 @@
 //! The host's certificate is trusted if it has the fingerprint in `MRCI_FINGERPRINT` (as
 //! `mrci host run` prints it), else if `mrci connect` pinned it in its known-hosts file.
 
-use std::{error::Error, sync::Arc};
+use std::{error::Error, process::ExitCode, sync::Arc};
 
 use mrci_cli::client::{Client, ConnectOptions, KnownHosts, Target, Trust};
 use mrci_proto::{TypeId, payload::MyInfo};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
     let target: Target = std::env::args()
         .nth(1)
         .ok_or("usage: script HOST[:PORT]")?
