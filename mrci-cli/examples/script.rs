@@ -7,6 +7,7 @@
 //!
 //! The host's certificate is trusted if it has the fingerprint in `MRCI_FINGERPRINT` (as
 //! `mrci host run` prints it), else if `mrci connect` pinned it in its known-hosts file.
+#![forbid(unsafe_code)]
 
 use std::{error::Error, process::ExitCode, sync::Arc};
 

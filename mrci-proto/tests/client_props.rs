@@ -1,6 +1,7 @@
 //! Property tests of the client side: the handshake fed arbitrary host bytes never panics and
 //! never asks for more than the host header plus one bounded HOST_CERT, and a command table
 //! fed arbitrary announcements keeps one entry per name and per id.
+#![forbid(unsafe_code)]
 
 use bytes::BytesMut;
 use mrci_proto::{
