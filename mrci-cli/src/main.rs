@@ -6,12 +6,12 @@
 //! running or not.
 //!
 //! `mrci connect` is the interactive terminal client and `mrci run` its scripted form; both
-//! live in [`client`].
+//! live in [`term`], a user interface over the [`mrci_cli::client`] library.
 #![forbid(unsafe_code)]
 
 use std::{path::PathBuf, process::ExitCode};
 
-mod client;
+mod term;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -70,7 +70,7 @@ enum Command {
 #[derive(clap::Args)]
 struct ConnArgs {
     /// `HOST[:PORT]`; the port defaults to 35516.
-    target: client::conn::Target,
+    target: mrci_cli::client::Target,
     /// Known-hosts file pinning certificate fingerprints (default:
     /// ~/.config/mrci/known_hosts).
     #[arg(long, env = "MRCI_KNOWN_HOSTS")]
@@ -89,27 +89,24 @@ struct ConnArgs {
 }
 
 impl ConnArgs {
-    fn into_opts(self) -> anyhow::Result<client::conn::ConnectOpts> {
-        use client::conn::{NewHost, Trust};
-        let trust = match self.ca {
-            Some(ca) => Trust::Ca(ca),
-            None => Trust::Pinned {
-                known_hosts: client::known_hosts::KnownHosts::new(match self.known_hosts {
+    fn into_connect(self) -> anyhow::Result<term::connect::Connect> {
+        use term::connect::{Connect, NewHost, default_known_hosts};
+        let connect = match self.ca {
+            Some(ca) => Connect::ca(self.target, &ca)?,
+            None => {
+                let path = match self.known_hosts {
                     Some(path) => path,
-                    None => client::known_hosts::KnownHosts::default_path()?,
-                }),
-                new_host: if self.accept_new {
+                    None => default_known_hosts()?,
+                };
+                let new_host = if self.accept_new {
                     NewHost::Accept
                 } else {
                     NewHost::Ask
-                },
-            },
+                };
+                Connect::pinned(self.target, path, new_host)
+            }
         };
-        Ok(client::conn::ConnectOpts {
-            target: self.target,
-            trust,
-            common_name: self.cn,
-        })
+        Ok(connect.common_name(self.cn))
     }
 }
 
@@ -193,11 +190,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let cmd = match cli.command {
         Command::Host(cmd) => cmd,
         Command::Connect { conn, user } => {
-            let opts = client::repl::ReplOpts {
-                connect: conn.into_opts()?,
+            let opts = term::repl::ReplOpts {
+                connect: conn.into_connect()?,
                 user,
             };
-            return client::repl::run(opts).await;
+            return term::repl::run(opts).await;
         }
         Command::Run {
             conn,
@@ -207,22 +204,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command,
         } => {
             let lines = match script {
-                Some(path) => client::script::script_lines(
+                Some(path) => term::script::script_lines(
                     &std::fs::read_to_string(&path)
                         .with_context(|| format!("cannot read {}", path.display()))?,
                 ),
-                None => vec![client::script::join_args(&command)],
+                None => vec![term::script::join_args(&command)],
             };
-            let opts = client::script::ScriptOpts {
-                connect: conn.into_opts()?,
+            let opts = term::script::ScriptOpts {
+                connect: conn.into_connect()?,
                 user,
                 password: match password_file {
-                    Some(path) => client::script::PasswordSource::File(path),
-                    None => client::script::PasswordSource::EnvOrPrompt,
+                    Some(path) => term::script::PasswordSource::File(path),
+                    None => term::script::PasswordSource::EnvOrPrompt,
                 },
                 lines,
             };
-            return client::script::run(opts).await;
+            return term::script::run(opts).await;
         }
     };
     match cmd {

@@ -8,8 +8,8 @@
 //! - [`host`]: the context every session shares; [`listener`]: accept loop and shutdown.
 //! - `handshake`, `session`, `cmd`, `bus`: one connection's life, the internal commands, and
 //!   the in-process delivery of async events between sessions.
-//! - [`modules`]: the registered module executables and the commands they listed.
-//! - [`mail`]: the mail transports for recovery tokens and verification codes.
+//! - `modules`: the registered module executables and the commands they listed.
+//! - `mail`: the mail transports for recovery tokens and verification codes.
 //! - [`admin`]: operator actions behind `mrci host …`.
 #![forbid(unsafe_code)]
 

@@ -18,6 +18,7 @@
 //! - [`args`]: the TEXT command-line tokeniser, key lookup and argument builder.
 //! - [`async_cmd`]: typed payloads of the 43 async commands.
 //! - [`constraints`]: the seed 000 §6.4 data-constraints table as validators.
+//! - [`client`]: the client's handshake as a state machine and its command table.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -38,6 +39,7 @@
 pub mod args;
 pub mod async_cmd;
 pub mod async_id;
+pub mod client;
 #[cfg(feature = "codec")]
 pub mod codec;
 pub mod constraints;

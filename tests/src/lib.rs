@@ -1,20 +1,17 @@
 //! Helpers for the end-to-end tests: a host on a loopback port with a temporary data
-//! directory ([`TestHost`]) and a client that speaks the wire protocol through the real codec
-//! ([`TestClient`]).
+//! directory ([`TestHost`]) and a client built on the `mrci_cli::client` library
+//! ([`TestClient`]), which is the client every MRCI user runs.
 #![forbid(unsafe_code)]
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
-use bytes::BytesMut;
-use futures::{SinkExt, StreamExt};
+use mrci_cli::client::{Client, ConnectOptions, Error as ClientError, Target, Trust};
 use mrci_host::{Config, Host, HostCtx, host::Clock};
 use mrci_proto::{
     BranchId, CmdId, Frame, TypeId,
-    async_id::AsyncId,
-    codec::MrciCodec,
-    header::{ClientHeader, HostHeader, Reply},
-    payload::NewCmd,
+    client::{Announcement, CommandTable, Handshake},
+    header::HostHeader,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -22,8 +19,6 @@ use tokio::{
     sync::oneshot,
     task::JoinHandle,
 };
-use tokio_rustls::{TlsConnector, client::TlsStream};
-use tokio_util::{codec::Framed, either::Either};
 
 /// How long a test waits for something that should happen promptly. Only a hang reaches it.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -96,12 +91,11 @@ impl TestHost {
     }
 }
 
-type ClientStream = Either<TcpStream, TlsStream<TcpStream>>;
-
-/// A client connection after the handshake.
+/// A client connection after the handshake: the [`mrci_cli::client`] library with the
+/// helpers the tests use. Every receive waits at most [`PATIENCE`].
 pub struct TestClient {
-    conn: Framed<ClientStream, MrciCodec>,
-    /// The commands announced so far: name → id.
+    inner: Client,
+    /// The commands announced so far: name → id (a mirror of the library's command table).
     pub commands: HashMap<String, CmdId>,
     /// The host header received.
     pub header: HostHeader,
@@ -112,87 +106,82 @@ pub struct TestClient {
 /// Sends a client header and reads the host header.
 pub async fn raw_handshake(addr: SocketAddr, cn: &str) -> anyhow::Result<(TcpStream, HostHeader)> {
     let mut tcp = TcpStream::connect(addr).await?;
-    let header = ClientHeader {
-        app_name: "mrci-tests".into(),
-        common_name: cn.into(),
-    };
-    tcp.write_all(&header.to_bytes()).await?;
+    let handshake = Handshake::new(APP_NAME, cn);
+    tcp.write_all(&handshake.client_header().to_bytes()).await?;
     let mut raw = [0u8; HostHeader::LEN];
     tcp.read_exact(&mut raw).await?;
     Ok((tcp, HostHeader::parse(&raw)?))
 }
 
+/// The app name test clients send.
+const APP_NAME: &str = "mrci-tests";
+
 impl TestClient {
-    /// Connects, completes the handshake (TLS when the host asks for it) and waits for
-    /// ASYNC_RDY, collecting the announced commands.
+    /// Connects, completes the handshake (TLS when the host asks for it, trusting the
+    /// certificate HOST_CERT announces) and waits for ASYNC_RDY, collecting the announced
+    /// commands.
     pub async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
-        let (mut tcp, header) = raw_handshake(addr, "localhost").await?;
-        let (stream, host_cert) = match header.reply {
-            Reply::NO_TLS => (Either::Left(tcp), None),
-            Reply::TLS => {
-                let mut buf = BytesMut::new();
-                let cert = loop {
-                    if let Some(frame) = Frame::decode(&mut buf, 1 << 20)? {
-                        break frame;
-                    }
-                    if tcp.read_buf(&mut buf).await? == 0 {
-                        bail!("connection closed before HOST_CERT");
-                    }
-                };
-                if cert.type_id != TypeId::HOST_CERT {
-                    bail!("expected HOST_CERT, got {:?}", cert.type_id);
-                }
-                let pem = String::from_utf8(cert.payload.to_vec())?;
-                let config = mrci_host::tls::client_config_trusting(&pem)?;
-                let name = rustls::pki_types::ServerName::try_from("localhost")?;
-                let tls = TlsConnector::from(config).connect(name, tcp).await?;
-                (Either::Right(tls), Some(pem))
-            }
-            other => bail!("host refused the session: {other:?}"),
+        let opts = ConnectOptions::new(Trust::first_use_in_memory())
+            .app_name(APP_NAME)
+            .common_name("localhost")
+            .ready_timeout(PATIENCE)
+            .read_timeout(Some(PATIENCE));
+        let inner = Client::connect(&Target::from(addr), &opts).await?;
+        let info = inner.info();
+        let host_cert = match &info.host_cert {
+            Some(pem) => Some(String::from_utf8(pem.to_vec())?),
+            None => None,
         };
-        let mut client = Self {
-            conn: Framed::new(stream, MrciCodec::new()),
-            commands: HashMap::new(),
-            header,
+        Ok(Self {
+            commands: mirror(inner.commands()),
+            header: info.header.clone(),
             host_cert,
-        };
-        client.until(|f| f.cmd_id == AsyncId::RDY.cmd_id()).await?;
-        Ok(client)
+            inner,
+        })
     }
 
     /// The TLS session's peer certificate (DER), when TLS is used.
     pub fn peer_certificate(&self) -> Option<Vec<u8>> {
-        match self.conn.get_ref() {
-            Either::Right(tls) => tls
-                .get_ref()
-                .1
-                .peer_certificates()?
-                .first()
-                .map(|c| c.to_vec()),
-            Either::Left(_) => None,
-        }
+        self.inner.info().peer_certificate.clone()
+    }
+
+    /// The library client underneath.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.inner
     }
 
     /// Sends one frame.
     pub async fn send(&mut self, frame: Frame) -> anyhow::Result<()> {
-        self.conn.send(frame).await?;
+        Ok(self.inner.send(frame).await?)
+    }
+
+    /// Receives the next frame, keeping the command table current; a malformed
+    /// announcement fails the test.
+    pub async fn recv(&mut self) -> anyhow::Result<Frame> {
+        let frame = self.inner.recv().await?.context("connection closed")?;
+        self.saw(std::slice::from_ref(&frame))?;
+        Ok(frame)
+    }
+
+    /// Brings [`Self::commands`] up to date after `frames` were received through the
+    /// library; a malformed announcement among them fails the test.
+    fn saw(&mut self, frames: &[Frame]) -> anyhow::Result<()> {
+        let mut changed = false;
+        for frame in frames {
+            match Announcement::parse(frame) {
+                Some(Err(e)) => bail!("malformed command announcement: {e}"),
+                Some(Ok(_)) => changed = true,
+                None => {}
+            }
+        }
+        if changed {
+            self.sync_commands();
+        }
         Ok(())
     }
 
-    /// Receives the next frame, keeping the command table current.
-    pub async fn recv(&mut self) -> anyhow::Result<Frame> {
-        let frame = tokio::time::timeout(PATIENCE, self.conn.next())
-            .await
-            .context("no frame from the host")?
-            .context("connection closed")??;
-        if frame.cmd_id == AsyncId::ADD_CMD.cmd_id() && frame.type_id == TypeId::NEW_CMD {
-            let cmd = NewCmd::parse(&frame.payload)?;
-            self.commands.insert(cmd.name, cmd.cmd_id);
-        } else if frame.cmd_id == AsyncId::RM_CMD.cmd_id() && frame.type_id == TypeId::CMD_ID {
-            let id = mrci_proto::payload::parse_cmd_id(&frame.payload)?;
-            self.commands.retain(|_, v| *v != id);
-        }
-        Ok(frame)
+    fn sync_commands(&mut self) {
+        self.commands = mirror(self.inner.commands());
     }
 
     /// Receives until `stop` matches, returning every frame received including the match.
@@ -211,11 +200,10 @@ impl TestClient {
     /// True when the host closed the connection (end of stream or a reset).
     pub async fn closed(&mut self) -> bool {
         matches!(
-            tokio::time::timeout(PATIENCE, self.conn.next()).await,
-            Ok(None | Some(Err(_)))
+            self.inner.recv().await,
+            Ok(None) | Err(ClientError::Io(_) | ClientError::Protocol(_))
         )
     }
-
     /// Receives until `name` is (or is no longer) announced.
     pub async fn until_command(&mut self, name: &str, present: bool) -> anyhow::Result<()> {
         while self.commands.contains_key(name) != present {
@@ -277,12 +265,11 @@ impl TestClient {
         cmd: CmdId,
         branch: BranchId,
     ) -> anyhow::Result<Vec<(TypeId, String)>> {
-        let frames = self
-            .until(|f| f.cmd_id == cmd && f.branch_id == branch && f.type_id == TypeId::IDLE)
-            .await?;
-        Ok(frames
+        let out = self.inner.collect(cmd, branch).await?;
+        self.saw(&out.other)?;
+        Ok(out
+            .frames
             .into_iter()
-            .filter(|f| f.cmd_id == cmd && f.branch_id == branch && f.type_id != TypeId::IDLE)
             .map(|f| (f.type_id, f.text_payload()))
             .collect())
     }
@@ -299,17 +286,23 @@ impl TestClient {
         Ok(last.text_payload())
     }
 
-    /// Logs in with `auth` and waits for the command set to change.
+    /// Logs in with `auth`, answering its password prompt; fails if the host asks for
+    /// anything more.
     pub async fn login(&mut self, user: &str, password: &str) -> anyhow::Result<()> {
-        let id = self.id("auth")?;
-        self.send(Frame::text(id, BranchId(0), &format!("-user {user}")))
-            .await?;
-        self.expect(id, TypeId::PRIV_TEXT).await?;
-        self.send(Frame::text(id, BranchId(0), password)).await?;
-        let out = self.collect(id, BranchId(0)).await?;
-        if !out.iter().any(|(_, t)| t.contains("Access granted")) {
-            bail!("login failed: {out:?}");
+        let res = self.inner.login(user, password).await;
+        self.sync_commands();
+        let login = res?;
+        if !login.text.contains("Access granted") {
+            bail!("login failed: {}", login.text);
         }
         Ok(())
     }
+}
+
+/// The name → id map of a command table.
+fn mirror(commands: &CommandTable) -> HashMap<String, CmdId> {
+    commands
+        .iter()
+        .map(|c| (c.name.clone(), c.cmd_id))
+        .collect()
 }

@@ -11,6 +11,10 @@ use std::{
 /// Library crates: no `anyhow`, no `println!`.
 const LIBRARIES: &[&str] = &["mrci-proto", "mrci-shm", "mrci-modrun", "mrci-host"];
 
+/// The client library inside mrci-cli (its `lib` target): a library by the same rules, and
+/// built without the host (mrci-host is an optional dependency of the `mrci` program only).
+const CLIENT_LIBRARY: &[&str] = &["mrci-cli/src/lib.rs", "mrci-cli/src/client"];
+
 /// The only crate allowed `unsafe`.
 const UNSAFE_CRATE: &str = "mrci-shm";
 
@@ -116,15 +120,23 @@ fn unsafe_only_in_the_shared_memory_crate() {
     assert!(bad.is_empty(), "unsafe outside {UNSAFE_CRATE}: {bad:#?}");
 }
 
+fn in_client_library(path: &Path) -> bool {
+    CLIENT_LIBRARY
+        .iter()
+        .any(|part| path.starts_with(root().join(part)))
+}
+
 #[test]
 fn libraries_use_neither_anyhow_nor_println() {
     let bad: Vec<_> = all_rust_files()
         .into_iter()
-        .filter(|p| LIBRARIES.contains(&crate_of(p).as_str()))
-        .filter(|p| p.components().any(|c| c.as_os_str() == "src"))
         .filter(|p| {
-            !p.components()
-                .any(|c| c.as_os_str() == "bin" || c.as_os_str() == "examples")
+            let library = LIBRARIES.contains(&crate_of(p).as_str())
+                && p.components().any(|c| c.as_os_str() == "src")
+                && !p
+                    .components()
+                    .any(|c| c.as_os_str() == "bin" || c.as_os_str() == "examples");
+            library || in_client_library(p)
         })
         .filter(|p| {
             let text = fs::read_to_string(p).unwrap_or_default();
@@ -285,6 +297,39 @@ fn architecture_names_every_host_module() {
     assert!(
         missing.is_empty(),
         "ARCHITECTURE.md does not name these modules (as `dir/name`): {missing:#?}"
+    );
+}
+
+#[test]
+fn the_client_library_does_not_need_the_host() {
+    let files: Vec<_> = all_rust_files()
+        .into_iter()
+        .filter(|p| in_client_library(p))
+        .collect();
+    assert!(
+        files.len() > 1,
+        "the client library moved: {CLIENT_LIBRARY:?}"
+    );
+    let bad: Vec<_> = files
+        .into_iter()
+        .filter(|p| {
+            fs::read_to_string(p)
+                .unwrap_or_default()
+                .contains("mrci_host")
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "the client library uses mrci_host: {bad:#?}"
+    );
+    let manifest = fs::read_to_string(root().join("mrci-cli/Cargo.toml")).expect("manifest");
+    let host = manifest
+        .lines()
+        .find(|l| l.starts_with("mrci-host"))
+        .expect("the mrci program depends on mrci-host");
+    assert!(
+        host.contains("optional = true"),
+        "mrci-cli must depend on mrci-host only through its cli feature: {host}"
     );
 }
 

@@ -16,7 +16,13 @@ use std::{
 };
 
 use futures::{SinkExt, StreamExt};
-use mrci_proto::{BranchId, CmdId, Frame, TypeId, async_id::AsyncId, codec::MrciCodec};
+use mrci_cli::client::{Client, Transport};
+use mrci_proto::{
+    BranchId, CmdId, Frame, SessionId, TypeId,
+    async_id::AsyncId,
+    codec::MrciCodec,
+    header::{HostHeader, Reply, Version},
+};
 use rustls::{
     ServerConfig,
     pki_types::{CertificateDer, PrivateKeyDer, ServerName},
@@ -28,7 +34,7 @@ use tokio::{
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::Framed;
 
-use super::client::{Session, TlsCache};
+use super::client::PATIENCE;
 
 /// Command id that registers a relay receiver.
 pub const JOIN: CmdId = CmdId(300);
@@ -46,9 +52,9 @@ type Receivers = Arc<Mutex<Vec<mpsc::Sender<Frame>>>>;
 pub struct Baseline {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// TLS configuration cache for its clients.
-    pub tls: TlsCache,
-    pem: String,
+    /// The TLS client side, trusting the baseline's certificate; built once, as the host's
+    /// clients share one configuration.
+    connector: TlsConnector,
     receivers: Receivers,
     _stop: oneshot::Sender<()>,
 }
@@ -62,7 +68,7 @@ impl Baseline {
         let key = rcgen::KeyPair::generate()?;
         let cert =
             rcgen::CertificateParams::new(vec!["localhost".to_owned()])?.self_signed(&key)?;
-        let pem = cert.pem();
+        let connector = TlsConnector::from(mrci_host::tls::client_config_trusting(&cert.pem())?);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -95,8 +101,7 @@ impl Baseline {
         });
         Ok(Self {
             addr,
-            tls: TlsCache::default(),
-            pem,
+            connector,
             receivers,
             _stop: stop,
         })
@@ -106,15 +111,22 @@ impl Baseline {
     ///
     /// # Errors
     /// Network and TLS failures.
-    pub async fn session(&self) -> anyhow::Result<Session> {
+    pub async fn session(&self) -> anyhow::Result<Client> {
         let tcp = TcpStream::connect(self.addr).await?;
         tcp.set_nodelay(true)?;
-        let config = self.tls.config_for(&self.pem)?;
-        let tls = TlsConnector::from(config)
+        let tls = self
+            .connector
             .connect(ServerName::try_from("localhost")?, tcp)
             .await?;
-        let mut session = Session::from_conn(Framed::new(tls, MrciCodec::new()));
-        session.until(|f| f.cmd_id == AsyncId::RDY.cmd_id()).await?;
+        // The baseline has no MRCI handshake; this is the header it would have sent.
+        let header = HostHeader {
+            reply: Reply::TLS,
+            version: Version::default(),
+            session_id: SessionId([0; 28]),
+        };
+        let mut session = Client::from_transport(Transport::from(tls), header);
+        session.set_read_timeout(Some(PATIENCE));
+        session.wait_ready(PATIENCE).await?;
         Ok(session)
     }
 

@@ -10,10 +10,11 @@ use std::{
     time::Instant,
 };
 
+use mrci_cli::client::Client;
+
 use super::{
     Plan,
     baseline::Baseline,
-    client::Session,
     host::HostProcess,
     report::Report,
     stats::{Samples, per_second},
@@ -28,7 +29,7 @@ const SCENARIO: &str = "connect";
 pub async fn serial<F, Fut>(n: usize, connect: F) -> anyhow::Result<Samples>
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = anyhow::Result<Session>>,
+    Fut: Future<Output = anyhow::Result<Client>>,
 {
     let mut samples = Samples::with_capacity(n);
     for _ in 0..n {
@@ -47,7 +48,7 @@ where
 pub async fn parallel<F, Fut>(n: usize, workers: usize, connect: F) -> anyhow::Result<f64>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = anyhow::Result<Session>> + Send,
+    Fut: Future<Output = anyhow::Result<Client>> + Send,
 {
     let left = Arc::new(AtomicUsize::new(n));
     let start = Instant::now();
@@ -81,12 +82,12 @@ pub async fn run(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let n = plan.connects;
-    let mut host_lat = serial(n, || Session::connect(host.addr, &host.tls)).await?;
+    let mut host_lat = serial(n, || host.connect()).await?;
     let mut base_lat = serial(n, || base.session()).await?;
     let (h, b) = (Arc::clone(host), Arc::clone(base));
     let host_rate = parallel(plan.parallel_connects, plan.connect_workers, move || {
         let h = Arc::clone(&h);
-        async move { Session::connect(h.addr, &h.tls).await }
+        async move { h.connect().await }
     })
     .await?;
     let base_rate = parallel(plan.parallel_connects, plan.connect_workers, move || {

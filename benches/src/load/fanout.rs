@@ -18,7 +18,7 @@ use std::{
 };
 
 use anyhow::Context;
-use futures::{SinkExt, StreamExt};
+use mrci_cli::client::Client;
 use mrci_proto::{BranchId, CmdId, Frame, TypeId, async_id::AsyncId};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Plan,
     baseline::{self, Baseline},
-    client::Session,
+    client,
     host::HostProcess,
     report::Report,
     roundtrip::open_many,
@@ -112,14 +112,15 @@ struct Received {
     latency: Samples,
 }
 
-async fn receive(mut session: Session, shared: Arc<Shared>) -> Received {
+async fn receive(mut session: Client, shared: Arc<Shared>) -> Received {
     let mut seen = vec![false; shared.counts.len()];
     let mut out = Received::default();
+    session.set_read_timeout(None);
     loop {
         let frame = tokio::select! {
             () = shared.stop.cancelled() => break,
-            f = session.conn.next() => match f {
-                Some(Ok(f)) => f,
+            f = session.recv() => match f {
+                Ok(Some(f)) => f,
                 _ => break,
             },
         };
@@ -158,9 +159,9 @@ async fn receive(mut session: Session, shared: Arc<Shared>) -> Received {
 /// # Errors
 /// Connection failures of the sender.
 pub async fn measure(
-    sender: Session,
+    sender: Client,
     cast: CmdId,
-    receivers: Vec<Session>,
+    receivers: Vec<Client>,
     total: usize,
     window: usize,
 ) -> anyhow::Result<Outcome> {
@@ -178,16 +179,16 @@ pub async fn measure(
         .into_iter()
         .map(|r| tokio::spawn(receive(r, Arc::clone(&shared))))
         .collect();
-    let (mut sink, mut answers) = sender.conn.split();
+    let (mut answers, mut sink) = sender.split();
     let stop = shared.stop.clone();
     let errors = tokio::spawn(async move {
         let mut errors = 0u64;
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
-                f = answers.next() => match f {
-                    Some(Ok(f)) if f.cmd_id == cast && f.type_id == TypeId::ERR => errors += 1,
-                    Some(Ok(_)) => {}
+                f = answers.recv() => match f {
+                    Ok(Some(f)) if f.cmd_id == cast && f.type_id == TypeId::ERR => errors += 1,
+                    Ok(Some(_)) => {}
                     _ => break,
                 },
             }
@@ -238,9 +239,9 @@ pub async fn measure(
 }
 
 /// Opens the scenario's sub-channel in a new host session.
-async fn host_member(host: &HostProcess) -> anyhow::Result<Session> {
+async fn host_member(host: &HostProcess) -> anyhow::Result<Client> {
     let mut session = host.session().await?;
-    session.ok("open_sub_ch", CHANNEL_ARGS).await?;
+    client::ok(&mut session, "open_sub_ch", CHANNEL_ARGS).await?;
     Ok(session)
 }
 
@@ -310,12 +311,12 @@ pub async fn run(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let mut owner = host.session().await?;
-    if NEEDED.iter().any(|c| !owner.commands.contains_key(*c)) {
+    if NEEDED.iter().any(|c| !owner.commands().contains(c)) {
         report.skip(SCENARIO, "host lacks channel commands");
         return Ok(());
     }
-    owner.ok("add_ch", "-ch_name load_ch").await?;
-    owner.ok("add_sub_ch", CHANNEL_ARGS).await?;
+    client::ok(&mut owner, "add_ch", "-ch_name load_ch").await?;
+    client::ok(&mut owner, "add_sub_ch", CHANNEL_ARGS).await?;
     drop(owner);
     for &receivers in &plan.receivers {
         for (window, total) in [
@@ -324,7 +325,7 @@ pub async fn run(
         ] {
             let label = format!("{receivers} receivers, {window} in flight");
             let sender = host_member(host).await?;
-            let cast = sender.id("cast")?;
+            let cast = client::id(&sender, "cast")?;
             let members = open_many(receivers, || host_member(host)).await?;
             let mut on_host = measure(sender, cast, members, total, window)
                 .await

@@ -13,9 +13,10 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use mrci_cli::client::{Client, ConnectOptions, Target};
 use nix::{sys::signal, unistd::Pid};
 
-use super::client::{Session, TlsCache};
+use super::client;
 
 /// The account every load session logs in as.
 pub const USER: &str = "load_admin";
@@ -28,8 +29,8 @@ pub struct HostProcess {
     pub addr: SocketAddr,
     /// Its process id, for `/proc/PID/status`.
     pub pid: u32,
-    /// TLS configuration cache shared by every client of this host.
-    pub tls: TlsCache,
+    /// Connect options shared by every client of this host (its pin and TLS configuration).
+    pub opts: ConnectOptions,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -91,7 +92,7 @@ impl HostProcess {
         let mut host = Self {
             addr,
             pid,
-            tls: TlsCache::default(),
+            opts: client::options(),
             child,
             _dir: dir,
         };
@@ -101,20 +102,31 @@ impl HostProcess {
 
     /// Logs in once with the one-time password so that later logins use [`PASSWORD`].
     async fn first_login(&mut self, one_time: &str) -> anyhow::Result<()> {
-        let mut session = Session::connect(self.addr, &self.tls).await?;
-        if !session.login(USER, one_time, PASSWORD).await? {
+        let mut session = self.connect().await?;
+        let login = session
+            .login_with_new_password(USER, one_time, PASSWORD)
+            .await?;
+        if !login.password_changed {
             bail!("the host did not ask for a new password at the first login");
         }
         Ok(())
+    }
+
+    /// A new session, ready but not logged in.
+    ///
+    /// # Errors
+    /// Connection failures.
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect(&Target::from(self.addr), &self.opts).await?)
     }
 
     /// A new session logged in as [`USER`].
     ///
     /// # Errors
     /// Connection or login failures.
-    pub async fn session(&self) -> anyhow::Result<Session> {
-        let mut session = Session::connect(self.addr, &self.tls).await?;
-        session.login(USER, PASSWORD, PASSWORD).await?;
+    pub async fn session(&self) -> anyhow::Result<Client> {
+        let mut session = self.connect().await?;
+        session.login(USER, PASSWORD).await?;
         Ok(session)
     }
 

@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use mrci_cli::client::Client;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{
     Plan,
-    client::Session,
     host::{HostProcess, rss_of},
     report::Report,
 };
@@ -22,13 +21,13 @@ const PARALLEL: usize = 32;
 const SETTLE: Duration = Duration::from_secs(2);
 const MIB: f64 = 1024.0 * 1024.0;
 
-fn park(session: Session, stop: CancellationToken, set: &mut JoinSet<()>) {
-    let mut conn = session.conn;
+fn park(mut session: Client, stop: CancellationToken, set: &mut JoinSet<()>) {
+    session.set_read_timeout(None);
     set.spawn(async move {
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
-                f = conn.next() => if !matches!(f, Some(Ok(_))) { break },
+                f = session.recv() => if !matches!(f, Ok(Some(_))) { break },
             }
         }
     });

@@ -6,20 +6,21 @@
 
 use std::{path::Path, time::Instant};
 
-use super::{Plan, client::Session, host::HostProcess, report::Report, roundtrip};
+use anyhow::Context as _;
+
+use mrci_cli::client::Client;
+
+use super::{Plan, client, host::HostProcess, report::Report, roundtrip};
 
 const SCENARIO: &str = "module round trip";
 
 /// The first announced command that a module provides, if any.
-pub fn module_command(session: &Session) -> Option<(String, mrci_proto::CmdId)> {
-    let mut cmds: Vec<_> = session
-        .commands
+pub fn module_command(session: &Client) -> Option<(String, mrci_proto::CmdId)> {
+    session
+        .commands()
         .iter()
-        .filter(|(_, c)| !c.lib.starts_with("MRCI host"))
-        .map(|(name, c)| (name.clone(), c.id))
-        .collect();
-    cmds.sort();
-    cmds.into_iter().next()
+        .find(|c| !c.lib.starts_with("MRCI host"))
+        .map(|c| (c.name.clone(), c.cmd_id))
 }
 
 /// Adds `module` to the host and times its commands, or reports the scenario skipped.
@@ -41,12 +42,18 @@ pub async fn run(
     };
     let mut session = host.session().await?;
     let t0 = Instant::now();
-    session
-        .ok("add_mod", &format!("-mod_path {}", module.display()))
-        .await?;
+    client::ok(
+        &mut session,
+        "add_mod",
+        &format!("-mod_path {}", module.display()),
+    )
+    .await?;
     let listing = t0.elapsed();
     while module_command(&session).is_none() {
-        session.recv().await?;
+        session
+            .recv()
+            .await?
+            .context("the host closed the connection")?;
     }
     let Some((name, cmd)) = module_command(&session) else {
         anyhow::bail!("the module announced no command");
@@ -56,7 +63,7 @@ pub async fn run(
     let first = t0.elapsed();
     let n = plan.round_trips / 10;
     let mut warm = roundtrip::serial(&mut session, cmd, "bench", n).await?;
-    let my_info = session.id("my_info")?;
+    let my_info = client::id(&session, "my_info")?;
     let mut internal = roundtrip::serial(&mut session, my_info, "", n).await?;
     let scenario = format!("{SCENARIO} ({name})");
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;

@@ -10,12 +10,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use mrci_cli::client::Client;
 use mrci_proto::CmdId;
 
 use super::{
     Plan,
     baseline::{self, Baseline},
-    client::Session,
+    client,
     host::HostProcess,
     report::Report,
     stats::{Samples, per_second},
@@ -30,7 +31,7 @@ const WARM_UP: usize = 200;
 /// # Errors
 /// Connection failures.
 pub async fn serial(
-    session: &mut Session,
+    session: &mut Client,
     cmd: CmdId,
     text: &str,
     n: usize,
@@ -52,7 +53,7 @@ pub async fn serial(
 /// # Errors
 /// Connection failures.
 pub async fn parallel(
-    sessions: Vec<Session>,
+    sessions: Vec<Client>,
     cmd: CmdId,
     text: &str,
     run_for: Duration,
@@ -81,10 +82,10 @@ pub async fn parallel(
 ///
 /// # Errors
 /// The first failure of `open`.
-pub async fn open_many<F, Fut>(n: usize, open: F) -> anyhow::Result<Vec<Session>>
+pub async fn open_many<F, Fut>(n: usize, open: F) -> anyhow::Result<Vec<Client>>
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = anyhow::Result<Session>>,
+    Fut: Future<Output = anyhow::Result<Client>>,
 {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
@@ -106,7 +107,7 @@ pub async fn run(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let mut session = host.session().await?;
-    let cmd = session.id("my_info")?;
+    let cmd = client::id(&session, "my_info")?;
     let mut host_rtt = serial(&mut session, cmd, "", plan.round_trips).await?;
     let mut base_session = base.session().await?;
     let mut base_rtt = serial(&mut base_session, baseline::ECHO, "", plan.round_trips).await?;

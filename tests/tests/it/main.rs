@@ -4,6 +4,7 @@
 
 mod accounts;
 mod channels;
+mod client;
 mod commands;
 mod groups;
 mod handshake;

@@ -1,6 +1,6 @@
 //! Turning frames into text for people: TEXT as sent, BIG_TEXT word-wrapped, ERR marked, and
 //! the binary info payloads (MY_INFO, PEER_INFO, PEER_STAT, CH_MEMBER_INFO, ...) as labelled
-//! lines.
+//! lines; and the local help built from the announced commands' NEW_CMD texts.
 //!
 //! Invariant: rendering never fails; a payload that does not parse is shown as its size.
 
@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use mrci_proto::{
     Frame, TypeId,
+    client::CommandTable,
     payload::{ChMemberInfo, FileInfo, MyInfo, PeerInfo, PeerStat},
 };
 
@@ -157,6 +158,31 @@ fn file_info(f: FileInfo) -> String {
     out
 }
 
+/// The local help of one command from its NEW_CMD texts.
+pub(crate) fn command_help(commands: &CommandTable, name: &str) -> Option<String> {
+    let cmd = commands.get(name)?;
+    let mut out = String::new();
+    let _ = writeln!(out, "{} - {}", cmd.name, cmd.summary);
+    let _ = writeln!(out, "usage: {} {}", cmd.name, cmd.io);
+    if !cmd.details.is_empty() {
+        let _ = writeln!(out, "\n{}", cmd.details);
+    }
+    if !cmd.lib.is_empty() {
+        let _ = writeln!(out, "\n(from {})", cmd.lib);
+    }
+    Some(out)
+}
+
+/// One line per command: name and summary.
+pub(crate) fn command_list(commands: &CommandTable) -> String {
+    let width = commands.names().map(str::len).max().unwrap_or(0);
+    let mut out = String::new();
+    for cmd in commands.iter() {
+        let _ = writeln!(out, "  {:<width$}  {}", cmd.name, cmd.summary);
+    }
+    out
+}
+
 /// Word-wraps each line of `text` to `width` columns, keeping the line breaks it has.
 pub(crate) fn wrap(text: &str, width: usize) -> String {
     let width = width.max(10);
@@ -186,9 +212,37 @@ pub(crate) fn wrap(text: &str, width: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use mrci_proto::{BranchId, CmdId};
+    use bytes::BytesMut;
+    use mrci_proto::{BranchId, CmdId, async_id::AsyncId, payload::NewCmd};
 
     use super::*;
+
+    #[test]
+    fn help_from_announcements() {
+        let mut payload = BytesMut::new();
+        NewCmd {
+            cmd_id: CmdId(300),
+            name: "c".into(),
+            summary: "c things".into(),
+            io: "[none]/[text]".into(),
+            details: "Details.".into(),
+            ..NewCmd::default()
+        }
+        .write(&mut payload);
+        let add = Frame::new(
+            TypeId::NEW_CMD,
+            AsyncId::ADD_CMD.cmd_id(),
+            BranchId(0),
+            payload.freeze(),
+        );
+        let mut table = CommandTable::new();
+        table.apply(&add).unwrap();
+        let help = command_help(&table, "C").unwrap();
+        assert!(help.contains("usage: c [none]/[text]"), "{help}");
+        assert!(help.contains("Details."), "{help}");
+        assert_eq!(command_list(&table), "  c  c things\n");
+        assert!(command_help(&table, "d").is_none());
+    }
 
     #[test]
     fn wraps_long_lines_only() {

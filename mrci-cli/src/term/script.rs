@@ -9,9 +9,10 @@
 use std::{io::Write as _, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context, bail};
-use mrci_proto::{BranchId, CmdId, Frame, TypeId, args::quote};
+use mrci_cli::client::{Client, Error};
+use mrci_proto::{BranchId, CmdId, TypeId, args::quote};
 
-use super::{conn::ConnectOpts, link::Link, render::render};
+use super::{connect::Connect, render::render};
 
 /// How long to wait for a command name to be announced (announcements can trail a login).
 const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
@@ -32,7 +33,7 @@ pub(crate) enum PasswordSource {
 /// What `mrci run` does.
 pub(crate) struct ScriptOpts {
     /// Where and how to connect.
-    pub(crate) connect: ConnectOpts,
+    pub(crate) connect: Connect,
     /// Log in as this user first.
     pub(crate) user: Option<String>,
     /// The password for `user`.
@@ -46,22 +47,33 @@ pub(crate) struct ScriptOpts {
 /// # Errors
 /// If the connection fails or the host goes away.
 pub(crate) async fn run(opts: ScriptOpts) -> anyhow::Result<ExitCode> {
-    let (mut link, _early) = Link::open(&opts.connect).await?;
+    let mut client = opts.connect.open().await?;
     if let Some(user) = &opts.user {
         let password = password(&opts.password, user)?;
-        if let Err(e) = login(&mut link, user, &password).await {
-            eprintln!("error: {e:#}");
+        if let Err(e) = client.login(user, &password).await {
+            match e {
+                Error::LoginRefused { errors } => {
+                    for err in errors {
+                        eprintln!("{err}");
+                    }
+                    eprintln!("error: login refused");
+                }
+                Error::LoginPrompt { prompt } => eprintln!(
+                    "error: the host asks {user} for more ({prompt}); log in once with `mrci connect`"
+                ),
+                other => eprintln!("error: {:#}", anyhow::Error::from(other)),
+            }
             return Ok(ExitCode::from(EXIT_LOGIN));
         }
     }
     for line in &opts.lines {
         let (name, args) = split_command(line);
-        let Some(id) = wait_for_command(&mut link, name).await? else {
+        let Some(id) = client.wait_for_command(name, ANNOUNCE_WAIT).await? else {
             eprintln!("error: the host offers no command {name:?}");
             return Ok(ExitCode::from(EXIT_ERR));
         };
-        link.send_text(id, BranchId(0), args).await?;
-        if !run_to_idle(&mut link, id).await? {
+        client.send_text(id, BranchId(0), args).await?;
+        if !run_to_idle(&mut client, id).await? {
             return Ok(ExitCode::from(EXIT_ERR));
         }
     }
@@ -122,63 +134,15 @@ fn password(source: &PasswordSource, user: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Logs in with `auth -user USER`, answering the first password prompt. A second prompt
-/// (wrong password or a forced password change) is cancelled and the login fails.
-async fn login(link: &mut Link, user: &str, password: &str) -> anyhow::Result<()> {
-    let id = wait_for_command(link, "auth")
-        .await?
-        .context("the host offers no auth command")?;
-    link.send_text(id, BranchId(0), &format!("-user {}", quote(user)))
-        .await?;
-    let mut answered = false;
-    let mut errors = Vec::new();
-    let mut cancelled = None;
-    loop {
-        let frame = next(link).await?;
-        if frame.cmd_id != id || frame.branch_id != BranchId(0) {
-            continue;
-        }
-        match frame.type_id {
-            TypeId::IDLE => break,
-            TypeId::ERR => errors.push(frame.text_payload().trim_end().to_owned()),
-            TypeId::PRIV_TEXT if !answered => {
-                answered = true;
-                link.send_text(id, BranchId(0), password).await?;
-            }
-            TypeId::PRIV_TEXT | TypeId::TEXT if cancelled.is_none() => {
-                let text = frame.text_payload();
-                if frame.type_id == TypeId::TEXT && text.ends_with('\n') {
-                    continue;
-                }
-                cancelled = Some(if errors.is_empty() {
-                    format!(
-                        "the host asks {user} for more ({}); log in once with `mrci connect`",
-                        text.trim()
-                    )
-                } else {
-                    "login refused".to_owned()
-                });
-                link.send_text(id, BranchId(0), "").await?;
-            }
-            _ => {}
-        }
-    }
-    for err in &errors {
-        eprintln!("{err}");
-    }
-    match cancelled {
-        Some(why) => bail!("{why}"),
-        None if !errors.is_empty() => bail!("login refused"),
-        None => Ok(()),
-    }
-}
-
 /// Prints the output of `(id, 0)` up to its IDLE; returns false if it reported ERR.
-async fn run_to_idle(link: &mut Link, id: CmdId) -> anyhow::Result<bool> {
+async fn run_to_idle(client: &mut Client, id: CmdId) -> anyhow::Result<bool> {
     let mut ok = true;
     let mut stdout = std::io::stdout().lock();
     loop {
-        let frame = next(link).await?;
+        let frame = client
+            .recv()
+            .await?
+            .context("the host closed the connection")?;
         let own = frame.cmd_id == id && frame.branch_id == BranchId(0);
         if !own {
             if frame.cmd_id.is_async() && frame.type_id == TypeId::ERR {
@@ -193,13 +157,9 @@ async fn run_to_idle(link: &mut Link, id: CmdId) -> anyhow::Result<bool> {
                     "{}\nerror: the command asks for a hidden answer; cancelled",
                     frame.text_payload().trim_end()
                 );
-                link.send(Frame::new(
-                    TypeId::TERM_CMD,
-                    id,
-                    BranchId(0),
-                    bytes::Bytes::new(),
-                ))
-                .await?;
+                client
+                    .send_control(TypeId::TERM_CMD, id, BranchId(0))
+                    .await?;
                 ok = false;
             }
             _ => {
@@ -222,26 +182,6 @@ fn with_newline(mut s: String) -> String {
         s.push('\n');
     }
     s
-}
-
-async fn next(link: &mut Link) -> anyhow::Result<Frame> {
-    link.recv().await?.context("the host closed the connection")
-}
-
-/// The id of `name`, waiting a little for a late announcement.
-async fn wait_for_command(link: &mut Link, name: &str) -> anyhow::Result<Option<CmdId>> {
-    let deadline = tokio::time::Instant::now() + ANNOUNCE_WAIT;
-    loop {
-        if let Some(id) = link.commands.id(name) {
-            return Ok(Some(id));
-        }
-        match tokio::time::timeout_at(deadline, link.recv()).await {
-            Err(_) => return Ok(None),
-            Ok(res) => {
-                res?.context("the host closed the connection")?;
-            }
-        }
-    }
 }
 
 #[cfg(test)]

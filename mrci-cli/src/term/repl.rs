@@ -13,22 +13,22 @@
 
 use std::{collections::BTreeMap, io::IsTerminal as _, process::ExitCode};
 
-use mrci_proto::{BranchId, CmdId, Frame, TypeId, async_id::AsyncId};
+use mrci_cli::client::Client;
+use mrci_proto::{BranchId, CmdId, Frame, TypeId, async_id::AsyncId, client::Announcement};
 use rustyline::{ExternalPrinter, error::ReadlineError};
 use tokio::sync::mpsc;
 
 use super::{
-    conn::ConnectOpts,
+    connect::Connect,
     editor::{self, MrciEditor, Shared},
-    link::{Link, is_announcement},
-    render::render,
+    render::{command_help, command_list, render},
     script::split_command,
 };
 
 /// What `mrci connect` does.
 pub(crate) struct ReplOpts {
     /// Where and how to connect.
-    pub(crate) connect: ConnectOpts,
+    pub(crate) connect: Connect,
     /// Start `auth -user USER` once connected.
     pub(crate) user: Option<String>,
 }
@@ -56,7 +56,7 @@ enum Ack {
 /// # Errors
 /// If the first connection fails or the terminal cannot be used.
 pub(crate) async fn run(opts: ReplOpts) -> anyhow::Result<ExitCode> {
-    let (link, early) = Link::open(&opts.connect).await?;
+    let client = opts.connect.open().await?;
     // While the editor is not reading (between lines) the terminal is in cooked mode and
     // Ctrl-C raises SIGINT; handled here it means the same as Ctrl-C typed into the editor.
     let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -76,7 +76,7 @@ pub(crate) async fn run(opts: ReplOpts) -> anyhow::Result<ExitCode> {
         secret_for: None,
         interrupts: 0,
     };
-    repl.start(link, early).await;
+    repl.start(client).await;
     repl.run(input_rx, sigint, ack_tx).await;
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     Ok(ExitCode::SUCCESS)
@@ -177,7 +177,7 @@ impl Out {
 type Key = (CmdId, BranchId);
 
 struct Repl {
-    link: Option<Link>,
+    link: Option<Client>,
     opts: ReplOpts,
     shared: Shared,
     out: Out,
@@ -229,19 +229,21 @@ impl Repl {
     }
 
     /// Shows the greeting of a new connection and logs in if a user was given.
-    async fn start(&mut self, link: Link, early: Vec<Frame>) {
+    async fn start(&mut self, client: Client) {
         let target = &self.opts.connect.target;
-        let secure = match &link.fingerprint {
+        let info = client.info();
+        let secure = match &info.fingerprint {
             Some(fp) => format!("TLS, certificate SHA-256 {fp}"),
             None => "no TLS".to_owned(),
         };
         self.out.print(&format!(
             "Connected to {target} (host version {}, {secure}).",
-            link.header.version
+            info.header.version
         ));
-        self.link = Some(link);
+        let greeting = info.greeting.clone();
+        self.link = Some(client);
         self.sync_names();
-        for frame in &early {
+        for frame in &greeting {
             self.handle_frame(frame);
         }
         self.out
@@ -269,7 +271,7 @@ impl Repl {
         let names = self
             .link
             .as_ref()
-            .map(|l| l.commands.names())
+            .map(|l| l.commands().names().map(str::to_owned).collect())
             .unwrap_or_default();
         editor::lock(&self.shared).names = names;
     }
@@ -287,7 +289,10 @@ impl Repl {
                 Ok(())
             }
             Input::Secret(answer) => match (self.secret_for.take(), &mut self.link) {
-                (Some((cmd, branch)), Some(link)) => link.send_text(cmd, branch, &answer).await,
+                (Some((cmd, branch)), Some(link)) => link
+                    .send_text(cmd, branch, &answer)
+                    .await
+                    .map_err(anyhow::Error::from),
                 _ => Ok(()),
             },
             Input::Interrupt => self.interrupt().await,
@@ -322,7 +327,7 @@ impl Repl {
             None => (false, line),
         };
         if let (Some((cmd, branch)), false) = (self.fg, background) {
-            return link.send_text(cmd, branch, line).await;
+            return Ok(link.send_text(cmd, branch, line).await?);
         }
         if line.is_empty() {
             return Ok(());
@@ -333,17 +338,16 @@ impl Repl {
             let text = if topic.is_empty() {
                 format!(
                     "Commands (`help NAME` or `NAME -help` for one; end a line with & to run it in the background):\n{}",
-                    link.commands.list()
+                    command_list(link.commands())
                 )
             } else {
-                link.commands
-                    .help(topic)
+                command_help(link.commands(), topic)
                     .unwrap_or_else(|| format!("No command named {topic}."))
             };
             self.out.print(&text);
             return Ok(());
         }
-        let Some(id) = link.commands.id(name) else {
+        let Some(id) = link.commands().id(name) else {
             self.out.err(&format!(
                 "Unknown command {name:?}; type `help` for the list."
             ));
@@ -381,12 +385,12 @@ impl Repl {
         let name = self.running.get(&key).cloned().unwrap_or_default();
         self.interrupts = self.interrupts.saturating_add(1);
         if self.interrupts == 1 {
-            link.control(TypeId::TERM_CMD, key.0, key.1).await?;
+            link.send_control(TypeId::TERM_CMD, key.0, key.1).await?;
             self.out.print(&format!(
                 "^C: asked {name} to stop (TERM_CMD); press Ctrl-C again to kill it"
             ));
         } else {
-            link.control(TypeId::KILL_CMD, key.0, key.1).await?;
+            link.send_control(TypeId::KILL_CMD, key.0, key.1).await?;
             self.out.print(&format!("^C: killing {name} (KILL_CMD)"));
         }
         Ok(())
@@ -419,7 +423,7 @@ impl Repl {
             return Ok(());
         };
         if let Some(link) = &mut self.link {
-            link.control(control, key.0, key.1).await?;
+            link.send_control(control, key.0, key.1).await?;
         }
         Ok(())
     }
@@ -447,14 +451,14 @@ impl Repl {
         self.secret_for = None;
         self.out
             .print(&format!("Connecting to {}...", self.opts.connect.target));
-        match Link::open(&self.opts.connect).await {
-            Ok((link, early)) => Box::pin(self.start(link, early)).await,
+        match self.opts.connect.open().await {
+            Ok(client) => Box::pin(self.start(client)).await,
             Err(e) => self.out.err(&format!("Cannot connect: {e:#}")),
         }
     }
 
     fn handle_frame(&mut self, frame: &Frame) {
-        if is_announcement(frame) {
+        if Announcement::is_announcement(frame) {
             self.sync_names();
             return;
         }
@@ -466,7 +470,7 @@ impl Repl {
         let name = self.running.get(&key).cloned().or_else(|| {
             self.link
                 .as_ref()
-                .and_then(|l| l.commands.name_of(frame.cmd_id).map(str::to_owned))
+                .and_then(|l| l.commands().name_of(frame.cmd_id).map(str::to_owned))
         });
         let prefix = match (frame.branch_id.0, &name) {
             (0, _) => String::new(),
@@ -546,9 +550,9 @@ const LOCAL_HELP: &str = "Client commands:
   help [NAME]         list the host's commands, or show one's usage (also NAME -help)
   LINE &              run a command in the background on a new branch";
 
-async fn recv(link: &mut Option<Link>) -> anyhow::Result<Option<Frame>> {
+async fn recv(link: &mut Option<Client>) -> anyhow::Result<Option<Frame>> {
     match link {
-        Some(link) => link.recv().await,
+        Some(link) => Ok(link.recv().await?),
         None => std::future::pending().await,
     }
 }
