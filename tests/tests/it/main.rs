@@ -5,6 +5,7 @@
 mod accounts;
 mod channels;
 mod commands;
+mod coverage_accounts;
 mod groups;
 mod handshake;
 mod kits;
