@@ -40,6 +40,12 @@ async fn next_on(client: &mut TestClient, id: AsyncId) -> anyhow::Result<Frame> 
     frames.into_iter().last().context("until returns the match")
 }
 
+/// Receives the next frame on `cmd`'s async id and asserts it is `cmd` with seed TEXT `text`.
+async fn seed_on(client: &mut TestClient, cmd: &AsyncCmd, text: &str) -> anyhow::Result<()> {
+    let frame = next_on(client, cmd.id()).await?;
+    assert_seed(&frame, cmd, text)
+}
+
 /// Runs `name` to its IDLE and also waits for a frame on async id `id`, which may arrive
 /// before or after the IDLE; returns that frame. Fails on ERR.
 async fn run_then(
@@ -187,8 +193,12 @@ async fn force_set_email_reaches_the_live_session_and_keeps_the_rules() -> anyho
     host.add_user("other_admin", PW, "admin").await?;
     host.add_user("carl", PW, "users").await?;
     host.add_user("dora", PW, "users").await?;
+    let store = &host.ctx.store;
+    let carl_id = store.find_user("carl").await?.context("carl")?.id;
+    store.set_email_verified(&carl_id, true).await?;
     let mut admin = logged_in(&host, "root_admin").await?;
     let mut carl = logged_in(&host, "carl").await?;
+    assert_eq!(carl.ok("is_email_verified", "").await?, "true\n");
     let mut carl_two = logged_in(&host, "carl").await?;
 
     let out = admin
@@ -201,19 +211,17 @@ async fn force_set_email_reaches_the_live_session_and_keeps_the_rules() -> anyho
             (info.email.as_str(), info.peer.user_name.as_str()),
             ("carl@example.org", "carl")
         );
-        assert!(!info.email_verified);
+        assert!(!info.email_verified, "a new address is not verified");
     }
+    assert_eq!(carl.ok("is_email_verified", "").await?, "false\n");
     admin
         .ok("force_set_email", "-user dora -new_email dora@example.org")
         .await?;
 
     // Refused: an equal rank, an invalid address, an address in use (in any case), no user.
-    let email_of = |name: &'static str| {
-        let store = host.ctx.store.clone();
-        async move {
-            let user = store.find_user(name).await?.context("user exists")?;
-            anyhow::Ok(user.email)
-        }
+    let email_of = |name: &'static str| async move {
+        let user = store.find_user(name).await?.context("user exists")?;
+        anyhow::Ok(user.email)
     };
     for (args, why) in [
         (
@@ -348,11 +356,7 @@ async fn a_forced_rename_at_login_reprompts_and_reaches_sessions_and_channel_mem
     assert_eq!(MyInfo::parse(&info.payload)?.peer.user_name, "gwen");
     assert_seed(frames.last().context("a frame")?, &expected, seed)?;
     // A fellow member of the user's channel sees the rename; a stranger does not.
-    assert_seed(
-        &next_on(&mut hank, AsyncId::USER_RENAMED).await?,
-        &expected,
-        seed,
-    )?;
+    seed_on(&mut hank, &expected, seed).await?;
     none_on(&mut ivan, &[AsyncId::USER_RENAMED], "Ivan I").await?;
     let members = hank.ok("ls_ch_members", "-ch_name guild").await?;
     assert!(
@@ -444,16 +448,8 @@ async fn set_user_name_reaches_fellow_channel_members_but_not_invitees_or_strang
     );
     let expected = user_renamed("kate", "kira");
     let seed = r#"-old "kate" -new_name "kira""#;
-    assert_seed(
-        &next_on(&mut kate, AsyncId::USER_RENAMED).await?,
-        &expected,
-        seed,
-    )?;
-    assert_seed(
-        &next_on(&mut liam, AsyncId::USER_RENAMED).await?,
-        &expected,
-        seed,
-    )?;
+    seed_on(&mut kate, &expected, seed).await?;
+    seed_on(&mut liam, &expected, seed).await?;
     none_on(&mut mona, &[AsyncId::USER_RENAMED], "Mona M").await?;
     none_on(&mut nina, &[AsyncId::USER_RENAMED], "Nina N").await?;
 

@@ -6,6 +6,7 @@ mod accounts;
 mod channels;
 mod commands;
 mod coverage_accounts;
+mod coverage_channels;
 mod groups;
 mod handshake;
 mod kits;
