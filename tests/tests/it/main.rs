@@ -6,6 +6,8 @@ mod accounts;
 mod channels;
 mod client;
 mod commands;
+mod coverage_accounts;
+mod coverage_channels;
 mod groups;
 mod handshake;
 mod kits;
