@@ -72,7 +72,13 @@ fn routing(c: &mut Criterion) {
     }
     let bus = populated(10);
     c.bench_function("bus/channel_targets/10000", |b| {
-        b.iter(|| bus.channel_targets(std::hint::black_box(500), None, None));
+        b.iter(|| {
+            bus.channel_targets(
+                std::hint::black_box(500),
+                None,
+                mrci_host::bus::SubReach::All,
+            )
+        });
     });
 }
 

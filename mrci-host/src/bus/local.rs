@@ -16,7 +16,10 @@ use mrci_proto::{SessionId, SubChList, UserId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Bus, BusLimits, BusState, BusStats, Cast, CastDelivery, Delivery, Event, Inbox};
+use super::{
+    Bus, BusLimits, BusState, BusStats, Cast, CastDelivery, ChEffect, Delivery, Event, Inbox,
+    SubReach,
+};
 
 struct Link {
     tx: mpsc::Sender<Delivery>,
@@ -154,10 +157,20 @@ impl Bus for LocalBus {
 
     /// Delivers a channel event to the channel's members, the sessions of `user`, and the
     /// sessions with `sub` (or any sub-channel of the channel) open. Returns how many.
-    fn to_channel(&self, ch: u64, user: Option<&UserId>, sub: Option<u8>, event: Event) -> usize {
+    fn to_channel(&self, ch: u64, user: Option<&UserId>, event: Event) -> usize {
+        let subs = match &event {
+            Event::Channel { effect, .. } => match effect {
+                ChEffect::Deleted => SubReach::All,
+                ChEffect::CloseSub { sub } | ChEffect::ActiveFlag { sub, .. } => {
+                    SubReach::One(*sub)
+                }
+                _ => SubReach::None,
+            },
+            _ => SubReach::None,
+        };
         let inner = self.lock();
         let delivery = Arc::new(event);
-        let targets = inner.state.channel_targets(ch, user, sub);
+        let targets = inner.state.channel_targets(ch, user, subs);
         for sid in &targets {
             if let Some(link) = inner.links.get(sid) {
                 self.deliver(link, &delivery);

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use event::{ChEffect, Event, GroupChange, P2pKind};
 pub use local::LocalBus;
-pub use state::BusState;
+pub use state::{BusState, SubReach};
 
 /// Delivery between sessions, wherever they run.
 ///
@@ -70,9 +70,9 @@ pub trait Bus: Send + Sync {
     /// Delivers to the sessions of `user` and of the full members of `chs`, each once.
     fn to_members(&self, chs: &[u64], user: &UserId, event: Event) -> usize;
 
-    /// Delivers a channel event to the channel's members, the sessions of `user`, and the
-    /// sessions with `sub` (or any sub-channel of the channel) open.
-    fn to_channel(&self, ch: u64, user: Option<&UserId>, sub: Option<u8>, event: Event) -> usize;
+    /// Delivers a channel event (`Event::Channel`) to the channel's members, the sessions of
+    /// `user`, and the sessions with a sub-channel open that its effect closes or changes.
+    fn to_channel(&self, ch: u64, user: Option<&UserId>, event: Event) -> usize;
 
     /// Delivers to every session but `origin`, then (with `feedback`) to `origin` itself last,
     /// as PUB_IPC and PUB_IPC_WITH_FEEDBACK do (PROTOCOL.md §4.1).

@@ -24,6 +24,17 @@ pub struct Entry {
     pub channels: Vec<u64>,
 }
 
+/// Which open sub-channels of a channel an event also reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubReach {
+    /// None: members and the named user only.
+    None,
+    /// Sessions with this sub-channel open.
+    One(u8),
+    /// Sessions with any sub-channel of the channel open.
+    All,
+}
+
 /// Session registry and user index.
 #[derive(Debug, Default)]
 pub struct BusState {
@@ -153,13 +164,15 @@ impl BusState {
         out.into_iter().map(|(_, sid)| sid).collect()
     }
 
-    /// Who hears of a channel event: the channel's members, the sessions of `user`, and
-    /// every session with `sub` (or, without `sub`, any sub-channel of the channel) open.
+    /// Who a channel event reaches: the channel's full members, the sessions of `user`, and
+    /// the sessions that have sub-channels of it open as `subs` says (PROTOCOL.md §4.3: only
+    /// deletions, sub-channel removals and level or read-only changes concern sessions that
+    /// have a public sub-channel open without being members).
     pub fn channel_targets(
         &self,
         ch: u64,
         user: Option<&UserId>,
-        sub: Option<u8>,
+        subs: SubReach,
     ) -> Vec<SessionId> {
         let mut set: HashSet<SessionId> = self
             .by_channel
@@ -172,7 +185,12 @@ impl BusState {
             set.extend(self.by_user.get(uid).into_iter().flatten().copied());
         }
         for (key, sids) in &self.by_sub {
-            if key.ch_id == ch && sub.is_none_or(|s| s == key.sub_id) {
+            let reached = match subs {
+                SubReach::None => false,
+                SubReach::One(sub) => key.ch_id == ch && key.sub_id == sub,
+                SubReach::All => key.ch_id == ch,
+            };
+            if reached {
                 set.extend(sids.iter().copied());
             }
         }

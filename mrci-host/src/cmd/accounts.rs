@@ -192,6 +192,16 @@ async fn outranked_user(
     Ok(user)
 }
 
+/// A name for a new or renamed account: the data constraint, and no `@`, so that a name can
+/// never equal an email address (accounts are found by either; COMMANDS.md §3.1).
+pub(super) fn new_user_name(name: &str) -> Result<(), Fail> {
+    valid(constraints::user_name(name))?;
+    if name.contains('@') {
+        return refused("A user name cannot look like an email address.");
+    }
+    Ok(())
+}
+
 /// ASYNC_USER_RENAMED (42) to the account's sessions and to the members of its channels
 /// (PROTOCOL.md §4.3).
 pub(super) async fn announce_rename(
@@ -270,12 +280,9 @@ async fn add_acct_body(ctx: &mut CmdCtx, input: Input) -> CmdResult {
         arg(&args, "-email")?.to_owned(),
     );
     let disp = args.value("-disp").unwrap_or("").trim().to_owned();
-    valid(constraints::user_name(&name))?;
+    new_user_name(&name)?;
     valid(constraints::email(&email))?;
     valid(constraints::display_name(&disp))?;
-    if name.contains('@') {
-        return refused("A user name cannot look like an email address.");
-    }
     let store = &ctx.host.store;
     if store.find_user(&name).await?.is_some() || store.find_user(&email).await?.is_some() {
         return refused("That user name or email address is taken.");
@@ -500,7 +507,7 @@ async fn set_pw(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
 async fn set_user_name_body(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     let args = input.args;
     let new_name = arg(&args, "-new_name")?.to_owned();
-    valid(constraints::user_name(&new_name))?;
+    new_user_name(&new_name)?;
     let Some(me) = reauthenticate(ctx).await? else {
         return Ok(());
     };

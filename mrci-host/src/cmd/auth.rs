@@ -5,8 +5,6 @@
 //! accounts. Failures are counted per account; past the configured threshold the account is
 //! locked for a time that doubles with each further lock (see `Store::record_login_failure`).
 
-use mrci_proto::constraints;
-
 use super::{
     CmdCtx, CmdResult, CommandDef, Fail, Input, LoggedInClass, Refusal, SessionRequest, refuse,
     task, util::login_arg,
@@ -185,8 +183,8 @@ async fn forced_rename(ctx: &mut CmdCtx, user: &UserRecord) -> crate::Result<boo
             ctx.text("Login cancelled.\n").await;
             return Ok(false);
         };
-        if let Err(e) = constraints::user_name(&name) {
-            ctx.refuse(&refuse!("{e}")).await;
+        if let Err(Fail::Refused(why)) = super::accounts::new_user_name(&name) {
+            ctx.refuse(&why).await;
             continue;
         }
         if !ctx.host.store.rename_user(&user.id, &name).await? {

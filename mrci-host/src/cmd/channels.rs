@@ -190,7 +190,6 @@ pub(super) fn announce(
     cmd: &AsyncCmd,
     ch: u64,
     user: Option<&UserId>,
-    sub: Option<u8>,
     effect: ChEffect,
 ) {
     let event = Event::Channel {
@@ -199,7 +198,7 @@ pub(super) fn announce(
         ch,
         effect,
     };
-    ctx.host.bus.to_channel(ch, user, sub, event);
+    ctx.host.bus.to_channel(ch, user, event);
 }
 
 fn me(ctx: &CmdCtx) -> Result<(UserId, String), Fail> {
@@ -226,14 +225,7 @@ async fn add_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         ch_id: id,
         level: OWNER,
     };
-    announce(
-        ctx,
-        &cmd,
-        id,
-        Some(&uid),
-        None,
-        ChEffect::Joined { user: uid },
-    );
+    announce(ctx, &cmd, id, Some(&uid), ChEffect::Joined { user: uid });
     Ok(format!("Channel {name} created with id {id}.\n"))
 }
 
@@ -245,7 +237,7 @@ async fn rm_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         ch_name: ch.name.clone(),
         ch_id: ch.id,
     };
-    announce(ctx, &cmd, ch.id, None, None, ChEffect::Deleted);
+    announce(ctx, &cmd, ch.id, None, ChEffect::Deleted);
     Ok(format!("Channel {} deleted.\n", ch.name))
 }
 
@@ -262,7 +254,7 @@ async fn rename_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         new_name: new_name.to_owned(),
         ch_id: Some(ch.id),
     };
-    announce(ctx, &cmd, ch.id, None, None, ChEffect::Forward);
+    announce(ctx, &cmd, ch.id, None, ChEffect::Forward);
     Ok(format!("Channel {} renamed to {new_name}.\n", ch.name))
 }
 
@@ -334,7 +326,7 @@ async fn invite_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         user: user.name.clone(),
         ch_id: Some(ch.id),
     };
-    announce(ctx, &cmd, ch.id, Some(&user.id), None, ChEffect::Forward);
+    announce(ctx, &cmd, ch.id, Some(&user.id), ChEffect::Forward);
     Ok(format!("{} is invited to {}.\n", user.name, ch.name))
 }
 
@@ -349,14 +341,7 @@ async fn accept_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         user: uname,
         ch_id: Some(ch.id),
     };
-    announce(
-        ctx,
-        &cmd,
-        ch.id,
-        Some(&uid),
-        None,
-        ChEffect::Joined { user: uid },
-    );
+    announce(ctx, &cmd, ch.id, Some(&uid), ChEffect::Joined { user: uid });
     Ok(format!("You joined {} as a regular member.\n", ch.name))
 }
 
@@ -373,14 +358,7 @@ async fn decline_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         user: uname,
         ch_id: ch.id,
     };
-    announce(
-        ctx,
-        &cmd,
-        ch.id,
-        Some(&uid),
-        None,
-        ChEffect::Left { user: uid },
-    );
+    announce(ctx, &cmd, ch.id, Some(&uid), ChEffect::Left { user: uid });
     Ok(format!("Invite to {} declined.\n", ch.name))
 }
 
@@ -425,7 +403,6 @@ async fn remove_member_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome 
         &cmd,
         ch.id,
         Some(&user.id),
-        None,
         ChEffect::Left { user: user.id },
     );
     Ok(format!("{} removed from {}.\n", user.name, ch.name))
@@ -462,7 +439,6 @@ async fn set_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         &changed(user.name.clone(), new_level),
         ch.id,
         Some(&user.id),
-        None,
         ChEffect::LevelChanged { user: user.id },
     );
     if let Some(prev) = previous_owner {
@@ -477,7 +453,6 @@ async fn set_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
             &changed(name, ADMIN),
             ch.id,
             Some(&prev),
-            None,
             ChEffect::LevelChanged { user: prev },
         );
     }

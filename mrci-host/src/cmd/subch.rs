@@ -155,7 +155,7 @@ async fn add_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         sub_id,
         level: REGULAR,
     };
-    announce(ctx, &cmd, ch.id, None, None, ChEffect::Forward);
+    announce(ctx, &cmd, ch.id, None, ChEffect::Forward);
     Ok(format!(
         "Sub-channel {sub_name} added to {} with id {sub_id}.\n",
         ch.name
@@ -173,7 +173,7 @@ async fn rm_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         sub_id: sub.sub_id,
     };
     let effect = ChEffect::CloseSub { sub: sub.sub_id };
-    announce(ctx, &cmd, ch.id, None, Some(sub.sub_id), effect);
+    announce(ctx, &cmd, ch.id, None, effect);
     Ok(format!("Sub-channel {} deleted.\n", sub.name))
 }
 
@@ -197,7 +197,7 @@ async fn rename_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         ch_id: Some(ch.id),
         sub_id: Some(sub.sub_id),
     };
-    announce(ctx, &cmd, ch.id, None, None, ChEffect::Forward);
+    announce(ctx, &cmd, ch.id, None, ChEffect::Forward);
     Ok(format!("Sub-channel {} renamed to {new_name}.\n", sub.name))
 }
 
@@ -221,7 +221,7 @@ async fn set_sub_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome 
         sub_id: sub.sub_id,
     };
     let effect = ChEffect::CloseSub { sub: sub.sub_id };
-    announce(ctx, &cmd, ch.id, None, Some(sub.sub_id), effect);
+    announce(ctx, &cmd, ch.id, None, effect);
     Ok(format!(
         "{} now opens for level {new_level} and better.\n",
         sub.name
@@ -247,7 +247,7 @@ async fn set_active_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         sub: sub.sub_id,
         on,
     };
-    announce(ctx, &cmd, ch.id, None, None, effect);
+    announce(ctx, &cmd, ch.id, None, effect);
     let mut out = format!(
         "Active updates of {} are {}.\n",
         sub.name,
@@ -407,14 +407,7 @@ async fn flag_body(ctx: &CmdCtx, args: &Args, add: bool) -> Outcome {
             ch_id,
         }
     };
-    announce(
-        ctx,
-        &cmd,
-        ch.id,
-        None,
-        Some(sub_id),
-        ChEffect::CloseSub { sub: sub_id },
-    );
+    announce(ctx, &cmd, ch.id, None, ChEffect::CloseSub { sub: sub_id });
     Ok(format!(
         "Read-only flag for sub-channel {sub_id} at level {flag_level} {}.\n",
         if add { "added" } else { "removed" }

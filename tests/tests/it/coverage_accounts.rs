@@ -464,5 +464,16 @@ async fn set_user_name_reaches_fellow_channel_members_but_not_invitees_or_strang
         out,
         [(TypeId::ERR, "err: That user name is taken.".to_owned())]
     );
+    // A name that looks like an address would shadow an account's email (auth -email).
+    let out = liam
+        .run("set_user_name", "-new_name kira@example.org")
+        .await?;
+    assert_eq!(
+        out,
+        [(
+            TypeId::ERR,
+            "err: A user name cannot look like an email address.".to_owned()
+        )]
+    );
     host.shutdown().await
 }

@@ -784,3 +784,51 @@ async fn signed_or_suffixed_levels_are_refused_and_change_nothing() -> anyhow::R
     assert_eq!(max.ok("ls_open_chs", "").await?, "No matching rows.\n");
     host.shutdown().await
 }
+
+#[tokio::test]
+async fn a_non_member_with_a_public_sub_channel_open_sees_only_what_concerns_it()
+-> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let mut owner = user(&host, "olga").await?;
+    let mut memb = user(&host, "memb").await?;
+    let mut evee = user(&host, "evee").await?;
+    host.add_user("bobb", PW, "users").await?;
+    add_ch(&mut owner, "plaza").await?;
+    join(&mut owner, &mut memb, "plaza", "memb").await?;
+    owner
+        .ok("add_sub_ch", "-ch_name plaza -sub_name hall")
+        .await?;
+    owner
+        .ok("set_sub_ch_level", "-ch_name plaza -sub_name hall -level 5")
+        .await?;
+    open(&mut evee, "plaza", "hall").await?;
+    owner
+        .ok("invite_to_ch", "-ch_name plaza -user bobb")
+        .await?;
+    owner
+        .ok("set_member_level", "-ch_name plaza -user memb -level 3")
+        .await?;
+    owner
+        .ok("rename_ch", "-ch_name plaza -new_name piazza")
+        .await?;
+    owner
+        .ok("add_sub_ch", "-ch_name piazza -sub_name back")
+        .await?;
+    next_on(&mut memb, AsyncId::NEW_SUB_CH).await?;
+    let member_only = [
+        AsyncId::RENAME_CH,
+        AsyncId::NEW_SUB_CH,
+        AsyncId::INVITED_TO_CH,
+        AsyncId::MEM_LEVEL_CHANGED,
+    ];
+    none_on(&mut evee, &member_only, "Evee E").await?;
+    // What concerns the open sub-channel still reaches the non-member.
+    owner
+        .ok(
+            "set_sub_ch_level",
+            "-ch_name piazza -sub_name hall -level 4",
+        )
+        .await?;
+    next_on(&mut evee, AsyncId::SUB_CH_LEVEL_CHG).await?;
+    host.shutdown().await
+}
