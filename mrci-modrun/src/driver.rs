@@ -145,12 +145,7 @@ impl Driver {
         // Frames written just before the exit are still in the socket; after a framing error
         // `reading` is false and nothing more is trusted.
         if let (Some(c), true) = (conn.as_mut(), reading) {
-            let until = Instant::now() + DRAIN;
-            while let Ok(read) = tokio::time::timeout_at(until, next_frame(Some(c))).await {
-                if !self.received(read, &mut sup, &mut drops).await {
-                    break;
-                }
-            }
+            self.drain(c, &mut sup, &mut drops).await;
         }
         let connected = conn.is_some();
         drop(conn);
@@ -267,6 +262,15 @@ impl Driver {
                 );
                 sup.handle_protocol_error(Instant::now().into_std());
                 false
+            }
+        }
+    }
+
+    async fn drain(&self, conn: &mut Conn, sup: &mut Supervisor, drops: &mut u32) {
+        let until = Instant::now() + DRAIN;
+        while let Ok(read) = tokio::time::timeout_at(until, next_frame(Some(conn))).await {
+            if !self.received(read, sup, drops).await {
+                break;
             }
         }
     }

@@ -571,3 +571,6 @@ async fn the_instance_cap_refuses_new_processes_and_stop_command_ends_all_branch
     assert!(runner.is_empty());
     setup.assert_clean();
 }
+
+#[path = "modrun/limits.rs"]
+mod limits;
