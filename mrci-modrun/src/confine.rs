@@ -28,7 +28,7 @@
 //! - processes (`RLIMIT_NPROC`): counts every process and thread of the *user*, host-wide, so
 //!   it is applied only when modules run as their own user (see [`Limits::processes`]).
 //!
-//! Access for the module user (done by the host, [`crate::process`]): the runtime directory
+//! Access for the module user (done by the host when it starts a process): the runtime directory
 //! becomes `root:<gid>` mode 0710 (enterable, not listable), each socket file is given to the
 //! module user (mode 0600), and the session and host shared-memory objects named by
 //! `-mem_ses` and `-mem_host` are given to the module user, because a module must open them

@@ -16,6 +16,10 @@ use std::{
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::{info, warn};
 
+/// How long after a process's exit its output is still read (processes that left its group
+/// may keep the pipes open).
+pub(crate) const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+
 /// How much of a module's stdout and stderr reaches the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutputLimits {
@@ -230,10 +234,6 @@ async fn read(stream: Option<&mut (impl AsyncRead + Unpin)>, buf: &mut [u8]) -> 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
-
-/// How long after a process's exit its output is still read (grandchildren may keep the
-/// pipes open).
-pub(crate) const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {

@@ -212,6 +212,14 @@ impl Process {
         args: &ModuleArgs,
         cwd: Option<&Path>,
     ) -> Result<Self> {
+        let spawn_error = |source| Error::Spawn {
+            exe: exe.to_path_buf(),
+            source,
+        };
+        if cfg.confine.launcher.is_some() {
+            // The launcher would only fail later; a missing module fails here, as unconfined.
+            executable(exe).map_err(spawn_error)?;
+        }
         if let Some(r) = cfg.confine.effective_run_as() {
             give_shm(&args.mem_ses, r);
             give_shm(&args.mem_host, r);
@@ -227,10 +235,7 @@ impl Process {
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
         }
-        let mut child = cmd.spawn().map_err(|source| Error::Spawn {
-            exe: exe.to_path_buf(),
-            source,
-        })?;
+        let mut child = cmd.spawn().map_err(spawn_error)?;
         let pid = child
             .id()
             .expect("a just-spawned child has not been reaped");
@@ -276,6 +281,20 @@ impl Process {
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(e) => warn!(pid = self.pid, "cannot kill module process group: {e}"),
         }
+    }
+}
+
+/// Checks that a module path with a directory part names an executable file (a bare name is
+/// searched in PATH by the launcher).
+fn executable(exe: &Path) -> std::io::Result<()> {
+    if exe.components().count() < 2 {
+        return Ok(());
+    }
+    let meta = fs::metadata(exe)?;
+    if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
     }
 }
 

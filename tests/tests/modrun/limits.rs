@@ -118,6 +118,13 @@ async fn confined_modules_have_their_limits_no_new_privs_and_the_module_user() {
         texts(&until_idle(&mut runner, k2).await),
         ["user alice rank 2"]
     );
+    // A missing module fails at once, as it does unconfined.
+    let missing = Target {
+        exe: setup.dir.path().join("no_such_module"),
+        name: "x".into(),
+    };
+    let routed = runner.route(key(272, 9), &missing, text_frame("x"));
+    assert!(matches!(routed, Err(Error::Spawn { .. })), "{routed:?}");
     // List mode goes through the launcher too.
     let listing = setup.list(Path::new(FAKE), ListMode::Public).await.unwrap();
     assert_eq!(listing.commands.len(), 2);
