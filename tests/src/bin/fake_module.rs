@@ -17,7 +17,7 @@
 //! memory), `shm` (the channel lists, flags and peer count from shared memory). Limits and
 //! bounds: `status` (NoNewPrivs, ids and resource limits of the process), `hog` (allocates
 //! without end), `forkbomb` (starts processes without end), `bigflood` (more big frames than
-//! the host may hold; the input TEXT names a marker file written when a write blocks),
+//! the host may hold; the input TEXT names a socket told when a write blocks),
 //! `chatty` (1000 stderr lines and a 100 MiB stdout line without a newline, then exits).
 #![forbid(unsafe_code)]
 
@@ -297,11 +297,11 @@ fn fork_bomb(pipe: &mut Pipe) -> mrci_modrun::Result<()> {
         if started >= 200 {
             continue;
         }
+        // The children keep stdout and stderr, so the host's output pipes end only when the
+        // last of them is gone.
         let child = Command::new(&me)
             .arg0("sleeper")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn();
         match child {
             Ok(_) => started += 1,
@@ -332,8 +332,8 @@ fn chatty() -> mrci_modrun::Result<()> {
 
 /// Writes [`FLOOD_FRAMES`] frames of [`FLOOD_FRAME`] bytes (frame `i` filled with `i`) on
 /// its own connection, with a write timeout: the first write that makes no progress for
-/// 500 ms proves the host stopped reading, and its frame number goes to the marker file
-/// named by the input TEXT. Then TEXT "blocked at frame N" and IDLE.
+/// 500 ms proves the host stopped reading, and its frame number is sent to the Unix socket
+/// named by the input TEXT (the test's). Then TEXT "blocked at frame N" and IDLE.
 fn big_flood(args: &ModuleArgs) -> mrci_modrun::Result<()> {
     let mut stream = UnixStream::connect(&args.pipe)?;
     let mut buf = BytesMut::new();
@@ -360,7 +360,7 @@ fn big_flood(args: &ModuleArgs) -> mrci_modrun::Result<()> {
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     if blocked.is_none() {
                         blocked = Some(i);
-                        std::fs::write(&marker, i.to_string())?;
+                        UnixStream::connect(&marker)?.write_all(i.to_string().as_bytes())?;
                     }
                 }
                 Err(e) => return Err(e.into()),

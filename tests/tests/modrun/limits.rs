@@ -9,6 +9,7 @@ use std::{
 };
 
 use mrci_modrun::{Confine, Launcher, Limits, OutputLimits, RunAs};
+use tokio::io::AsyncReadExt;
 
 use super::*;
 
@@ -38,8 +39,8 @@ impl Setup {
     }
 }
 
-/// Processes (of any state) in process group `pgid`.
-fn group_members(pgid: u32) -> Vec<u32> {
+/// Processes in process group `pgid` that are not zombies.
+fn live_group_members(pgid: u32) -> Vec<u32> {
     let mut members = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("procfs").flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -50,7 +51,8 @@ fn group_members(pgid: u32) -> Vec<u32> {
         };
         // `pid (comm) state ppid pgrp …`; comm may hold spaces, so count after the last ')'.
         let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        if after.split_whitespace().nth(2) == Some(&pgid.to_string()) {
+        let fields: Vec<_> = after.split_whitespace().take(3).collect();
+        if fields.get(2) == Some(&pgid.to_string().as_str()) && fields.first() != Some(&"Z") {
             members.push(pid);
         }
     }
@@ -186,13 +188,10 @@ async fn a_module_that_forks_without_end_is_contained_ended_and_reported() {
     assert!(ended.cause.is_failure());
     assert_eq!(ended.signal(), Some(24));
     assert!(ended.task_open && ended.client_error().is_some());
-    // Its whole process group, children included, is gone.
-    let mut polls = 0;
-    while !group_members(ended.pid).is_empty() {
-        polls += 1;
-        assert!(polls < 1000, "left behind: {:?}", group_members(ended.pid));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Its whole process group is gone: the children share its output pipes, and `Ended`
+    // comes only after those ended (or a 2-second wait for them, which would leave them here).
+    let left = live_group_members(ended.pid);
+    assert!(left.is_empty(), "left behind: {left:?}");
     // The host side is unharmed: the next module starts and answers.
     setup.cfg.confine.limits.processes = Some(64);
     let mut runner = setup.runner();
@@ -207,29 +206,23 @@ async fn a_module_flooding_big_frames_is_paused_at_the_byte_budget_and_loses_not
     setup.cfg.max_payload = 1 << 20;
     setup.cfg.queue_bytes = 4 << 20;
     let budget = setup.cfg.queue_bytes;
-    let marker = setup.dir.path().join("blocked");
+    let told = setup.dir.path().join("blocked");
+    let listener = tokio::net::UnixListener::bind(&told).expect("test socket");
     let mut runner = setup.runner();
     let k = key(274, 0);
-    let path = marker.to_str().expect("UTF-8 temp path");
+    let path = told.to_str().expect("UTF-8 temp path");
     runner
         .route(k, &fake("bigflood"), text_frame(path))
         .unwrap();
     // Nobody consumes: the budget fills, the host stops reading and the module's writes
-    // block (it writes the marker after a write made no progress for 500 ms).
-    let mut polls = 0;
-    while !marker.exists() {
-        let held = runner.held_bytes();
-        assert!(
-            held <= budget,
-            "{held} bytes held over the {budget}-byte budget"
-        );
-        polls += 1;
-        assert!(polls < 3000, "the module never blocked");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // block (it tells the test after a write made no progress for 500 ms).
+    let accepted = timeout(PATIENCE, listener.accept()).await;
+    let (mut stream, _) = accepted.expect("the module never blocked").unwrap();
+    let mut blocked_at = String::new();
+    stream.read_to_string(&mut blocked_at).await.unwrap();
+    let blocked_at: usize = blocked_at.parse().unwrap();
     let held = runner.held_bytes();
     assert!(held <= budget && held + FLOOD_FRAME + 4 > budget, "{held}");
-    let blocked_at: usize = std::fs::read_to_string(&marker).unwrap().parse().unwrap();
     // What it wrote before blocking: the budget, plus socket buffers and read-ahead.
     assert!(
         blocked_at * FLOOD_FRAME <= budget + (2 << 20),
