@@ -163,6 +163,18 @@ enum HostCmd {
 }
 
 fn main() -> ExitCode {
+    // The hidden `confine-module` subcommand is how the host starts a module process
+    // (`mrci_modrun::confine`): handled before clap, threads and the logger, so that its
+    // arguments reach the module verbatim and nothing runs beside the launcher.
+    let mut args = std::env::args_os();
+    if args
+        .nth(1)
+        .is_some_and(|a| a == mrci_modrun::confine::SUBCOMMAND)
+    {
+        let Err(e) = mrci_modrun::confine::exec(args);
+        eprintln!("mrci: cannot start the module: {e}");
+        return ExitCode::from(127);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -227,6 +239,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut config = common.load()?;
             if let Some(addr) = listen {
                 config.listen = addr;
+            }
+            if config.modules.launcher.is_none() {
+                // This binary confines module processes through its hidden subcommand.
+                config.modules.launcher = std::env::current_exe().ok();
             }
             serve(config).await?;
             Ok(ExitCode::SUCCESS)

@@ -39,12 +39,82 @@ pub struct Config {
     pub modules: Modules,
 }
 
-/// Module settings.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// Module settings: which modules, and the limits their processes run under
+/// (`mrci_modrun::confine`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Modules {
     /// Module executables to load at start.
     pub paths: Vec<PathBuf>,
+    /// The `mrci` binary that starts module processes under the limits below (through its
+    /// hidden `confine-module` subcommand). `mrci host run` uses itself when this is unset;
+    /// without a launcher modules run unconfined.
+    pub launcher: Option<PathBuf>,
+    /// The account module processes run as when the host runs as root (ignored otherwise).
+    /// A dedicated account is better than the default `nobody`; empty keeps root (not
+    /// recommended). It must be able to enter the data directory's parents.
+    pub user: String,
+    /// Their group (default: the user's primary group).
+    pub group: Option<String>,
+    /// Address space per module process, in MiB (0: no limit).
+    pub address_space_mib: u64,
+    /// CPU seconds per module process, over its whole life (0: no limit).
+    pub cpu_secs: u64,
+    /// Open files per module process (0: no limit).
+    pub open_files: u64,
+    /// Processes and threads of the module user, all modules of the host together (0: no
+    /// limit); applied only when modules run as `user`.
+    pub processes: u64,
+    /// KiB of frames held between a session and its module processes, per direction.
+    pub queue_kib: usize,
+}
+
+impl Modules {
+    /// The module supervisor's settings for this host.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the host runs as root with a launcher and `user` or `group` does
+    /// not exist.
+    pub fn modrun_config(
+        &self,
+        runtime_dir: PathBuf,
+        version: mrci_proto::header::Version,
+    ) -> Result<mrci_modrun::Config> {
+        let some = |n: u64| (n > 0).then_some(n);
+        let limits = mrci_modrun::Limits {
+            address_space: some(self.address_space_mib).map(|m| m.saturating_mul(1 << 20)),
+            cpu_secs: some(self.cpu_secs),
+            open_files: some(self.open_files),
+            processes: some(self.processes),
+        };
+        let launcher = self.launcher.clone().map(mrci_modrun::Launcher::mrci);
+        if launcher.is_none() {
+            tracing::warn!("no module launcher ([modules] launcher): modules run without limits");
+        }
+        let confine =
+            mrci_modrun::Confine::for_host(launcher, limits, &self.user, self.group.as_deref())
+                .map_err(|e| Error::Config(format!("modules.user: {e}")))?;
+        let mut cfg = mrci_modrun::Config::new(runtime_dir, version);
+        cfg.confine = confine;
+        cfg.queue_bytes = self.queue_kib.saturating_mul(1024);
+        Ok(cfg)
+    }
+}
+
+impl Default for Modules {
+    fn default() -> Self {
+        Self {
+            paths: Vec::new(),
+            launcher: None,
+            user: "nobody".into(),
+            group: None,
+            address_space_mib: 1024,
+            cpu_secs: 60,
+            open_files: 256,
+            processes: 512,
+            queue_kib: 4096,
+        }
+    }
 }
 
 /// Channel settings.
@@ -376,6 +446,10 @@ impl Config {
                 "channels.max_sub_channels must be 1-256, max_channels_per_user at least 1 and cast_queue at least 2",
             ),
             (
+                self.modules.queue_kib == 0,
+                "modules.queue_kib must be at least 1",
+            ),
+            (
                 self.accounts.recovery_token_secs < 60 || self.accounts.recovery_max_attempts == 0,
                 "accounts.recovery_token_secs must be at least 60 and recovery_max_attempts at least 1",
             ),
@@ -438,6 +512,7 @@ mod tests {
             ("[limits]\ntls_timeout_secs = 0", "tls_timeout_secs"),
             ("[security]\nlockout_secs = 0", "lockout_secs"),
             ("[tls]\ncommon_names = [\"\"]", "common_names"),
+            ("[modules]\nqueue_kib = 0", "queue_kib"),
         ] {
             let err = Config::from_toml_str(text).unwrap_err();
             assert!(

@@ -304,7 +304,7 @@ async fn open_modules(config: &Config, store: &Store) -> Result<crate::modules::
     mrci_modrun::prepare_runtime_dir(&run_dir)
         .map_err(|e| crate::Error::Config(format!("{}: {e}", run_dir.display())))?;
     let registry =
-        crate::modules::Registry::new(Arc::new(mrci_modrun::Config::new(run_dir, version())));
+        crate::modules::Registry::new(Arc::new(config.modules.modrun_config(run_dir, version())?));
     let mut paths = config.modules.paths.clone();
     for path in store.modules().await? {
         let path = std::path::PathBuf::from(path);

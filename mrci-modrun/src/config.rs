@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use mrci_proto::{frame::MAX_PAYLOAD, header::Version};
 
-use crate::supervisor::Timers;
+use crate::{confine::Confine, output::OutputLimits, supervisor::Timers};
 
 /// Host-wide settings, shared by every session.
 #[derive(Clone, Debug)]
@@ -21,13 +21,24 @@ pub struct Config {
     /// Frames buffered per instance (while it starts, and while it is slow to read); a full
     /// buffer refuses further frames rather than growing.
     pub queue_len: usize,
+    /// Bytes a [`crate::Runner`] holds in each direction between its session and its
+    /// processes (client frames on their way to modules; module frames on their way to the
+    /// session). A full module-to-session budget pauses reading the modules' sockets; a full
+    /// session-to-module budget answers [`crate::Routed::Busy`]. A single frame larger than
+    /// the budget is admitted alone. Default 4 MiB.
+    pub queue_bytes: usize,
+    /// Launcher, resource limits and user of module processes; none by default.
+    pub confine: Confine,
+    /// How much of a module's stdout and stderr is logged.
+    pub output: OutputLimits,
     /// Run-mode processes a [`crate::Runner`] keeps at once (PROTOCOL.md §5.5.1).
     pub max_instances: usize,
 }
 
 impl Config {
-    /// Defaults (seed timers, the protocol's payload limit, 64 frames, 64 instances) with the
-    /// given socket directory and host version.
+    /// Defaults (seed timers, the protocol's payload limit, 64 frames and 4 MiB per queue,
+    /// 64 instances, no launcher) with the given socket directory and host version. The
+    /// default [`Confine::limits`] apply once a launcher is set.
     pub fn new(runtime_dir: impl Into<PathBuf>, host_version: Version) -> Self {
         Self {
             runtime_dir: runtime_dir.into(),
@@ -36,6 +47,9 @@ impl Config {
             host_version,
             queue_len: 64,
             max_instances: 64,
+            queue_bytes: 4 << 20,
+            confine: Confine::default(),
+            output: OutputLimits::default(),
         }
     }
 }

@@ -5,30 +5,28 @@
 //! (tokio, so pausable) clock, does the IO and reports. When it returns, the process is
 //! reaped, its process group killed, its socket file removed and one [`Ended`] reported.
 
-use std::{collections::VecDeque, io, process::ExitStatus, sync::Arc, time::Duration};
+use std::{collections::VecDeque, io, sync::Arc, time::Duration};
 
 use bytes::{Bytes, BytesMut};
-use mrci_proto::{IpcFrame, TypeId, codec::IpcCodec};
+use mrci_proto::{IpcFrame, TypeId};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{
-        UnixListener, UnixStream,
-        unix::{OwnedReadHalf, OwnedWriteHalf},
-    },
+    io::AsyncWriteExt,
+    net::{UnixListener, UnixStream, unix::OwnedWriteHalf},
     sync::mpsc::{self, error::TrySendError},
     task::JoinHandle,
     time::{Instant, sleep_until},
 };
-use tokio_util::{
-    codec::{Decoder, Encoder},
-    sync::CancellationToken,
-};
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
+    budget::{Budget, Held},
     config::Config,
+    ended::Ended,
     filter::{Classified, classify_list, classify_run},
+    output::OUTPUT_DRAIN,
     process::{Process, SocketFile},
+    reader::{FrameReader, ReadError},
     supervisor::{Action, ExitCause, State, Supervisor},
 };
 
@@ -38,43 +36,17 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// Dropped frames logged at `warn` per process; later ones go to `debug`.
 const LOUD_DROPS: u32 = 8;
 
-/// How a module process ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ended {
-    /// Why, as far as the supervisor knows.
-    pub cause: ExitCause,
-    /// The exit status, if it could be read.
-    pub status: Option<ExitStatus>,
-    /// Whether the module ever connected to its socket.
-    pub connected: bool,
-    /// Whether a task was left without IDLE (frames were sent or queued after the last IDLE).
-    pub task_open: bool,
-    /// The process id it had.
-    pub pid: u32,
-}
-
-impl Ended {
-    /// The ERR text the host sends before an IDLE on the pair when a task was left open
-    /// (PROTOCOL.md §2.5), or `None` when the client is not waiting for anything.
-    pub fn client_error(&self) -> Option<&'static str> {
-        if !self.task_open {
-            None
-        } else if self.connected {
-            Some(
-                "err: The command has stopped unexpectedly or it has failed to send an IDLE \
-                 frame before exiting.\n",
-            )
-        } else {
-            Some("err: The command failed to start. error details were logged for admin review.\n")
-        }
-    }
-}
+/// A frame for the module with its share of the session-to-module budget (none for frames
+/// the host makes itself: HOST_VER, KILL_CMD).
+pub(crate) type Input = (IpcFrame, Option<Held>);
 
 /// What a driver reports, tagged with its instance serial.
 #[derive(Debug)]
 pub(crate) struct Report {
     pub(crate) serial: u64,
     pub(crate) event: DriverEvent,
+    /// The item's share of the module-to-session budget.
+    pub(crate) held: Option<Held>,
 }
 
 #[derive(Debug)]
@@ -92,16 +64,16 @@ pub(crate) struct Driver {
     pub(crate) socket: Option<SocketFile>,
     pub(crate) list_mode: bool,
     pub(crate) cfg: Arc<Config>,
-    pub(crate) inputs: mpsc::Receiver<IpcFrame>,
+    pub(crate) inputs: mpsc::Receiver<Input>,
     pub(crate) stop: CancellationToken,
     pub(crate) out: mpsc::Sender<Report>,
+    /// The module-to-session budget frames are read within.
+    pub(crate) budget: Budget,
 }
 
 struct Conn {
-    read: OwnedReadHalf,
-    buf: BytesMut,
-    codec: IpcCodec,
-    writer: mpsc::Sender<IpcFrame>,
+    reader: FrameReader,
+    writer: mpsc::Sender<Input>,
     task: JoinHandle<()>,
 }
 
@@ -122,6 +94,7 @@ impl Driver {
             .send(Report {
                 serial: self.serial,
                 event,
+                held: None,
             })
             .await;
     }
@@ -146,15 +119,10 @@ impl Driver {
                         Err(e) => warn!("accepting the module's connection failed: {e}"),
                     }
                 }
-                n = read_some(conn.as_mut()), if reading && conn.is_some() => {
-                    reading = matches!(n, Ok(n) if n > 0);
-                    if let Err(e) = n {
-                        warn!("reading from the module failed: {e}");
-                    }
-                    let c = conn.as_mut().expect("the read arm needs a connection");
-                    if !self.decode_all(c, &mut sup, &mut drops).await {
-                        reading = false;
-                    }
+                // Waits for the budget before reading a payload: a full budget pauses the
+                // socket, and a module held there long enough meets the idle timer.
+                read = next_frame(conn.as_mut()), if reading && conn.is_some() => {
+                    reading = self.received(read, &mut sup, &mut drops).await;
                 }
                 frame = self.inputs.recv(), if inputs_open => match frame {
                     Some(frame) => self.input(frame, &mut sup, conn.as_ref(), &mut queue),
@@ -184,7 +152,7 @@ impl Driver {
         self.listener = None;
         self.socket = None;
         let mut task_open = sup.task_open() || !queue.is_empty();
-        while let Ok(frame) = self.inputs.try_recv() {
+        while let Ok((frame, _)) = self.inputs.try_recv() {
             task_open |= opens_task(frame.type_id);
         }
         let ended = Ended {
@@ -193,6 +161,8 @@ impl Driver {
             connected,
             task_open,
             pid: self.process.pid,
+            confined: self.process.confined,
+            output: self.process.output_stats(OUTPUT_DRAIN).await,
         };
         self.log_end(&ended);
         ended
@@ -202,7 +172,7 @@ impl Driver {
         &mut self,
         stream: UnixStream,
         sup: &mut Supervisor,
-        queue: &mut VecDeque<IpcFrame>,
+        queue: &mut VecDeque<Input>,
     ) -> Conn {
         // Only one connection is accepted; the file is unlinked at once (PROTOCOL.md §5.2).
         self.listener = None;
@@ -210,9 +180,7 @@ impl Driver {
         let (read, write) = stream.into_split();
         let (writer, rx) = mpsc::channel(self.cfg.queue_len.max(1));
         let conn = Conn {
-            read,
-            buf: BytesMut::new(),
-            codec: IpcCodec::with_max(self.cfg.max_payload),
+            reader: FrameReader::new(read, self.cfg.max_payload, self.budget.clone()),
             writer,
             task: tokio::spawn(write_frames(write, rx)),
         };
@@ -221,26 +189,24 @@ impl Driver {
         if self.list_mode {
             let mut payload = BytesMut::new();
             self.cfg.host_version.write(&mut payload);
-            send(
-                &conn,
-                sup,
-                IpcFrame::new(TypeId::HOST_VER, payload.freeze()),
-            );
+            let host_ver = IpcFrame::new(TypeId::HOST_VER, payload.freeze());
+            send(&conn, sup, (host_ver, None));
         }
-        for frame in queue.drain(..) {
-            send(&conn, sup, frame);
+        for input in queue.drain(..) {
+            send(&conn, sup, input);
         }
         conn
     }
 
     fn input(
         &self,
-        frame: IpcFrame,
+        input: Input,
         sup: &mut Supervisor,
         conn: Option<&Conn>,
-        queue: &mut VecDeque<IpcFrame>,
+        queue: &mut VecDeque<Input>,
     ) {
         let now = Instant::now().into_std();
+        let frame = &input.0;
         if frame.type_id == TypeId::KILL_CMD {
             // A client KILL_CMD is treated like a host stop: KILL_CMD plus the grace timer
             // (PROTOCOL.md §2.5 (b)).
@@ -248,9 +214,9 @@ impl Driver {
             return;
         }
         match (sup.state(), conn) {
-            (State::Starting, _) if queue.len() < self.cfg.queue_len => queue.push_back(frame),
+            (State::Starting, _) if queue.len() < self.cfg.queue_len => queue.push_back(input),
             (State::Starting, _) => warn!("start queue full; {:?} dropped", frame.type_id),
-            (State::Active | State::Stopping, Some(conn)) => send(conn, sup, frame),
+            (State::Active | State::Stopping, Some(conn)) => send(conn, sup, input),
             _ => debug!("{:?} for an ending module dropped", frame.type_id),
         }
     }
@@ -260,9 +226,8 @@ impl Driver {
             Action::SendKill => {
                 debug!("sending KILL_CMD");
                 if let Some(conn) = conn {
-                    let _ = conn
-                        .writer
-                        .try_send(IpcFrame::new(TypeId::KILL_CMD, Bytes::new()));
+                    let kill = IpcFrame::new(TypeId::KILL_CMD, Bytes::new());
+                    let _ = conn.writer.try_send((kill, None));
                 }
             }
             Action::ForceKill => {
@@ -272,34 +237,45 @@ impl Driver {
         }
     }
 
-    /// Decodes and delivers every complete frame in the buffer; false after a framing error.
-    async fn decode_all(&self, conn: &mut Conn, sup: &mut Supervisor, drops: &mut u32) -> bool {
-        loop {
-            match conn.codec.decode(&mut conn.buf) {
-                Ok(Some(frame)) => {
-                    sup.handle_received(Instant::now().into_std(), frame.type_id);
-                    self.deliver(frame, drops).await;
-                }
-                Ok(None) => return true,
-                Err(e) => {
-                    warn!("module broke the IPC framing: {e}");
-                    sup.handle_protocol_error(Instant::now().into_std());
-                    return false;
-                }
+    /// Handles what the reader returned; false when reading must stop (end of stream, an
+    /// error, or a framing error, which also ends the process).
+    async fn received(
+        &self,
+        read: Result<Option<(IpcFrame, Held)>, ReadError>,
+        sup: &mut Supervisor,
+        drops: &mut u32,
+    ) -> bool {
+        match read {
+            Ok(Some((frame, held))) => {
+                sup.handle_received(Instant::now().into_std(), frame.type_id);
+                self.deliver(frame, held, drops).await;
+                true
+            }
+            Ok(None) => false,
+            Err(ReadError::Io(e)) => {
+                warn!("reading from the module failed: {e}");
+                false
+            }
+            Err(ReadError::TooLarge { len, max }) => {
+                warn!(
+                    "module broke the IPC framing: a {len}-byte frame, over the {max}-byte limit"
+                );
+                sup.handle_protocol_error(Instant::now().into_std());
+                false
             }
         }
     }
 
     async fn drain(&self, conn: &mut Conn, sup: &mut Supervisor, drops: &mut u32) {
         let until = Instant::now() + DRAIN;
-        while let Ok(Ok(n)) = tokio::time::timeout_at(until, read_some(Some(conn))).await {
-            if n == 0 || !self.decode_all(conn, sup, drops).await {
+        while let Ok(read) = tokio::time::timeout_at(until, next_frame(Some(conn))).await {
+            if !self.received(read, sup, drops).await {
                 break;
             }
         }
     }
 
-    async fn deliver(&self, frame: IpcFrame, drops: &mut u32) {
+    async fn deliver(&self, frame: IpcFrame, held: Held, drops: &mut u32) {
         let classified = if self.list_mode {
             classify_list(&frame)
         } else {
@@ -325,6 +301,7 @@ impl Driver {
                     .send(Report {
                         serial: self.serial,
                         event,
+                        held: Some(held),
                     })
                     .await;
             }
@@ -332,11 +309,20 @@ impl Driver {
     }
 
     fn log_end(&self, ended: &Ended) {
-        let status = ended.status.map(|s| s.to_string()).unwrap_or_default();
         if ended.cause.is_failure() {
-            warn!(cause = ?ended.cause, %status, task_open = ended.task_open, "module ended");
+            warn!(cause = ?ended.cause, task_open = ended.task_open, "module {ended}");
         } else {
-            info!(cause = ?ended.cause, %status, "module ended");
+            info!(cause = ?ended.cause, "module {ended}");
+        }
+        let out = &ended.output;
+        if out.dropped > 0 || out.truncated > 0 {
+            info!(
+                logged = out.logged,
+                dropped = out.dropped,
+                truncated = out.truncated,
+                truncated_bytes = out.truncated_bytes,
+                "module output was limited"
+            );
         }
     }
 }
@@ -349,9 +335,9 @@ fn opens_task(type_id: TypeId) -> bool {
     )
 }
 
-fn send(conn: &Conn, sup: &mut Supervisor, frame: IpcFrame) {
-    let type_id = frame.type_id;
-    match conn.writer.try_send(frame) {
+fn send(conn: &Conn, sup: &mut Supervisor, input: Input) {
+    let type_id = input.0.type_id;
+    match conn.writer.try_send(input) {
         Ok(()) => sup.handle_sent(Instant::now().into_std(), type_id),
         Err(TrySendError::Full(_)) => warn!("module is not reading; {type_id:?} dropped"),
         Err(TrySendError::Closed(_)) => debug!("module pipe closed; {type_id:?} dropped"),
@@ -365,24 +351,26 @@ async fn accept(listener: Option<&UnixListener>) -> io::Result<UnixStream> {
     }
 }
 
-async fn read_some(conn: Option<&mut Conn>) -> io::Result<usize> {
+async fn next_frame(conn: Option<&mut Conn>) -> Result<Option<(IpcFrame, Held)>, ReadError> {
     match conn {
-        Some(conn) => conn.read.read_buf(&mut conn.buf).await,
+        Some(conn) => conn.reader.next().await,
         None => std::future::pending().await,
     }
 }
 
-async fn write_frames(mut half: OwnedWriteHalf, mut rx: mpsc::Receiver<IpcFrame>) {
-    let mut codec = IpcCodec::new();
+/// Writes frames to the module; each frame's share of the budget is given back once written.
+async fn write_frames(mut half: OwnedWriteHalf, mut rx: mpsc::Receiver<Input>) {
     let mut buf = BytesMut::new();
-    while let Some(frame) = rx.recv().await {
+    while let Some((frame, held)) = rx.recv().await {
         buf.clear();
-        if let Err(e) = codec.encode(frame, &mut buf) {
+        if let Err(e) = frame.encode(&mut buf) {
             warn!("frame for the module not sent: {e}");
             continue;
         }
+        drop(frame);
         if half.write_all(&buf).await.is_err() {
             break;
         }
+        drop(held);
     }
 }

@@ -45,6 +45,22 @@ pub enum Error {
         /// What it did.
         why: String,
     },
+    /// The configured module user or group does not exist.
+    #[error("no such {kind} {name} for module processes")]
+    UnknownAccount {
+        /// `user` or `group`.
+        kind: &'static str,
+        /// The name looked up.
+        name: String,
+    },
+    /// The launcher could not confine itself (a limit, `no_new_privs` or the user switch).
+    #[error("cannot confine the module process: {step}: {source}")]
+    Confine {
+        /// What was being done.
+        step: &'static str,
+        /// Why the operating system refused.
+        source: io::Error,
+    },
     /// A module program was started with options it cannot use (module side).
     #[error("bad module options: {0}")]
     Usage(String),

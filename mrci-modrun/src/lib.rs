@@ -30,6 +30,14 @@
 //! over [`Config::max_payload`]. Sockets are unlinked once connected or when the process
 //! ends; processes are reaped and started with `kill_on_drop`.
 //!
+//! Bounds (issues 12 and 16): with a launcher in [`Config::confine`], every process runs
+//! under resource limits, with `no_new_privs`, and as an unprivileged user when the host is
+//! root ([`confine`]; a limit that ends a module is reported like a crash, SIGXCPU as
+//! [`ExitCause::CpuLimit`]). Frames between a session and its processes are bounded in bytes
+//! per direction ([`Config::queue_bytes`]): a full budget stops reading the modules' sockets.
+//! Module stdout and stderr are logged line by line with a length cap and a rate limit
+//! ([`OutputLimits`]).
+//!
 //! # For module authors
 //!
 //! The module guide, [`guide`] (`MODULES.md` in this crate's directory), has the whole
@@ -41,38 +49,71 @@
 //! [`module::serve`], which answers the list modes and runs commands; see
 //! `examples/hello_module.rs`. Session data is read with `mrci_shm::SessionShm::attach`.
 //!
+//! A module needs only that part: depend on this crate with `default-features = false`,
+//! which leaves out the default `host` feature (everything above) and with it nix, tokio's
+//! runtime and tracing.
+//!
 //! # Layout
 //!
+//! Always built: [`args`], the command line shared by host and module; [`module`], the author
+//! API; the error type. With the `host` feature:
 //! - [`supervisor`]: the pure lifecycle and timer state machine (time passed in).
-//! - `driver`: the tokio task that runs one process around a supervisor.
+//! - `driver`: the tokio task that runs one process around a supervisor; `reader` reads its
+//!   frames within the byte budget (`budget`).
 //! - [`filter`]: which module frames are accepted in each mode; async request validation.
-//! - `list`, `run`: the two modes; `process`: sockets, spawning, process groups.
-//! - [`args`]: the command line shared by host and module; [`module`]: the author API.
+//! - `list`, `run`: the two modes; `process`: sockets, spawning, process groups; `output`:
+//!   stdout and stderr; [`confine`]: the launcher and its limits.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The crate docs above describe the host side too; without it their links have no target.
+#![cfg_attr(not(feature = "host"), allow(rustdoc::broken_intra_doc_links))]
 
 pub mod args;
-mod config;
-mod driver;
 mod error;
-pub mod filter;
 #[doc = include_str!("../MODULES.md")]
 pub mod guide {}
-mod list;
 pub mod module;
-mod process;
-mod run;
-pub mod supervisor;
 
 pub use args::{ListMode, Mode, ModuleArgs};
-pub use config::{Config, Context};
-pub use driver::Ended;
 pub use error::{Error, Result};
-pub use filter::{ExtRequest, ModuleRequest, Request};
-pub use list::{ListedCommand, Listing, list_commands, unique_name};
-pub use process::prepare_runtime_dir;
-pub use run::{Event, InstanceKey, Routed, Runner, Target};
-pub use supervisor::{ExitCause, Supervisor, Timers};
+
+#[cfg(feature = "host")]
+mod budget;
+#[cfg(feature = "host")]
+mod config;
+#[cfg(feature = "host")]
+pub mod confine;
+#[cfg(feature = "host")]
+mod driver;
+#[cfg(feature = "host")]
+mod ended;
+#[cfg(feature = "host")]
+pub mod filter;
+#[cfg(feature = "host")]
+mod list;
+#[cfg(feature = "host")]
+mod output;
+#[cfg(feature = "host")]
+mod process;
+#[cfg(feature = "host")]
+mod reader;
+#[cfg(feature = "host")]
+mod run;
+#[cfg(feature = "host")]
+pub mod supervisor;
+
+#[cfg(feature = "host")]
+pub use {
+    config::{Config, Context},
+    confine::{Confine, Launcher, Limits, RunAs},
+    ended::Ended,
+    filter::{ExtRequest, ModuleRequest, Request},
+    list::{ListedCommand, Listing, list_commands, unique_name},
+    output::{OutputLimits, OutputStats},
+    process::prepare_runtime_dir,
+    run::{Event, InstanceKey, Routed, Runner, Target},
+    supervisor::{ExitCause, Supervisor, Timers},
+};
 
 /// The ERR text for a command whose process could not be started (PROTOCOL.md §2.5).
 pub const FAILED_TO_START: &str =

@@ -14,8 +14,10 @@ use tracing::{debug, warn};
 
 use crate::{
     args::{ListMode, Mode, ModuleArgs},
+    budget::Budget,
     config::{Config, Context},
-    driver::{Driver, DriverEvent, Ended, Report},
+    driver::{Driver, DriverEvent, Report},
+    ended::Ended,
     error::{Error, Result},
     filter::Classified,
     process::{self, Process},
@@ -72,14 +74,14 @@ pub async fn list_commands(
     mode: ListMode,
     taken: &HashSet<String>,
 ) -> Result<Listing> {
-    let (listener, socket) = process::bind(&cfg.runtime_dir, &format!("{}-mod", ctx.tag))?;
+    let (listener, socket) = process::bind(&cfg, &format!("{}-mod", ctx.tag))?;
     let args = ModuleArgs {
         mode: Mode::List(mode),
         pipe: socket.path().to_path_buf(),
         mem_ses: ctx.mem_ses.clone(),
         mem_host: ctx.mem_host.clone(),
     };
-    let process = Process::spawn(exe, &args, ctx.cwd.as_deref())?;
+    let process = Process::spawn(&cfg, exe, &args, ctx.cwd.as_deref())?;
     let (out, mut rx) = mpsc::channel(64);
     // Kept alive until the listing ends: dropping it (caller cancelled) stops the module.
     let (_inputs, inputs_rx) = mpsc::channel(1);
@@ -89,10 +91,11 @@ pub async fn list_commands(
         listener: Some(listener),
         socket: Some(socket),
         list_mode: true,
-        cfg,
+        cfg: Arc::clone(&cfg),
         inputs: inputs_rx,
         stop: CancellationToken::new(),
         out,
+        budget: Budget::new(cfg.queue_bytes),
     };
     tokio::spawn(driver.run());
     let mut names = taken.clone();

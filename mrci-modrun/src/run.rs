@@ -2,7 +2,11 @@
 //! on first use, reused after IDLE, and never started by a control frame.
 //!
 //! Invariant: a [`Runner`] holds at most one live process per [`InstanceKey`]; every process
-//! it starts reports exactly one [`Event::Ended`] through [`Runner::next_event`].
+//! it starts reports exactly one [`Event::Ended`] through [`Runner::next_event`]. The frames
+//! between the session and its processes hold at most [`Config::queue_bytes`] per direction
+//! (`crate::budget`): client frames from [`Runner::route`] until written to the module, and
+//! module frames from the moment their header is read until the session asks for the event
+//! after theirs.
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
@@ -13,14 +17,17 @@ use tracing::debug;
 
 use crate::{
     args::{Mode, ModuleArgs},
+    budget::{Budget, Held},
     config::{Config, Context},
-    driver::{Driver, DriverEvent, Ended, Report},
+    driver::{Driver, DriverEvent, Input, Report},
+    ended::Ended,
     error::Result,
     filter::{Classified, ModuleRequest},
     process::{self, Process},
 };
 
-/// Reports from all instances of one runner, buffered.
+/// Reports from all instances of one runner, buffered (their bytes are bounded separately,
+/// by the budget).
 const EVENTS: usize = 256;
 
 /// Which command instance a process serves: the client's (command id, branch id) pair.
@@ -67,7 +74,8 @@ pub enum Routed {
     /// process: nothing was started. For KILL_CMD and TERM_CMD answer an empty IDLE on the
     /// pair; drop HALT_CMD and RESUME_CMD (PROTOCOL.md §2.5 (a)).
     NoInstance,
-    /// The pair's queue is full (the module is not keeping up); the frame was dropped.
+    /// The pair's queue or the session's byte budget for module input is full (the module
+    /// is not keeping up); the frame was dropped.
     Busy,
     /// The runner already has [`Config::max_instances`] processes; nothing was started.
     /// Answer ERR and IDLE on the pair.
@@ -76,7 +84,7 @@ pub enum Routed {
 
 struct Slot {
     serial: u64,
-    inputs: mpsc::Sender<IpcFrame>,
+    inputs: mpsc::Sender<Input>,
     stop: CancellationToken,
 }
 
@@ -88,6 +96,11 @@ struct Slot {
 /// [`Runner::stop`] when a command is unloaded and [`Runner::shutdown`] when the session
 /// ends. Dropping a runner asks every process to stop (KILL_CMD, then a forced kill after
 /// the grace time) without waiting.
+///
+/// Backpressure: the bytes of an event returned by [`Runner::next_event`] count against the
+/// budget until the next call, so a session that writes each event out before asking for the
+/// next one paces its modules by its client: while the budget is full the modules' sockets
+/// are not read and a module writing into its socket blocks.
 pub struct Runner {
     cfg: Arc<Config>,
     ctx: Context,
@@ -96,6 +109,10 @@ pub struct Runner {
     next_serial: u64,
     tx: mpsc::Sender<Report>,
     rx: mpsc::Receiver<Report>,
+    to_modules: Budget,
+    from_modules: Budget,
+    /// The share of the event last returned by `next_event`.
+    held: Option<Held>,
 }
 
 impl Runner {
@@ -103,6 +120,8 @@ impl Runner {
     pub fn new(cfg: Arc<Config>, ctx: Context) -> Self {
         let (tx, rx) = mpsc::channel(EVENTS);
         Self {
+            to_modules: Budget::new(cfg.queue_bytes),
+            from_modules: Budget::new(cfg.queue_bytes),
             cfg,
             ctx,
             slots: HashMap::new(),
@@ -110,6 +129,7 @@ impl Runner {
             next_serial: 0,
             tx,
             rx,
+            held: None,
         }
     }
 
@@ -132,14 +152,19 @@ impl Runner {
             return Ok(Routed::Sent);
         }
         let frame = match self.slots.get(&key) {
-            Some(slot) => match slot.inputs.try_send(frame) {
-                Ok(()) => return Ok(Routed::Sent),
-                Err(TrySendError::Full(_)) => return Ok(Routed::Busy),
-                Err(TrySendError::Closed(frame)) => {
-                    self.slots.remove(&key);
-                    frame
+            Some(slot) => {
+                let Some(held) = self.to_modules.try_acquire(frame.payload.len()) else {
+                    return Ok(Routed::Busy);
+                };
+                match slot.inputs.try_send((frame, Some(held))) {
+                    Ok(()) => return Ok(Routed::Sent),
+                    Err(TrySendError::Full(_)) => return Ok(Routed::Busy),
+                    Err(TrySendError::Closed((frame, _))) => {
+                        self.slots.remove(&key);
+                        frame
+                    }
                 }
-            },
+            }
             None => frame,
         };
         if is_control(frame.type_id) {
@@ -148,9 +173,12 @@ impl Runner {
         if self.slots.len() >= self.cfg.max_instances {
             return Ok(Routed::TooMany);
         }
+        let Some(held) = self.to_modules.try_acquire(frame.payload.len()) else {
+            return Ok(Routed::Busy);
+        };
         let slot = self.start(key, target)?;
         slot.inputs
-            .try_send(frame)
+            .try_send((frame, Some(held)))
             .expect("a new instance's queue has room for its first frame");
         self.slots.insert(key, slot);
         Ok(Routed::Started)
@@ -188,8 +216,22 @@ impl Runner {
         self.slots.is_empty()
     }
 
-    /// The next event of any instance. Cancel-safe; pending forever while nothing runs.
+    /// Bytes of module frames held between the modules and the session: read or being read
+    /// from sockets, queued, or the last event returned. At most [`Config::queue_bytes`],
+    /// or one frame larger than that.
+    pub fn held_bytes(&self) -> usize {
+        self.from_modules.held()
+    }
+
+    /// Bytes of client frames accepted by [`Runner::route`] and not yet written to a module.
+    pub fn queued_input_bytes(&self) -> usize {
+        self.to_modules.held()
+    }
+
+    /// The next event of any instance. Cancel-safe; pending forever while nothing runs. The
+    /// previous event's bytes are given back to the budget when this is called.
     pub async fn next_event(&mut self) -> (InstanceKey, Event) {
+        self.held = None;
         loop {
             let report = self.rx.recv().await.expect("the runner holds a sender");
             let Some(&key) = self.keys.get(&report.serial) else {
@@ -214,6 +256,7 @@ impl Runner {
                     Event::Ended(ended)
                 }
             };
+            self.held = report.held;
             return (key, event);
         }
     }
@@ -233,14 +276,14 @@ impl Runner {
 
     fn start(&mut self, key: InstanceKey, target: &Target) -> Result<Slot> {
         let tag = format!("{}-cmd-{}-{}", self.ctx.tag, key.cmd_id.0, key.branch_id.0);
-        let (listener, socket) = process::bind(&self.cfg.runtime_dir, &tag)?;
+        let (listener, socket) = process::bind(&self.cfg, &tag)?;
         let args = ModuleArgs {
             mode: Mode::Run(target.name.clone()),
             pipe: socket.path().to_path_buf(),
             mem_ses: self.ctx.mem_ses.clone(),
             mem_host: self.ctx.mem_host.clone(),
         };
-        let process = Process::spawn(&target.exe, &args, self.ctx.cwd.as_deref())?;
+        let process = Process::spawn(&self.cfg, &target.exe, &args, self.ctx.cwd.as_deref())?;
         let serial = self.next_serial;
         self.next_serial += 1;
         let (inputs, rx) = mpsc::channel(self.cfg.queue_len.max(1));
@@ -255,6 +298,7 @@ impl Runner {
             inputs: rx,
             stop: stop.clone(),
             out: self.tx.clone(),
+            budget: self.from_modules.clone(),
         };
         tokio::spawn(driver.run());
         self.keys.insert(serial, key);

@@ -14,11 +14,13 @@
 
 use std::{
     collections::VecDeque,
+    os::unix::process::ExitStatusExt,
     process::ExitStatus,
     time::{Duration, Instant},
 };
 
 use mrci_proto::TypeId;
+use nix::sys::signal::Signal;
 
 /// The three durations of a module's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +86,9 @@ pub enum ExitCause {
     Protocol,
     /// It could not be started at all.
     SpawnFailed,
+    /// It used up its CPU-time limit and the kernel ended it with SIGXCPU
+    /// ([`crate::confine::Limits::cpu_secs`]).
+    CpuLimit,
 }
 
 impl ExitCause {
@@ -232,6 +237,7 @@ impl Supervisor {
     pub fn exit_cause(&self, status: ExitStatus) -> ExitCause {
         match self.stop {
             None if status.success() => ExitCause::Finished,
+            None if status.signal() == Some(Signal::SIGXCPU as i32) => ExitCause::CpuLimit,
             None => ExitCause::Crashed,
             Some(Stop::NeverConnected) => ExitCause::NeverConnected,
             Some(Stop::Protocol) => ExitCause::Protocol,

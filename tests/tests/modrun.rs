@@ -1,6 +1,8 @@
 //! The module supervisor against real processes: the Rust fake module (built on the author
 //! API) and a Python module. Timer tests pause tokio's clock once the module is connected,
-//! so the 2-minute idle time and 3-second grace pass without sleeping.
+//! so the 2-minute idle time and 3-second grace pass without sleeping. The `limits` module
+//! covers confinement (resource limits, no_new_privs, the module user) and the byte and line
+//! bounds.
 #![forbid(unsafe_code)]
 
 use std::{
@@ -571,3 +573,6 @@ async fn the_instance_cap_refuses_new_processes_and_stop_command_ends_all_branch
     assert!(runner.is_empty());
     setup.assert_clean();
 }
+
+#[path = "modrun/limits.rs"]
+mod limits;

@@ -183,3 +183,17 @@ fn every_stop_ends_in_a_forced_kill_within_the_grace_time() {
         }
     }
 }
+
+#[test]
+fn sigxcpu_is_the_cpu_limit_and_other_signals_are_crashes() {
+    let (mut sup, t0) = start();
+    sup.handle_connected(t0);
+    sup.handle_exit(t0 + SEC);
+    assert_eq!(
+        sup.exit_cause(ExitStatus::from_raw(24)),
+        ExitCause::CpuLimit
+    );
+    assert!(ExitCause::CpuLimit.is_failure());
+    assert_eq!(sup.exit_cause(ExitStatus::from_raw(6)), ExitCause::Crashed);
+    assert_eq!(sup.exit_cause(sigkill()), ExitCause::Crashed);
+}

@@ -5,21 +5,39 @@
 //!
 //! File names: `never_connect` sleeps without connecting; `exit_early` exits at once with
 //! status 3; `bad_list` sends invalid NEW_CMD frames among valid ones; `silent_list` lists one
-//! command and then ignores everything, KILL_CMD included; anything else is the normal
-//! module, which reports the HOST_VER it got as an ERR text.
+//! command and then ignores everything, KILL_CMD included; `confine` is the launcher
+//! (`mrci_modrun::confine::exec`), which confines itself and becomes the module named after
+//! `--`; `sleeper` sleeps (the children of `forkbomb`); anything else is the normal module,
+//! which reports the HOST_VER it got as an ERR text.
 //!
 //! Commands: `echo` (TEXT back, prefixed with the pid), `count` (a per-process counter),
 //! `crash` (exits mid-task), `hang` (answers once, then ignores everything), `requests`
 //! (valid and forbidden async requests), `flood` (many forbidden frames), `oversize` (a
-//! frame over the host's limit) and `whoami` (the session user name and host rank from shared memory), `shm` (the channel
-//! lists, flags and peer count from shared memory).
+//! frame over the host's limit), `whoami` (the session user name and host rank from shared
+//! memory), `shm` (the channel lists, flags and peer count from shared memory). Limits and
+//! bounds: `status` (NoNewPrivs, ids and resource limits of the process), `hog` (allocates
+//! without end), `forkbomb` (starts processes without end), `bigflood` (more big frames than
+//! the host may hold; the input TEXT names a socket told when a write blocks),
+//! `chatty` (1000 stderr lines and a 100 MiB stdout line without a newline, then exits).
 #![forbid(unsafe_code)]
 
-use std::{path::Path, thread, time::Duration};
+use std::{
+    io::{ErrorKind, Read, Write},
+    os::unix::{net::UnixStream, process::CommandExt},
+    path::Path,
+    process::{Command, Stdio},
+    thread,
+    time::Duration,
+};
 
 use bytes::{BufMut, BytesMut};
 use mrci_modrun::module::{self, Flow, IpcFrame, ListMode, Mode, ModuleArgs, NewCmd, Pipe, TypeId};
 use mrci_proto::text;
+
+/// `bigflood`: frames of this many bytes…
+const FLOOD_FRAME: usize = 512 * 1024;
+/// …this many of them (24 MiB, far over the tests' 4 MiB budget).
+const FLOOD_FRAMES: usize = 48;
 
 fn main() -> mrci_modrun::Result<()> {
     let program = std::env::args().next().unwrap_or_default();
@@ -33,6 +51,14 @@ fn main() -> mrci_modrun::Result<()> {
             return Ok(());
         }
         "exit_early" => std::process::exit(3),
+        "sleeper" => loop {
+            thread::sleep(Duration::from_secs(3600));
+        },
+        "confine" => {
+            let Err(e) = mrci_modrun::confine::exec(std::env::args_os().skip(1));
+            eprintln!("fake launcher: {e}");
+            std::process::exit(127);
+        }
         _ => {}
     }
     let args = ModuleArgs::from_env()?;
@@ -40,6 +66,7 @@ fn main() -> mrci_modrun::Result<()> {
         (Mode::List(_), "bad_list") => bad_list(&args),
         (Mode::List(_), "silent_list") => silent_list(&args),
         (Mode::List(mode), _) => normal_list(&args, *mode),
+        (Mode::Run(name), _) if name == "bigflood" => big_flood(&args),
         (Mode::Run(_), _) => run(&args),
     }
 }
@@ -164,6 +191,7 @@ fn run(args: &ModuleArgs) -> mrci_modrun::Result<()> {
                     drop(seg);
                     pipe.send_text(&text)?;
                 }
+                "status" | "hog" | "forkbomb" | "chatty" => return bounds(name, pipe),
                 other => pipe.send_err(&format!("err: fake module has no {other}"))?,
             }
             Ok(Flow::Idle)
@@ -198,4 +226,154 @@ fn requests(pipe: &mut Pipe) -> mrci_modrun::Result<()> {
     key.put_u8(2);
     pipe.send_request(TypeId::PRIV_IPC, 45, &key)?;
     pipe.send_text("done")
+}
+
+/// The commands that meet the host's limits and bounds.
+fn bounds(name: &str, pipe: &mut Pipe) -> mrci_modrun::Result<Flow> {
+    match name {
+        "status" => pipe.send_text(&status())?,
+        "hog" => {
+            hog(pipe)?;
+            return Ok(Flow::Exit);
+        }
+        "forkbomb" => fork_bomb(pipe)?,
+        _ => {
+            chatty()?;
+            return Ok(Flow::Exit);
+        }
+    }
+    Ok(Flow::Idle)
+}
+
+/// The lines of `/proc/self/status` and `/proc/self/limits` the confinement tests check.
+fn status() -> String {
+    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    let (status, limits) = (read("/proc/self/status"), read("/proc/self/limits"));
+    let wanted = [
+        "NoNewPrivs:",
+        "Uid:",
+        "Gid:",
+        "Groups:",
+        "Max cpu time",
+        "Max address space",
+        "Max open files",
+        "Max processes",
+        "Max core file size",
+    ];
+    status
+        .lines()
+        .chain(limits.lines())
+        .filter(|l| wanted.iter().any(|w| l.starts_with(w)))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Allocates and touches 16 MiB blocks until an allocation fails (which aborts the process)
+/// or, if no limit stops it, 1 GiB is reached and it says so (and exits).
+fn hog(pipe: &mut Pipe) -> mrci_modrun::Result<()> {
+    let mut blocks = Vec::new();
+    for _ in 0..64 {
+        blocks.push(std::hint::black_box(vec![1u8; 16 << 20]));
+    }
+    pipe.send_text(&format!(
+        "allocated {} MiB without a limit",
+        blocks.len() * 16
+    ))
+}
+
+/// Starts sleeping copies of itself without end; reports the first refusal once, then keeps
+/// trying (burning CPU) until a limit ends it. Stops starting new ones after 200 if nothing
+/// refuses.
+fn fork_bomb(pipe: &mut Pipe) -> mrci_modrun::Result<()> {
+    let me = std::env::current_exe()?;
+    let mut started = 0u32;
+    let mut reported = false;
+    for _ in 0..10_000_000u64 {
+        if started >= 200 && !reported {
+            pipe.send_text("no refusal after 200")?;
+            reported = true;
+        }
+        if started >= 200 {
+            continue;
+        }
+        // The children keep stdout and stderr, so the host's output pipes end only when the
+        // last of them is gone.
+        let child = Command::new(&me)
+            .arg0("sleeper")
+            .stdin(Stdio::null())
+            .spawn();
+        match child {
+            Ok(_) => started += 1,
+            Err(e) if !reported => {
+                pipe.send_text(&format!("refused after {started}: {e}"))?;
+                reported = true;
+            }
+            Err(_) => {}
+        }
+    }
+    pipe.send_text("survived")
+}
+
+/// 1000 lines on stderr and one 100 MiB line without a newline on stdout.
+fn chatty() -> mrci_modrun::Result<()> {
+    let mut err = std::io::stderr().lock();
+    for i in 0..1000 {
+        writeln!(err, "chatty line {i}")?;
+    }
+    let chunk = vec![b'x'; 1 << 20];
+    let mut out = std::io::stdout().lock();
+    for _ in 0..100 {
+        out.write_all(&chunk)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes [`FLOOD_FRAMES`] frames of [`FLOOD_FRAME`] bytes (frame `i` filled with `i`) on
+/// its own connection, with a write timeout: the first write that makes no progress for
+/// 500 ms proves the host stopped reading, and its frame number is sent to the Unix socket
+/// named by the input TEXT (the test's). Then TEXT "blocked at frame N" and IDLE.
+fn big_flood(args: &ModuleArgs) -> mrci_modrun::Result<()> {
+    let mut stream = UnixStream::connect(&args.pipe)?;
+    let mut buf = BytesMut::new();
+    let marker = loop {
+        if let Some(frame) = IpcFrame::decode(&mut buf, 1 << 20)? {
+            break text::decode(&frame.payload);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    stream.set_write_timeout(Some(Duration::from_millis(500)))?;
+    let mut blocked = None;
+    for i in 0..FLOOD_FRAMES {
+        let mut out = BytesMut::new();
+        IpcFrame::new(TypeId::BYTES, vec![i as u8; FLOOD_FRAME]).encode(&mut out)?;
+        let mut off = 0;
+        while off < out.len() {
+            match stream.write(&out[off..]) {
+                Ok(n) => off += n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if blocked.is_none() {
+                        blocked = Some(i);
+                        UnixStream::connect(&marker)?.write_all(i.to_string().as_bytes())?;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let said = format!("blocked at frame {}", blocked.map_or(-1, |i| i as i64));
+    let mut out = BytesMut::new();
+    IpcFrame::with_text(TypeId::TEXT, &said).encode(&mut out)?;
+    IpcFrame::new(TypeId::IDLE, Vec::new()).encode(&mut out)?;
+    stream.set_write_timeout(None)?;
+    stream.write_all(&out)?;
+    // Anything more from the host is KILL_CMD; exit on it or on the end of the pipe.
+    let _ = stream.read(&mut [0u8; 64])?;
+    Ok(())
 }

@@ -13,61 +13,14 @@ use mrci_proto::{
 };
 use mrci_tests::{TestClient, TestHost};
 
+use crate::events::{assert_seed, next_on, none_on, run_then, seed_on};
+
 const PW: &str = "C0verage-accts!";
 
 async fn logged_in(host: &TestHost, user: &str) -> anyhow::Result<TestClient> {
     let mut client = TestClient::connect(host.addr).await?;
     client.login(user, PW).await?;
     Ok(client)
-}
-
-/// Asserts that `frame` is async command `cmd` as a client receives it: on the async id,
-/// branch 0, type TEXT, with exactly the seed TEXT `text`, which parses back to `cmd`.
-fn assert_seed(frame: &Frame, cmd: &AsyncCmd, text: &str) -> anyhow::Result<()> {
-    assert_eq!(
-        (frame.cmd_id, frame.branch_id, frame.type_id),
-        (cmd.id().cmd_id(), BranchId(0), TypeId::TEXT),
-        "{frame:?}"
-    );
-    assert_eq!(frame.text_payload(), text);
-    assert_eq!(&AsyncCmd::parse(cmd.id(), &frame.payload)?, cmd);
-    Ok(())
-}
-
-/// The next frame on async id `id`.
-async fn next_on(client: &mut TestClient, id: AsyncId) -> anyhow::Result<Frame> {
-    let frames = client.until(|f| f.cmd_id == id.cmd_id()).await?;
-    frames.into_iter().last().context("until returns the match")
-}
-
-/// Receives the next frame on `cmd`'s async id and asserts it is `cmd` with seed TEXT `text`.
-async fn seed_on(client: &mut TestClient, cmd: &AsyncCmd, text: &str) -> anyhow::Result<()> {
-    let frame = next_on(client, cmd.id()).await?;
-    assert_seed(&frame, cmd, text)
-}
-
-/// Runs `name` to its IDLE and also waits for a frame on async id `id`, which may arrive
-/// before or after the IDLE; returns that frame. Fails on ERR.
-async fn run_then(
-    client: &mut TestClient,
-    name: &str,
-    text: &str,
-    id: AsyncId,
-) -> anyhow::Result<Frame> {
-    let cmd = client.id(name)?;
-    client.send(Frame::text(cmd, BranchId(0), text)).await?;
-    let (mut idle, mut event) = (false, None);
-    while !(idle && event.is_some()) {
-        let f = client.recv().await?;
-        if f.cmd_id == cmd && f.type_id == TypeId::ERR {
-            anyhow::bail!("{name} {text}: {}", f.text_payload());
-        }
-        idle |= f.cmd_id == cmd && f.type_id == TypeId::IDLE;
-        if f.cmd_id == id.cmd_id() && event.is_none() {
-            event = Some(f);
-        }
-    }
-    event.context("the loop ends with an event")
 }
 
 /// The next MY_INFO (on ASYNC_SYS_MSG) that satisfies `wanted`; fails on a timeout.
@@ -86,24 +39,6 @@ async fn my_info_where(
             return Ok(info);
         }
     }
-}
-
-/// Changes the display name to `marker` and receives up to the MY_INFO that shows it and the
-/// command's IDLE; fails if a frame on one of `ids` arrived first.
-async fn none_on(client: &mut TestClient, ids: &[AsyncId], marker: &str) -> anyhow::Result<()> {
-    let cmd = client.id("set_disp_name")?;
-    let text = format!("-new_name \"{marker}\"");
-    client.send(Frame::text(cmd, BranchId(0), &text)).await?;
-    let (mut idle, mut shown) = (false, false);
-    while !(idle && shown) {
-        let f = client.recv().await?;
-        let id = ids.iter().find(|id| id.cmd_id() == f.cmd_id);
-        assert!(id.is_none(), "unexpected {id:?}: {:?}", f.text_payload());
-        idle |= f.cmd_id == cmd && f.type_id == TypeId::IDLE;
-        shown |=
-            f.type_id == TypeId::MY_INFO && MyInfo::parse(&f.payload)?.peer.display_name == marker;
-    }
-    Ok(())
 }
 
 /// Runs a command that prompts (PRIV_TEXT) and answers each prompt in turn.

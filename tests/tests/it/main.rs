@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod coverage_accounts;
 mod coverage_channels;
+mod events;
 mod groups;
 mod handshake;
 mod kits;
