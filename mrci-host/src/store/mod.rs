@@ -9,15 +9,15 @@
 //! (`$n` placeholders, which sqlx's SQLite driver binds by number; `TRUE`/`FALSE`; `ON CONFLICT`
 //! upserts; `RETURNING`; `COUNT(CASE …)` rather than summing booleans; `lower(x) LIKE lower($n)
 //! ESCAPE '\'` filters). Only where the schemas differ does a method pick its text with
-//! [`Store::sql`]: SQLite compares names with its `COLLATE NOCASE` columns (and their indexes),
+//! `Store::sql`: SQLite compares names with its `COLLATE NOCASE` columns (and their indexes),
 //! PostgreSQL with `lower(name) = lower($n)` against unique indexes on `lower(name)`. About ten
 //! statements differ; no function exists twice. Write transactions that must not interleave
 //! take SQLite's `BEGIN IMMEDIATE`, or on PostgreSQL a row lock on the channel or account they
-//! serialise on ([`WriteLock`]).
+//! serialise on (`WriteLock`).
 //!
 //! Why `Any` rather than an enum over two native pools: `Any` covers every column type the
 //! store uses on both backends (i64 ids and times, levels read as i64 and checked into u8,
-//! 32-byte BLOB/BYTEA ids, NULLs, text; booleans through [`Flag`] because SQLite hands them
+//! 32-byte BLOB/BYTEA ids, NULLs, text; booleans through `Flag` because SQLite hands them
 //! back as integers), and a generic function over two native pools needs sqlx's executor
 //! bounds on every one of ~80 methods. The price is the copy of each argument and row into
 //! `Any` values. Against native pools on the same database (`benches/benches/store.rs`, and
