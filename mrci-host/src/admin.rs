@@ -3,7 +3,7 @@
 
 use std::{fmt, time::Duration};
 
-use crate::{Config, Error, Result, Store, password, tls::TlsMaterial};
+use crate::{Config, Error, Result, Store, password, store::TableCount, tls::TlsMaterial};
 
 /// The group that carries host rank 1 (COMMANDS.md §1.2).
 pub const ADMIN_GROUP: &str = "admin";
@@ -117,4 +117,41 @@ pub async fn status(config: &Config) -> Result<Status> {
         fingerprint: TlsMaterial::existing_fingerprint(config),
         listening,
     })
+}
+
+/// Copies the host's SQLite database (`data_dir/db_file` of `config`) into the PostgreSQL
+/// database at `url` (`postgres://user@host/database`; an `options=-c search_path=…`
+/// parameter picks a schema), for `mrci host migrate --to URL`. Returns the rows copied per
+/// table, in copy order.
+///
+/// - The SQLite file is first brought up to the current schema, as a host start would.
+/// - The target must be empty: either no tables at all in its schema, or this host's schema
+///   with no rows besides the ones its migrations insert (the built-in groups and default
+///   command ranks, which the copy replaces with the source's). Anything else is refused
+///   before a row is written. The target's schema is created by its own migrations.
+/// - Every table is copied with its ids (user ids, group, channel and log row ids, module
+///   order), so foreign keys hold as they were; identity sequences continue after the
+///   highest copied id.
+/// - The copy reads one SQLite snapshot and writes one PostgreSQL transaction: on any
+///   failure nothing is left in the target. Names that SQLite kept apart but PostgreSQL's
+///   case-insensitive unique indexes do not (they differ only in the case of non-ASCII
+///   letters) make it fail with the database's message.
+/// - The source is left as it was. Stop the host first: what it writes after the snapshot
+///   is not copied.
+///
+/// # Errors
+/// [`Error::Invalid`] if there is no SQLite database in the data directory, the URL is not
+/// a PostgreSQL one, or the target is not empty; database failures.
+pub async fn migrate_to(config: &Config, url: &str) -> Result<Vec<TableCount>> {
+    let path = config.db_path();
+    if !path.is_file() {
+        return Err(Error::Invalid(format!(
+            "no SQLite database at {}",
+            path.display()
+        )));
+    }
+    let store = Store::open(&path).await?;
+    let res = store.copy_to_postgres(url).await;
+    store.close().await;
+    res
 }

@@ -36,7 +36,9 @@ impl Store {
     /// [`Error::Invalid`] for a malformed address; database failures.
     pub async fn add_ban(&self, ip: &str, now: i64, expires_at: Option<i64>) -> Result<()> {
         sqlx::query(
-            "INSERT OR REPLACE INTO ban_list (ip_address, time_stamp, expires_at) VALUES (?, ?, ?)",
+            "INSERT INTO ban_list (ip_address, time_stamp, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (ip_address) DO UPDATE \
+             SET time_stamp = excluded.time_stamp, expires_at = excluded.expires_at",
         )
         .bind(normalise_ip(ip)?)
         .bind(now)
@@ -51,7 +53,7 @@ impl Store {
     /// # Errors
     /// [`Error::Invalid`] for a malformed address; database failures.
     pub async fn remove_ban(&self, ip: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM ban_list WHERE ip_address = ?")
+        let done = sqlx::query("DELETE FROM ban_list WHERE ip_address = $1")
             .bind(normalise_ip(ip)?)
             .execute(&self.pool)
             .await?;
@@ -64,7 +66,7 @@ impl Store {
     /// [`Error::Invalid`] for a malformed address; database failures.
     pub async fn is_banned(&self, ip: &str, now: i64) -> Result<bool> {
         let hit: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM ban_list WHERE ip_address = ? AND (expires_at IS NULL OR expires_at > ?)",
+            "SELECT 1 FROM ban_list WHERE ip_address = $1 AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(normalise_ip(ip)?)
         .bind(now)
@@ -88,27 +90,27 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
     use super::*;
+    use crate::store::testing::store_tests;
 
-    #[tokio::test]
-    async fn bans_are_normalised_and_expire() {
-        let (store, _dir) = temp_store().await;
-        store
-            .add_ban("::ffff:10.0.0.1", 100, Some(200))
-            .await
-            .unwrap();
-        assert!(store.is_banned("10.0.0.1", 150).await.unwrap());
-        assert!(!store.is_banned("10.0.0.1", 200).await.unwrap(), "expired");
-        store.add_ban("2001:DB8::1", 100, None).await.unwrap();
-        assert!(store.is_banned("2001:db8:0::1", 1_000_000).await.unwrap());
-        assert_eq!(store.bans().await.unwrap().len(), 2);
-        assert!(store.remove_ban("::ffff:10.0.0.1").await.unwrap());
-        assert!(!store.remove_ban("10.0.0.1").await.unwrap());
-        assert!(matches!(
-            store.add_ban("not-an-ip", 1, None).await,
-            Err(Error::Invalid(_))
-        ));
-        assert_eq!(normalise_ip(" ::ffff:127.0.0.1 ").unwrap(), "127.0.0.1");
+    store_tests! {
+        async fn bans_are_normalised_and_expire(store) {
+            store
+                .add_ban("::ffff:10.0.0.1", 100, Some(200))
+                .await
+                .unwrap();
+            assert!(store.is_banned("10.0.0.1", 150).await.unwrap());
+            assert!(!store.is_banned("10.0.0.1", 200).await.unwrap(), "expired");
+            store.add_ban("2001:DB8::1", 100, None).await.unwrap();
+            assert!(store.is_banned("2001:db8:0::1", 1_000_000).await.unwrap());
+            assert_eq!(store.bans().await.unwrap().len(), 2);
+            assert!(store.remove_ban("::ffff:10.0.0.1").await.unwrap());
+            assert!(!store.remove_ban("10.0.0.1").await.unwrap());
+            assert!(matches!(
+                store.add_ban("not-an-ip", 1, None).await,
+                Err(Error::Invalid(_))
+            ));
+            assert_eq!(normalise_ip(" ::ffff:127.0.0.1 ").unwrap(), "127.0.0.1");
+        }
     }
 }

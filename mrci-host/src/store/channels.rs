@@ -2,20 +2,22 @@
 //! §3.3–3.4). No access rules here: callers check member levels (§2.3) and validate names
 //! and levels before calling.
 //!
-//! Channel ids are `u64` on the wire and signed SQLite integers in the table; an id that
+//! Channel ids are `u64` on the wire and signed 64-bit integers in the table; an id that
 //! does not fit an `i64` cannot name a row, so lookups treat it as "not found" and inserts
 //! refuse it with [`Error::Invalid`]. Values read back are checked with `try_from`.
 
 use mrci_proto::UserId;
-use sqlx::{Row, sqlite::SqliteRow};
+use sqlx::{Row, any::AnyRow};
 
-use super::{Store, is_unique_violation, like_escape};
+use super::{
+    Flag, Store, WriteLock, backend::flag, contains, is_fk_violation, is_unique_violation,
+};
 use crate::{Error, Result};
 
 /// One channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Channel {
-    /// Channel id (≥ 1), assigned by SQLite; it never changes.
+    /// Channel id (≥ 1), assigned by the database; it never changes.
     pub id: u64,
     /// Name (unique, case-insensitive).
     pub name: String,
@@ -77,10 +79,6 @@ pub struct ChannelRow {
     pub level: u8,
 }
 
-fn is_fk_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
-}
-
 /// The table form of a channel id, or `None` if no row can have it.
 fn db_id(id: u64) -> Option<i64> {
     i64::try_from(id).ok()
@@ -91,30 +89,30 @@ fn db_id_or_invalid(id: u64) -> Result<i64> {
     db_id(id).ok_or_else(|| Error::Invalid(format!("no channel with id {id}")))
 }
 
-fn ch_id_from(row: &SqliteRow, col: &str) -> Result<u64> {
+fn ch_id_from(row: &AnyRow, col: &str) -> Result<u64> {
     let v: i64 = row.try_get(col)?;
     u64::try_from(v).map_err(|_| Error::Invalid(format!("bad channel id {v} in the database")))
 }
 
-fn u8_from(row: &SqliteRow, col: &str) -> Result<u8> {
+fn u8_from(row: &AnyRow, col: &str) -> Result<u8> {
     let v: i64 = row.try_get(col)?;
     u8::try_from(v).map_err(|_| Error::Invalid(format!("bad {col} {v} in the database")))
 }
 
-fn channel_from(row: &SqliteRow) -> Result<Channel> {
+fn channel_from(row: &AnyRow) -> Result<Channel> {
     Ok(Channel {
         id: ch_id_from(row, "channel_id")?,
         name: row.try_get("channel_name")?,
     })
 }
 
-fn sub_from(row: &SqliteRow) -> Result<SubChannel> {
+fn sub_from(row: &AnyRow) -> Result<SubChannel> {
     Ok(SubChannel {
         ch_id: ch_id_from(row, "channel_id")?,
         sub_id: u8_from(row, "sub_channel_id")?,
         name: row.try_get("sub_channel_name")?,
         lowest_level: u8_from(row, "lowest_access_level")?,
-        active_updates: row.try_get("active_updates")?,
+        active_updates: flag(row, "active_updates")?,
     })
 }
 
@@ -142,9 +140,9 @@ impl Store {
         owner: &UserId,
         max_per_user: u32,
     ) -> Result<Option<u64>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write(WriteLock::User(owner)).await?;
         let res = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO channels (channel_name) VALUES (?) RETURNING channel_id",
+            "INSERT INTO channels (channel_name) VALUES ($1) RETURNING channel_id",
         )
         .bind(name)
         .fetch_one(&mut *tx)
@@ -157,7 +155,7 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let held: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM channel_members WHERE user_id = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM channel_members WHERE user_id = $1")
                 .bind(&owner.0[..])
                 .fetch_one(&mut *tx)
                 .await?;
@@ -167,7 +165,7 @@ impl Store {
         }
         let res = sqlx::query(
             "INSERT INTO channel_members (channel_id, user_id, pending_invite, access_level) \
-             VALUES (?, ?, 0, 1)",
+             VALUES ($1, $2, FALSE, 1)",
         )
         .bind(id)
         .bind(&owner.0[..])
@@ -191,11 +189,13 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn channel(&self, name: &str) -> Result<Option<Channel>> {
-        let row =
-            sqlx::query("SELECT channel_id, channel_name FROM channels WHERE channel_name = ?")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(self.sql(
+            "SELECT channel_id, channel_name FROM channels WHERE channel_name = $1",
+            "SELECT channel_id, channel_name FROM channels WHERE lower(channel_name) = lower($1)",
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(channel_from).transpose()
     }
 
@@ -207,10 +207,11 @@ impl Store {
         let Some(id) = db_id(id) else {
             return Ok(None);
         };
-        let row = sqlx::query("SELECT channel_id, channel_name FROM channels WHERE channel_id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT channel_id, channel_name FROM channels WHERE channel_id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(channel_from).transpose()
     }
 
@@ -223,7 +224,7 @@ impl Store {
         let Some(id) = db_id(id) else {
             return Ok(false);
         };
-        let done = sqlx::query("DELETE FROM channels WHERE channel_id = ?")
+        let done = sqlx::query("DELETE FROM channels WHERE channel_id = $1")
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -239,7 +240,7 @@ impl Store {
         let Some(id) = db_id(id) else {
             return Ok(false);
         };
-        let res = sqlx::query("UPDATE channels SET channel_name = ? WHERE channel_id = ?")
+        let res = sqlx::query("UPDATE channels SET channel_name = $1 WHERE channel_id = $2")
             .bind(new_name)
             .bind(id)
             .execute(&self.pool)
@@ -270,10 +271,10 @@ impl Store {
         };
         let rows = sqlx::query(
             "SELECT channel_id, channel_name FROM channels \
-             WHERE channel_name LIKE ?1 ESCAPE '\\' AND (?2 IS NULL OR channel_id = ?2) \
-             ORDER BY channel_id",
+             WHERE lower(channel_name) LIKE lower($1) ESCAPE '\\' \
+             AND ($2 IS NULL OR channel_id = $2) ORDER BY channel_id",
         )
-        .bind(format!("%{}%", like_escape(name_contains)))
+        .bind(contains(name_contains))
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
@@ -288,7 +289,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT m.channel_id, c.channel_name, m.pending_invite, m.access_level \
              FROM channel_members m JOIN channels c ON c.channel_id = m.channel_id \
-             WHERE m.user_id = ? ORDER BY m.channel_id",
+             WHERE m.user_id = $1 ORDER BY m.channel_id",
         )
         .bind(&user.0[..])
         .fetch_all(&self.pool)
@@ -298,7 +299,7 @@ impl Store {
                 Ok(ChannelRow {
                     ch_id: ch_id_from(r, "channel_id")?,
                     channel_name: r.try_get("channel_name")?,
-                    pending: r.try_get("pending_invite")?,
+                    pending: flag(r, "pending_invite")?,
                     level: u8_from(r, "access_level")?,
                 })
             })
@@ -311,7 +312,7 @@ impl Store {
     /// On a database failure.
     pub async fn member_channels(&self, user: &UserId) -> Result<Vec<u64>> {
         let rows = sqlx::query(
-            "SELECT channel_id FROM channel_members WHERE user_id = ? AND pending_invite = 0 \
+            "SELECT channel_id FROM channel_members WHERE user_id = $1 AND pending_invite = FALSE \
              ORDER BY channel_id",
         )
         .bind(&user.0[..])
@@ -325,13 +326,14 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn owns_a_channel(&self, user: &UserId) -> Result<bool> {
-        Ok(sqlx::query_scalar(
+        let owns: Flag = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM channel_members \
-             WHERE user_id = ? AND access_level = 1 AND pending_invite = 0)",
+             WHERE user_id = $1 AND access_level = 1 AND pending_invite = FALSE)",
         )
         .bind(&user.0[..])
         .fetch_one(&self.pool)
-        .await?)
+        .await?;
+        Ok(owns.0)
     }
 
     /// The `(level, pending)` of `user`'s row in channel `ch`, if any.
@@ -344,13 +346,13 @@ impl Store {
         };
         let row = sqlx::query(
             "SELECT access_level, pending_invite FROM channel_members \
-             WHERE channel_id = ? AND user_id = ?",
+             WHERE channel_id = $1 AND user_id = $2",
         )
         .bind(ch)
         .bind(&user.0[..])
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((u8_from(&r, "access_level")?, r.try_get("pending_invite")?)))
+        row.map(|r| Ok((u8_from(&r, "access_level")?, flag(&r, "pending_invite")?)))
             .transpose()
     }
 
@@ -364,7 +366,7 @@ impl Store {
         let ch = db_id_or_invalid(ch)?;
         let res = sqlx::query(
             "INSERT INTO channel_members (channel_id, user_id, pending_invite, access_level) \
-             VALUES (?, ?, 1, 4)",
+             VALUES ($1, $2, TRUE, 4)",
         )
         .bind(ch)
         .bind(&user.0[..])
@@ -390,8 +392,8 @@ impl Store {
             return Ok(false);
         };
         let done = sqlx::query(
-            "UPDATE channel_members SET pending_invite = 0 \
-             WHERE channel_id = ? AND user_id = ? AND pending_invite = 1",
+            "UPDATE channel_members SET pending_invite = FALSE \
+             WHERE channel_id = $1 AND user_id = $2 AND pending_invite = TRUE",
         )
         .bind(ch)
         .bind(&user.0[..])
@@ -408,11 +410,12 @@ impl Store {
         let Some(ch) = db_id(ch) else {
             return Ok(false);
         };
-        let done = sqlx::query("DELETE FROM channel_members WHERE channel_id = ? AND user_id = ?")
-            .bind(ch)
-            .bind(&user.0[..])
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2")
+                .bind(ch)
+                .bind(&user.0[..])
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -434,13 +437,13 @@ impl Store {
         }
         let not_member = || Error::Invalid("the user is not a member of the channel".to_owned());
         let ch = db_id(ch).ok_or_else(not_member)?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write(WriteLock::Channel(ch)).await?;
         let mut previous = None;
         if level == 1 {
             // The partial unique index one_owner_per_channel: demote first.
             let rows = sqlx::query(
                 "UPDATE channel_members SET access_level = 2 \
-                 WHERE channel_id = ? AND access_level = 1 AND user_id <> ? RETURNING user_id",
+                 WHERE channel_id = $1 AND access_level = 1 AND user_id <> $2 RETURNING user_id",
             )
             .bind(ch)
             .bind(&user.0[..])
@@ -452,8 +455,8 @@ impl Store {
             }
         }
         let done = sqlx::query(
-            "UPDATE channel_members SET access_level = ? \
-             WHERE channel_id = ? AND user_id = ? AND pending_invite = 0",
+            "UPDATE channel_members SET access_level = $1 \
+             WHERE channel_id = $2 AND user_id = $3 AND pending_invite = FALSE",
         )
         .bind(i64::from(level))
         .bind(ch)
@@ -485,13 +488,13 @@ impl Store {
         let rows = sqlx::query(
             "SELECT m.user_id, u.user_name, u.display_name, m.pending_invite, m.access_level \
              FROM channel_members m JOIN users u ON u.user_id = m.user_id \
-             WHERE m.channel_id = ?1 AND u.user_name LIKE ?2 ESCAPE '\\' \
-             AND u.display_name LIKE ?3 ESCAPE '\\' \
-             ORDER BY m.access_level, u.user_name",
+             WHERE m.channel_id = $1 AND lower(u.user_name) LIKE lower($2) ESCAPE '\\' \
+             AND lower(u.display_name) LIKE lower($3) ESCAPE '\\' \
+             ORDER BY m.access_level, lower(u.user_name)",
         )
         .bind(ch)
-        .bind(format!("%{}%", like_escape(user_contains)))
-        .bind(format!("%{}%", like_escape(disp_contains)))
+        .bind(contains(user_contains))
+        .bind(contains(disp_contains))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -501,7 +504,7 @@ impl Store {
                     user_id: UserId::parse(&id)?,
                     user_name: r.try_get("user_name")?,
                     display_name: r.try_get("display_name")?,
-                    pending: r.try_get("pending_invite")?,
+                    pending: flag(r, "pending_invite")?,
                     level: u8_from(r, "access_level")?,
                 })
             })
@@ -518,20 +521,22 @@ impl Store {
     pub async fn add_sub_channel(&self, ch: u64, name: &str, max_subs: u32) -> Result<Option<u8>> {
         let taken = || Error::Invalid("the sub-channel name is taken".to_owned());
         let ch = db_id_or_invalid(ch)?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let exists: bool = sqlx::query_scalar(
+        let mut tx = self.begin_write(WriteLock::Channel(ch)).await?;
+        let exists: Flag = sqlx::query_scalar(self.sql(
             "SELECT EXISTS (SELECT 1 FROM sub_channels \
-             WHERE channel_id = ? AND sub_channel_name = ?)",
-        )
+             WHERE channel_id = $1 AND sub_channel_name = $2)",
+            "SELECT EXISTS (SELECT 1 FROM sub_channels \
+             WHERE channel_id = $1 AND lower(sub_channel_name) = lower($2))",
+        ))
         .bind(ch)
         .bind(name)
         .fetch_one(&mut *tx)
         .await?;
-        if exists {
+        if exists.0 {
             return Err(taken());
         }
         let used: Vec<i64> = sqlx::query_scalar(
-            "SELECT sub_channel_id FROM sub_channels WHERE channel_id = ? \
+            "SELECT sub_channel_id FROM sub_channels WHERE channel_id = $1 \
              ORDER BY sub_channel_id",
         )
         .bind(ch)
@@ -556,7 +561,7 @@ impl Store {
         };
         let res = sqlx::query(
             "INSERT INTO sub_channels (channel_id, sub_channel_id, sub_channel_name, \
-             lowest_access_level, active_updates) VALUES (?, ?, ?, 4, 0)",
+             lowest_access_level, active_updates) VALUES ($1, $2, $3, 4, FALSE)",
         )
         .bind(ch)
         .bind(i64::from(sub))
@@ -583,11 +588,14 @@ impl Store {
         let Some(ch) = db_id(ch) else {
             return Ok(None);
         };
-        let row = sqlx::query(select_sub!("WHERE channel_id = ? AND sub_channel_name = ?"))
-            .bind(ch)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(self.sql(
+            select_sub!("WHERE channel_id = $1 AND sub_channel_name = $2"),
+            select_sub!("WHERE channel_id = $1 AND lower(sub_channel_name) = lower($2)"),
+        ))
+        .bind(ch)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(sub_from).transpose()
     }
 
@@ -599,7 +607,7 @@ impl Store {
         let Some(ch) = db_id(ch) else {
             return Ok(None);
         };
-        let row = sqlx::query(select_sub!("WHERE channel_id = ? AND sub_channel_id = ?"))
+        let row = sqlx::query(select_sub!("WHERE channel_id = $1 AND sub_channel_id = $2"))
             .bind(ch)
             .bind(i64::from(sub))
             .fetch_optional(&self.pool)
@@ -615,7 +623,7 @@ impl Store {
         let Some(ch) = db_id(ch) else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(select_sub!("WHERE channel_id = ? ORDER BY sub_channel_id"))
+        let rows = sqlx::query(select_sub!("WHERE channel_id = $1 ORDER BY sub_channel_id"))
             .bind(ch)
             .fetch_all(&self.pool)
             .await?;
@@ -632,7 +640,7 @@ impl Store {
             return Ok(false);
         };
         let done =
-            sqlx::query("DELETE FROM sub_channels WHERE channel_id = ? AND sub_channel_id = ?")
+            sqlx::query("DELETE FROM sub_channels WHERE channel_id = $1 AND sub_channel_id = $2")
                 .bind(ch)
                 .bind(i64::from(sub))
                 .execute(&self.pool)
@@ -650,8 +658,8 @@ impl Store {
             return Ok(false);
         };
         let res = sqlx::query(
-            "UPDATE sub_channels SET sub_channel_name = ? \
-             WHERE channel_id = ? AND sub_channel_id = ?",
+            "UPDATE sub_channels SET sub_channel_name = $1 \
+             WHERE channel_id = $2 AND sub_channel_id = $3",
         )
         .bind(new_name)
         .bind(ch)
@@ -680,8 +688,8 @@ impl Store {
             return Ok(false);
         };
         let done = sqlx::query(
-            "UPDATE sub_channels SET lowest_access_level = ? \
-             WHERE channel_id = ? AND sub_channel_id = ?",
+            "UPDATE sub_channels SET lowest_access_level = $1 \
+             WHERE channel_id = $2 AND sub_channel_id = $3",
         )
         .bind(i64::from(level))
         .bind(ch)
@@ -701,8 +709,8 @@ impl Store {
             return Ok(false);
         };
         let done = sqlx::query(
-            "UPDATE sub_channels SET active_updates = ? \
-             WHERE channel_id = ? AND sub_channel_id = ?",
+            "UPDATE sub_channels SET active_updates = $1 \
+             WHERE channel_id = $2 AND sub_channel_id = $3",
         )
         .bind(on)
         .bind(ch)

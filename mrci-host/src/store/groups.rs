@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{Store, is_unique_violation, like_escape};
+use super::{Store, contains, is_unique_violation};
 use crate::{Error, Result};
 
 /// The group new accounts join.
@@ -31,10 +31,13 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn group(&self, name: &str) -> Result<Option<Group>> {
-        let row = sqlx::query("SELECT group_id, name, host_rank FROM groups WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(self.sql(
+            "SELECT group_id, name, host_rank FROM groups WHERE name = $1",
+            "SELECT group_id, name, host_rank FROM groups WHERE lower(name) = lower($1)",
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| -> Result<Group> {
             Ok(Group {
                 id: r.try_get(0)?,
@@ -53,11 +56,11 @@ impl Store {
     pub async fn list_groups(&self, name: &str, host_rank: &str) -> Result<Vec<Group>> {
         let rows = sqlx::query(
             "SELECT group_id, name, host_rank FROM groups \
-             WHERE name LIKE ?1 ESCAPE '\\' AND CAST(host_rank AS TEXT) LIKE ?2 ESCAPE '\\' \
-             ORDER BY host_rank, name",
+             WHERE lower(name) LIKE lower($1) ESCAPE '\\' \
+             AND CAST(host_rank AS TEXT) LIKE $2 ESCAPE '\\' ORDER BY host_rank, lower(name)",
         )
-        .bind(format!("%{}%", like_escape(name)))
-        .bind(format!("%{}%", like_escape(host_rank)))
+        .bind(contains(name))
+        .bind(contains(host_rank))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -76,7 +79,7 @@ impl Store {
     /// # Errors
     /// [`Error::Invalid`] if the name is taken.
     pub async fn add_group(&self, name: &str, host_rank: u32) -> Result<()> {
-        let res = sqlx::query("INSERT INTO groups (name, host_rank) VALUES (?, ?)")
+        let res = sqlx::query("INSERT INTO groups (name, host_rank) VALUES ($1, $2)")
             .bind(name)
             .bind(i64::from(host_rank))
             .execute(&self.pool)
@@ -101,7 +104,7 @@ impl Store {
                 group.name
             )));
         }
-        let members: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE group_id = ?")
+        let members: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE group_id = $1")
             .bind(group.id)
             .fetch_one(&self.pool)
             .await?;
@@ -111,7 +114,7 @@ impl Store {
                 group.name
             )));
         }
-        sqlx::query("DELETE FROM groups WHERE group_id = ?")
+        sqlx::query("DELETE FROM groups WHERE group_id = $1")
             .bind(group.id)
             .execute(&self.pool)
             .await?;
@@ -123,7 +126,7 @@ impl Store {
     /// # Errors
     /// [`Error::Invalid`] if the new name is taken.
     pub async fn rename_group(&self, group: &Group, new_name: &str) -> Result<()> {
-        let res = sqlx::query("UPDATE groups SET name = ? WHERE group_id = ?")
+        let res = sqlx::query("UPDATE groups SET name = $1 WHERE group_id = $2")
             .bind(new_name)
             .bind(group.id)
             .execute(&self.pool)
@@ -142,7 +145,7 @@ impl Store {
     /// # Errors
     /// On a database failure (rank 0 is refused by the schema).
     pub async fn set_group_rank(&self, group: &Group, host_rank: u32) -> Result<()> {
-        sqlx::query("UPDATE groups SET host_rank = ? WHERE group_id = ?")
+        sqlx::query("UPDATE groups SET host_rank = $1 WHERE group_id = $2")
             .bind(i64::from(host_rank))
             .bind(group.id)
             .execute(&self.pool)
@@ -155,7 +158,7 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn transfer_group(&self, src: &Group, dst: &Group) -> Result<u64> {
-        let done = sqlx::query("UPDATE users SET group_id = ? WHERE group_id = ?")
+        let done = sqlx::query("UPDATE users SET group_id = $1 WHERE group_id = $2")
             .bind(dst.id)
             .bind(src.id)
             .execute(&self.pool)
@@ -166,55 +169,55 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
     use super::*;
+    use crate::store::testing::store_tests;
 
-    #[tokio::test]
-    async fn group_lifecycle() {
-        let (store, _dir) = temp_store().await;
-        store.add_group("staff", 2).await.unwrap();
-        assert!(matches!(
-            store.add_group("STAFF", 2).await,
-            Err(Error::Invalid(_))
-        ));
-        let staff = store.group("Staff").await.unwrap().unwrap();
-        assert_eq!(staff.host_rank, 2);
-        store
-            .create_user("erin", None, "staff", "phc", false, false)
-            .await
-            .unwrap();
-        assert!(
-            matches!(store.remove_group(&staff).await, Err(Error::Invalid(m)) if m.contains("members"))
-        );
-        let users = store.group("users").await.unwrap().unwrap();
-        assert_eq!(store.transfer_group(&staff, &users).await.unwrap(), 1);
-        store.rename_group(&staff, "crew").await.unwrap();
-        let crew = store.group("crew").await.unwrap().unwrap();
-        store.set_group_rank(&crew, 5).await.unwrap();
-        assert_eq!(store.group("crew").await.unwrap().unwrap().host_rank, 5);
-        assert!(store.set_group_rank(&crew, 0).await.is_err());
-        store.remove_group(&crew).await.unwrap();
-        assert!(matches!(
-            store.remove_group(&users).await,
-            Err(Error::Invalid(_))
-        ));
-        let names: Vec<String> = store
-            .list_groups("", "")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|g| g.name)
-            .collect();
-        assert_eq!(names, ["admin", "users"]);
-        // Filters are literal substrings: wildcards and quotes in them match nothing extra.
-        assert!(store.list_groups("%", "").await.unwrap().is_empty());
-        assert!(
+    store_tests! {
+        async fn group_lifecycle(store) {
+            store.add_group("staff", 2).await.unwrap();
+            assert!(matches!(
+                store.add_group("STAFF", 2).await,
+                Err(Error::Invalid(_))
+            ));
+            let staff = store.group("Staff").await.unwrap().unwrap();
+            assert_eq!(staff.host_rank, 2);
             store
-                .list_groups("' OR 1=1 --", "")
+                .create_user("erin", None, "staff", "phc", false, false)
+                .await
+                .unwrap();
+            assert!(
+                matches!(store.remove_group(&staff).await, Err(Error::Invalid(m)) if m.contains("members"))
+            );
+            let users = store.group("users").await.unwrap().unwrap();
+            assert_eq!(store.transfer_group(&staff, &users).await.unwrap(), 1);
+            store.rename_group(&staff, "crew").await.unwrap();
+            let crew = store.group("crew").await.unwrap().unwrap();
+            store.set_group_rank(&crew, 5).await.unwrap();
+            assert_eq!(store.group("crew").await.unwrap().unwrap().host_rank, 5);
+            assert!(store.set_group_rank(&crew, 0).await.is_err());
+            store.remove_group(&crew).await.unwrap();
+            assert!(matches!(
+                store.remove_group(&users).await,
+                Err(Error::Invalid(_))
+            ));
+            let names: Vec<String> = store
+                .list_groups("", "")
                 .await
                 .unwrap()
-                .is_empty()
-        );
-        assert_eq!(store.list_groups("", "2").await.unwrap().len(), 1);
+                .into_iter()
+                .map(|g| g.name)
+                .collect();
+            assert_eq!(names, ["admin", "users"]);
+            // Filters are literal substrings: wildcards and quotes in them match nothing extra.
+            assert!(store.list_groups("%", "").await.unwrap().is_empty());
+            assert!(
+                store
+                    .list_groups("' OR 1=1 --", "")
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(store.list_groups("", "2").await.unwrap().len(), 1);
+        }
     }
 }

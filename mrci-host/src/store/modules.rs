@@ -4,7 +4,8 @@ use super::Store;
 use crate::Result;
 
 impl Store {
-    /// Every registered module path, in insertion order.
+    /// Every registered module path, in insertion order (PostgreSQL's `modules` table has
+    /// a `rowid` column for this, named after SQLite's implicit one).
     ///
     /// # Errors
     /// On a database failure.
@@ -21,10 +22,12 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn add_module(&self, path: &str) -> Result<bool> {
-        let done = sqlx::query("INSERT OR IGNORE INTO modules (module_executable) VALUES (?)")
-            .bind(path)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "INSERT INTO modules (module_executable) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind(path)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -33,7 +36,7 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn remove_module(&self, path: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM modules WHERE module_executable = ?")
+        let done = sqlx::query("DELETE FROM modules WHERE module_executable = $1")
             .bind(path)
             .execute(&self.pool)
             .await?;
@@ -43,17 +46,17 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
+    use crate::store::testing::store_tests;
 
-    #[tokio::test]
-    async fn modules_round_trip() {
-        let (store, _dir) = temp_store().await;
-        assert!(store.add_module("/opt/a").await.unwrap());
-        assert!(!store.add_module("/opt/a").await.unwrap());
-        assert!(store.add_module("/opt/b").await.unwrap());
-        assert_eq!(store.modules().await.unwrap(), ["/opt/a", "/opt/b"]);
-        assert!(store.remove_module("/opt/a").await.unwrap());
-        assert!(!store.remove_module("/opt/a").await.unwrap());
-        assert_eq!(store.modules().await.unwrap(), ["/opt/b"]);
+    store_tests! {
+        async fn modules_round_trip(store) {
+            assert!(store.add_module("/opt/a").await.unwrap());
+            assert!(!store.add_module("/opt/a").await.unwrap());
+            assert!(store.add_module("/opt/b").await.unwrap());
+            assert_eq!(store.modules().await.unwrap(), ["/opt/a", "/opt/b"]);
+            assert!(store.remove_module("/opt/a").await.unwrap());
+            assert!(!store.remove_module("/opt/a").await.unwrap());
+            assert_eq!(store.modules().await.unwrap(), ["/opt/b"]);
+        }
     }
 }

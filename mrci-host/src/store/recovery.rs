@@ -33,8 +33,8 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO recovery_tokens (user_id, token_hash, issued_at, expires_at, attempts) \
-             VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT (user_id) DO UPDATE SET \
-             token_hash = ?2, issued_at = ?3, expires_at = ?4, attempts = 0",
+             VALUES ($1, $2, $3, $4, 0) ON CONFLICT (user_id) DO UPDATE SET \
+             token_hash = $2, issued_at = $3, expires_at = $4, attempts = 0",
         )
         .bind(&user.0[..])
         .bind(token_hash)
@@ -51,7 +51,7 @@ impl Store {
     /// On a database failure.
     pub async fn recovery_token(&self, user: &UserId) -> Result<Option<RecoveryToken>> {
         let row: Option<(Vec<u8>, i64, i64, i64)> = sqlx::query_as(
-            "SELECT token_hash, issued_at, expires_at, attempts FROM recovery_tokens WHERE user_id = ?",
+            "SELECT token_hash, issued_at, expires_at, attempts FROM recovery_tokens WHERE user_id = $1",
         )
         .bind(&user.0[..])
         .fetch_optional(&self.pool)
@@ -72,7 +72,7 @@ impl Store {
     /// On a database failure.
     pub async fn recovery_attempt_failed(&self, user: &UserId) -> Result<u32> {
         let n: Option<i64> = sqlx::query_scalar(
-            "UPDATE recovery_tokens SET attempts = attempts + 1 WHERE user_id = ? RETURNING attempts",
+            "UPDATE recovery_tokens SET attempts = attempts + 1 WHERE user_id = $1 RETURNING attempts",
         )
         .bind(&user.0[..])
         .fetch_optional(&self.pool)
@@ -85,7 +85,7 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn delete_recovery_token(&self, user: &UserId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM recovery_tokens WHERE user_id = ?")
+        let done = sqlx::query("DELETE FROM recovery_tokens WHERE user_id = $1")
             .bind(&user.0[..])
             .execute(&self.pool)
             .await?;
@@ -98,11 +98,12 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn consume_recovery_token(&self, user: &UserId, token_hash: &[u8]) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM recovery_tokens WHERE user_id = ? AND token_hash = ?")
-            .bind(&user.0[..])
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM recovery_tokens WHERE user_id = $1 AND token_hash = $2")
+                .bind(&user.0[..])
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -111,7 +112,7 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn set_email_verified(&self, user: &UserId, verified: bool) -> Result<()> {
-        sqlx::query("UPDATE users SET email_verified = ? WHERE user_id = ?")
+        sqlx::query("UPDATE users SET email_verified = $1 WHERE user_id = $2")
             .bind(verified)
             .bind(&user.0[..])
             .execute(&self.pool)
@@ -142,7 +143,7 @@ impl Store {
     /// On a database failure.
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
                 .bind(key)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -157,8 +158,8 @@ impl Store {
         match value {
             Some(value) => {
                 sqlx::query(
-                    "INSERT INTO settings (key, value) VALUES (?1, ?2) \
-                     ON CONFLICT (key) DO UPDATE SET value = ?2",
+                    "INSERT INTO settings (key, value) VALUES ($1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET value = $2",
                 )
                 .bind(key)
                 .bind(value)
@@ -166,7 +167,7 @@ impl Store {
                 .await?
             }
             None => {
-                sqlx::query("DELETE FROM settings WHERE key = ?")
+                sqlx::query("DELETE FROM settings WHERE key = $1")
                     .bind(key)
                     .execute(&self.pool)
                     .await?
@@ -178,54 +179,52 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
+    use crate::store::testing::store_tests;
 
-    #[tokio::test]
-    async fn tokens_replace_count_and_delete() {
-        let (store, _dir) = temp_store().await;
-        let id = store
-            .create_user(
-                "erin",
-                Some("erin@example.org"),
-                "users",
-                "phc",
-                false,
-                false,
-            )
-            .await
-            .unwrap();
-        assert_eq!(store.recovery_token(&id).await.unwrap(), None);
-        store.put_recovery_token(&id, b"h1", 10, 100).await.unwrap();
-        assert_eq!(store.recovery_attempt_failed(&id).await.unwrap(), 1);
-        assert_eq!(store.recovery_attempt_failed(&id).await.unwrap(), 2);
-        store.put_recovery_token(&id, b"h2", 20, 200).await.unwrap();
-        let token = store.recovery_token(&id).await.unwrap().unwrap();
-        assert_eq!(
-            (
-                token.token_hash.as_slice(),
-                token.issued_at,
-                token.expires_at,
-                token.attempts
-            ),
-            (&b"h2"[..], 20, 200, 0),
-            "a new token replaces the old one and its count"
-        );
-        assert!(store.delete_recovery_token(&id).await.unwrap());
-        assert!(!store.delete_recovery_token(&id).await.unwrap());
-        assert_eq!(store.recovery_attempt_failed(&id).await.unwrap(), 0);
-    }
+    store_tests! {
+        async fn tokens_replace_count_and_delete(store) {
+            let id = store
+                .create_user(
+                    "erin",
+                    Some("erin@example.org"),
+                    "users",
+                    "phc",
+                    false,
+                    false,
+                )
+                .await
+                .unwrap();
+            assert_eq!(store.recovery_token(&id).await.unwrap(), None);
+            store.put_recovery_token(&id, b"h1", 10, 100).await.unwrap();
+            assert_eq!(store.recovery_attempt_failed(&id).await.unwrap(), 1);
+            assert_eq!(store.recovery_attempt_failed(&id).await.unwrap(), 2);
+            store.put_recovery_token(&id, b"h2", 20, 200).await.unwrap();
+            let token = store.recovery_token(&id).await.unwrap().unwrap();
+            assert_eq!(
+                (
+                    token.token_hash.as_slice(),
+                    token.issued_at,
+                    token.expires_at,
+                    token.attempts
+                ),
+                (&b"h2"[..], 20, 200, 0),
+                "a new token replaces the old one and its count"
+            );
+            assert!(store.delete_recovery_token(&id).await.unwrap());
+            assert!(!store.delete_recovery_token(&id).await.unwrap());
+            assert_eq!(store.recovery_attempt_failed(&id).await.unwrap(), 0);
+        }
 
-    #[tokio::test]
-    async fn settings_default_when_missing() {
-        let (store, _dir) = temp_store().await;
-        assert_eq!(store.setting("reset_subject").await.unwrap(), None);
-        store.set_setting("reset_subject", Some("a")).await.unwrap();
-        store.set_setting("reset_subject", Some("b")).await.unwrap();
-        assert_eq!(
-            store.setting("reset_subject").await.unwrap().as_deref(),
-            Some("b")
-        );
-        store.set_setting("reset_subject", None).await.unwrap();
-        assert_eq!(store.setting("reset_subject").await.unwrap(), None);
+        async fn settings_default_when_missing(store) {
+            assert_eq!(store.setting("reset_subject").await.unwrap(), None);
+            store.set_setting("reset_subject", Some("a")).await.unwrap();
+            store.set_setting("reset_subject", Some("b")).await.unwrap();
+            assert_eq!(
+                store.setting("reset_subject").await.unwrap().as_deref(),
+                Some("b")
+            );
+            store.set_setting("reset_subject", None).await.unwrap();
+            assert_eq!(store.setting("reset_subject").await.unwrap(), None);
+        }
     }
 }

@@ -2,9 +2,9 @@
 //! failed-login counting with temporary locks (COMMANDS.md §4.3, §7 item 9).
 
 use mrci_proto::UserId;
-use sqlx::Row;
+use sqlx::{Any, Row, any::AnyRow};
 
-use super::{Store, is_unique_violation};
+use super::{Store, backend::flag, contains, is_unique_violation};
 use crate::{Error, Result, config::Security};
 
 /// An account as the host needs it.
@@ -53,7 +53,17 @@ macro_rules! select_user {
     };
 }
 
-fn record(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord> {
+/// The account insert, taking its group id from a `groups` row chosen by the `WHERE` clause
+/// appended at compile time (the group name comparison differs per backend).
+macro_rules! insert_user {
+    () => {
+        "INSERT INTO users (user_id, user_name, email_address, pw_hash, group_id, \
+         new_password_req, new_name_req, time_stamp) \
+         SELECT $1, $2, $3, $4, group_id, $5, $6, $7 FROM groups "
+    };
+}
+
+fn record(row: &AnyRow) -> Result<UserRecord> {
     let id: Vec<u8> = row.try_get("user_id")?;
     Ok(UserRecord {
         id: UserId::parse(&id)?,
@@ -63,12 +73,12 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord> {
         group_name: row.try_get("group_name")?,
         host_rank: u32::try_from(row.try_get::<i64, _>("host_rank")?).unwrap_or(u32::MAX),
         phc: row.try_get("pw_hash")?,
-        must_change_pw: row.try_get("new_password_req")?,
-        must_change_name: row.try_get("new_name_req")?,
+        must_change_pw: flag(row, "new_password_req")?,
+        must_change_name: flag(row, "new_name_req")?,
         locked_until: row.try_get("locked_until")?,
         failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?).unwrap_or(0),
-        email_verified: row.try_get("email_verified")?,
-        locked: row.try_get("locked")?,
+        email_verified: flag(row, "email_verified")?,
+        locked: flag(row, "locked")?,
         created_at: row.try_get("time_stamp")?,
     })
 }
@@ -96,10 +106,10 @@ impl Store {
     ) -> Result<UserId> {
         let id = UserId(crate::host::random_bytes());
         let now = crate::host::Clock::system().now();
-        let res = sqlx::query(
-            "INSERT INTO users (user_id, user_name, email_address, pw_hash, group_id, new_password_req, new_name_req, time_stamp) \
-             SELECT ?, ?, ?, ?, group_id, ?, ?, ? FROM groups WHERE name = ?",
-        )
+        let res = sqlx::query(self.sql(
+            concat!(insert_user!(), "WHERE name = $8"),
+            concat!(insert_user!(), "WHERE lower(name) = lower($8)"),
+        ))
         .bind(&id.0[..])
         .bind(name)
         .bind(email)
@@ -125,7 +135,12 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn find_user(&self, name_or_email: &str) -> Result<Option<UserRecord>> {
-        let sql = select_user!("WHERE u.user_name = ?1 OR u.email_address = ?1");
+        let sql = self.sql(
+            select_user!("WHERE u.user_name = $1 OR u.email_address = $1"),
+            select_user!(
+                "WHERE lower(u.user_name) = lower($1) OR lower(u.email_address) = lower($1)"
+            ),
+        );
         let row = sqlx::query(sql)
             .bind(name_or_email)
             .fetch_optional(&self.pool)
@@ -138,7 +153,7 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>> {
-        let sql = select_user!("WHERE u.user_id = ?");
+        let sql = select_user!("WHERE u.user_id = $1");
         let row = sqlx::query(sql)
             .bind(&id.0[..])
             .fetch_optional(&self.pool)
@@ -151,7 +166,7 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn set_password(&self, id: &UserId, phc: &str, must_change: bool) -> Result<()> {
-        sqlx::query("UPDATE users SET pw_hash = ?, new_password_req = ? WHERE user_id = ?")
+        sqlx::query("UPDATE users SET pw_hash = $1, new_password_req = $2 WHERE user_id = $3")
             .bind(phc)
             .bind(must_change)
             .bind(&id.0[..])
@@ -165,11 +180,12 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn rename_user(&self, id: &UserId, name: &str) -> Result<bool> {
-        let res = sqlx::query("UPDATE users SET user_name = ?, new_name_req = 0 WHERE user_id = ?")
-            .bind(name)
-            .bind(&id.0[..])
-            .execute(&self.pool)
-            .await;
+        let res =
+            sqlx::query("UPDATE users SET user_name = $1, new_name_req = FALSE WHERE user_id = $2")
+                .bind(name)
+                .bind(&id.0[..])
+                .execute(&self.pool)
+                .await;
         match res {
             Ok(done) => Ok(done.rows_affected() == 1),
             Err(e) if is_unique_violation(&e) => Ok(false),
@@ -182,13 +198,16 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn set_group_by_name(&self, user: &str, group: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE users SET group_id = (SELECT group_id FROM groups WHERE name = ?) \
-             WHERE user_name = ? AND EXISTS (SELECT 1 FROM groups WHERE name = ?)",
-        )
+        let done = sqlx::query(self.sql(
+            "UPDATE users SET group_id = (SELECT group_id FROM groups WHERE name = $1) \
+             WHERE user_name = $2 AND EXISTS (SELECT 1 FROM groups WHERE name = $1)",
+            "UPDATE users SET group_id = \
+             (SELECT group_id FROM groups WHERE lower(name) = lower($1)) \
+             WHERE lower(user_name) = lower($2) \
+             AND EXISTS (SELECT 1 FROM groups WHERE lower(name) = lower($1))",
+        ))
         .bind(group)
         .bind(user)
-        .bind(group)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -199,7 +218,7 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn delete_user(&self, id: &UserId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM users WHERE user_id = ?")
+        let done = sqlx::query("DELETE FROM users WHERE user_id = $1")
             .bind(&id.0[..])
             .execute(&self.pool)
             .await?;
@@ -211,8 +230,12 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn set_locked(&self, id: &UserId, locked: bool) -> Result<()> {
-        self.update_user("UPDATE users SET locked = ? WHERE user_id = ?", locked, id)
-            .await
+        self.update_user(
+            "UPDATE users SET locked = $1 WHERE user_id = $2",
+            locked,
+            id,
+        )
+        .await
     }
 
     /// Sets the display name.
@@ -221,7 +244,7 @@ impl Store {
     /// On a database failure.
     pub async fn set_display_name(&self, id: &UserId, name: &str) -> Result<()> {
         self.update_user(
-            "UPDATE users SET display_name = ? WHERE user_id = ?",
+            "UPDATE users SET display_name = $1 WHERE user_id = $2",
             name.to_owned(),
             id,
         )
@@ -233,12 +256,13 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn set_email(&self, id: &UserId, email: &str) -> Result<bool> {
-        let res =
-            sqlx::query("UPDATE users SET email_address = ?, email_verified = 0 WHERE user_id = ?")
-                .bind(email)
-                .bind(&id.0[..])
-                .execute(&self.pool)
-                .await;
+        let res = sqlx::query(
+            "UPDATE users SET email_address = $1, email_verified = FALSE WHERE user_id = $2",
+        )
+        .bind(email)
+        .bind(&id.0[..])
+        .execute(&self.pool)
+        .await;
         match res {
             Ok(done) => Ok(done.rows_affected() == 1),
             Err(e) if is_unique_violation(&e) => Ok(false),
@@ -252,7 +276,7 @@ impl Store {
     /// On a database failure.
     pub async fn set_password_required(&self, id: &UserId, on: bool) -> Result<()> {
         self.update_user(
-            "UPDATE users SET new_password_req = ? WHERE user_id = ?",
+            "UPDATE users SET new_password_req = $1 WHERE user_id = $2",
             on,
             id,
         )
@@ -265,7 +289,7 @@ impl Store {
     /// On a database failure.
     pub async fn set_name_required(&self, id: &UserId, on: bool) -> Result<()> {
         self.update_user(
-            "UPDATE users SET new_name_req = ? WHERE user_id = ?",
+            "UPDATE users SET new_name_req = $1 WHERE user_id = $2",
             on,
             id,
         )
@@ -285,10 +309,11 @@ impl Store {
         let rows: Vec<(i64, String, String, i64, Vec<u8>)> = sqlx::query_as(
             "SELECT u.time_stamp, u.user_name, g.name, g.host_rank, u.user_id FROM users u \
              JOIN groups g ON g.group_id = u.group_id \
-             WHERE u.user_name LIKE ?1 ESCAPE '\\' AND g.name LIKE ?2 ESCAPE '\\' ORDER BY u.user_name",
+             WHERE lower(u.user_name) LIKE lower($1) ESCAPE '\\' \
+             AND lower(g.name) LIKE lower($2) ESCAPE '\\' ORDER BY lower(u.user_name)",
         )
-        .bind(format!("%{}%", super::like_escape(name)))
-        .bind(format!("%{}%", super::like_escape(group)))
+        .bind(contains(name))
+        .bind(contains(group))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -300,10 +325,10 @@ impl Store {
             .collect())
     }
 
-    /// Runs `UPDATE users SET <column> = ?1 WHERE user_id = ?2` for one column.
+    /// Runs `UPDATE users SET <column> = $1 WHERE user_id = $2` for one column.
     async fn update_user<T>(&self, sql: &'static str, value: T, id: &UserId) -> Result<()>
     where
-        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + 'static,
+        T: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send + 'static,
     {
         sqlx::query(sql)
             .bind(value)
@@ -319,7 +344,7 @@ impl Store {
     /// On a database failure.
     pub async fn user_counts(&self) -> Result<(i64, i64)> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(g.host_rank = 1), 0) AS admins \
+            "SELECT COUNT(*) AS n, COUNT(CASE WHEN g.host_rank = 1 THEN 1 END) AS admins \
              FROM users u JOIN groups g ON g.group_id = u.group_id",
         )
         .fetch_one(&self.pool)
@@ -340,7 +365,7 @@ impl Store {
         limits: &Security,
     ) -> Result<Option<i64>> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE user_id = ? RETURNING failed_logins, lock_count")
+        let row = sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE user_id = $1 RETURNING failed_logins, lock_count")
             .bind(&id.0[..])
             .fetch_optional(&mut *tx)
             .await?;
@@ -358,7 +383,7 @@ impl Store {
             .saturating_mul(1 << locks.clamp(0, 16))
             .min(86_400);
         let until = now + secs;
-        sqlx::query("UPDATE users SET failed_logins = 0, lock_count = lock_count + 1, locked_until = ? WHERE user_id = ?")
+        sqlx::query("UPDATE users SET failed_logins = 0, lock_count = lock_count + 1, locked_until = $1 WHERE user_id = $2")
             .bind(until)
             .bind(&id.0[..])
             .execute(&mut *tx)
@@ -372,7 +397,7 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn record_login_success(&self, id: &UserId, _now: i64) -> Result<()> {
-        sqlx::query("UPDATE users SET failed_logins = 0, lock_count = 0, locked_until = NULL WHERE user_id = ?")
+        sqlx::query("UPDATE users SET failed_logins = 0, lock_count = 0, locked_until = NULL WHERE user_id = $1")
             .bind(&id.0[..])
             .execute(&self.pool)
             .await?;
@@ -382,132 +407,130 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::temp_store;
     use super::*;
+    use crate::store::testing::store_tests;
 
-    #[tokio::test]
-    async fn create_find_rename_and_regroup() {
-        let (store, _dir) = temp_store().await;
-        let id = store
-            .create_user(
-                "Alice",
-                Some("alice@example.org"),
-                "users",
-                "phc",
-                false,
-                true,
-            )
-            .await
-            .unwrap();
-        let by_name = store.find_user("ALICE").await.unwrap().unwrap();
-        let by_email = store.find_user("Alice@Example.org").await.unwrap().unwrap();
-        assert_eq!(by_name, by_email);
-        assert_eq!(
-            (by_name.id, by_name.host_rank, by_name.group_name.as_str()),
-            (id, 2, "users")
-        );
-        assert!(by_name.must_change_name && !by_name.must_change_pw);
-        let dup = store
-            .create_user("alice", None, "users", "phc", false, false)
-            .await;
-        assert!(matches!(dup, Err(Error::Invalid(m)) if m.contains("taken")));
-        assert!(matches!(
-            store
-                .create_user("x1", None, "nope", "p", false, false)
-                .await,
-            Err(Error::Invalid(_))
-        ));
-        store
-            .create_user("bob", None, "users", "phc", false, false)
-            .await
-            .unwrap();
-        assert!(!store.rename_user(&id, "BOB").await.unwrap(), "name taken");
-        assert!(store.rename_user(&id, "alicia").await.unwrap());
-        assert!(
-            !store
-                .user_by_id(&id)
-                .await
-                .unwrap()
-                .unwrap()
-                .must_change_name
-        );
-        assert!(store.set_group_by_name("alicia", "admin").await.unwrap());
-        assert!(!store.set_group_by_name("alicia", "nope").await.unwrap());
-        assert_eq!(store.user_by_id(&id).await.unwrap().unwrap().host_rank, 1);
-        assert_eq!(store.user_counts().await.unwrap(), (2, 1));
-    }
-
-    #[tokio::test]
-    async fn lockout_backoff_and_reset() {
-        let (store, _dir) = temp_store().await;
-        let id = store
-            .create_user("carol", None, "users", "phc", false, false)
-            .await
-            .unwrap();
-        let limits = Security {
-            max_failed_logins: 3,
-            lockout_secs: 60,
-            ..Security::default()
-        };
-        assert_eq!(
-            store
-                .record_login_failure(&id, 1000, &limits)
-                .await
-                .unwrap(),
-            None
-        );
-        assert_eq!(
-            store
-                .record_login_failure(&id, 1000, &limits)
-                .await
-                .unwrap(),
-            None
-        );
-        assert_eq!(
-            store.user_by_id(&id).await.unwrap().unwrap().failed_logins,
-            2
-        );
-        assert_eq!(
-            store
-                .record_login_failure(&id, 1000, &limits)
-                .await
-                .unwrap(),
-            Some(1060)
-        );
-        let user = store.user_by_id(&id).await.unwrap().unwrap();
-        assert_eq!((user.failed_logins, user.locked_until), (0, Some(1060)));
-        assert_eq!(user.lock_end(1059), Some(1060));
-        assert_eq!(user.lock_end(1060), None, "expired");
-        for _ in 0..2 {
-            store
-                .record_login_failure(&id, 2000, &limits)
+    store_tests! {
+        async fn create_find_rename_and_regroup(store) {
+            let id = store
+                .create_user(
+                    "Alice",
+                    Some("alice@example.org"),
+                    "users",
+                    "phc",
+                    false,
+                    true,
+                )
                 .await
                 .unwrap();
-        }
-        assert_eq!(
+            let by_name = store.find_user("ALICE").await.unwrap().unwrap();
+            let by_email = store.find_user("Alice@Example.org").await.unwrap().unwrap();
+            assert_eq!(by_name, by_email);
+            assert_eq!(
+                (by_name.id, by_name.host_rank, by_name.group_name.as_str()),
+                (id, 2, "users")
+            );
+            assert!(by_name.must_change_name && !by_name.must_change_pw);
+            let dup = store
+                .create_user("alice", None, "users", "phc", false, false)
+                .await;
+            assert!(matches!(dup, Err(Error::Invalid(m)) if m.contains("taken")));
+            assert!(matches!(
+                store
+                    .create_user("x1", None, "nope", "p", false, false)
+                    .await,
+                Err(Error::Invalid(_))
+            ));
             store
-                .record_login_failure(&id, 2000, &limits)
-                .await
-                .unwrap(),
-            Some(2120),
-            "doubled"
-        );
-        store.record_login_success(&id, 3000).await.unwrap();
-        let user = store.user_by_id(&id).await.unwrap().unwrap();
-        assert_eq!(user.locked_until, None);
-        for _ in 0..2 {
-            store
-                .record_login_failure(&id, 4000, &limits)
+                .create_user("bob", None, "users", "phc", false, false)
                 .await
                 .unwrap();
+            assert!(!store.rename_user(&id, "BOB").await.unwrap(), "name taken");
+            assert!(store.rename_user(&id, "alicia").await.unwrap());
+            assert!(
+                !store
+                    .user_by_id(&id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .must_change_name
+            );
+            assert!(store.set_group_by_name("alicia", "admin").await.unwrap());
+            assert!(!store.set_group_by_name("alicia", "nope").await.unwrap());
+            assert_eq!(store.user_by_id(&id).await.unwrap().unwrap().host_rank, 1);
+            assert_eq!(store.user_counts().await.unwrap(), (2, 1));
         }
-        assert_eq!(
-            store
-                .record_login_failure(&id, 4000, &limits)
+
+        async fn lockout_backoff_and_reset(store) {
+            let id = store
+                .create_user("carol", None, "users", "phc", false, false)
                 .await
-                .unwrap(),
-            Some(4060),
-            "backoff reset"
-        );
+                .unwrap();
+            let limits = Security {
+                max_failed_logins: 3,
+                lockout_secs: 60,
+                ..Security::default()
+            };
+            assert_eq!(
+                store
+                    .record_login_failure(&id, 1000, &limits)
+                    .await
+                    .unwrap(),
+                None
+            );
+            assert_eq!(
+                store
+                    .record_login_failure(&id, 1000, &limits)
+                    .await
+                    .unwrap(),
+                None
+            );
+            assert_eq!(
+                store.user_by_id(&id).await.unwrap().unwrap().failed_logins,
+                2
+            );
+            assert_eq!(
+                store
+                    .record_login_failure(&id, 1000, &limits)
+                    .await
+                    .unwrap(),
+                Some(1060)
+            );
+            let user = store.user_by_id(&id).await.unwrap().unwrap();
+            assert_eq!((user.failed_logins, user.locked_until), (0, Some(1060)));
+            assert_eq!(user.lock_end(1059), Some(1060));
+            assert_eq!(user.lock_end(1060), None, "expired");
+            for _ in 0..2 {
+                store
+                    .record_login_failure(&id, 2000, &limits)
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(
+                store
+                    .record_login_failure(&id, 2000, &limits)
+                    .await
+                    .unwrap(),
+                Some(2120),
+                "doubled"
+            );
+            store.record_login_success(&id, 3000).await.unwrap();
+            let user = store.user_by_id(&id).await.unwrap().unwrap();
+            assert_eq!(user.locked_until, None);
+            for _ in 0..2 {
+                store
+                    .record_login_failure(&id, 4000, &limits)
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(
+                store
+                    .record_login_failure(&id, 4000, &limits)
+                    .await
+                    .unwrap(),
+                Some(4060),
+                "backoff reset"
+            );
+        }
     }
 }

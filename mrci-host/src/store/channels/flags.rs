@@ -2,8 +2,8 @@
 //! survive renames and the deletion of their sub-channel.
 
 use super::{
-    RdonlyFlag, Store, ch_id_from, db_id, db_id_or_invalid, is_fk_violation, is_unique_violation,
-    u8_from,
+    Flag, RdonlyFlag, Store, ch_id_from, db_id, db_id_or_invalid, is_fk_violation,
+    is_unique_violation, u8_from,
 };
 use sqlx::Row;
 
@@ -18,7 +18,7 @@ impl Store {
         let ch = db_id_or_invalid(ch)?;
         let res = sqlx::query(
             "INSERT INTO read_only_flags (channel_id, sub_channel_id, access_level) \
-             VALUES (?, ?, ?)",
+             VALUES ($1, $2, $3)",
         )
         .bind(ch)
         .bind(i64::from(sub))
@@ -43,7 +43,7 @@ impl Store {
         };
         let done = sqlx::query(
             "DELETE FROM read_only_flags \
-             WHERE channel_id = ? AND sub_channel_id = ? AND access_level = ?",
+             WHERE channel_id = $1 AND sub_channel_id = $2 AND access_level = $3",
         )
         .bind(ch)
         .bind(i64::from(sub))
@@ -65,7 +65,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT f.channel_id, c.channel_name, f.sub_channel_id, f.access_level \
              FROM read_only_flags f JOIN channels c ON c.channel_id = f.channel_id \
-             WHERE f.channel_id = ? ORDER BY f.sub_channel_id, f.access_level",
+             WHERE f.channel_id = $1 ORDER BY f.sub_channel_id, f.access_level",
         )
         .bind(ch)
         .fetch_all(&self.pool)
@@ -90,14 +90,15 @@ impl Store {
         let Some(ch) = db_id(ch) else {
             return Ok(false);
         };
-        Ok(sqlx::query_scalar(
+        let found: Flag = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM read_only_flags \
-             WHERE channel_id = ? AND sub_channel_id = ? AND access_level = ?)",
+             WHERE channel_id = $1 AND sub_channel_id = $2 AND access_level = $3)",
         )
         .bind(ch)
         .bind(i64::from(sub))
         .bind(i64::from(level))
         .fetch_one(&self.pool)
-        .await?)
+        .await?;
+        Ok(found.0)
     }
 }

@@ -1,0 +1,2 @@
+-- Operator locks (lock_acct) are separate from the temporary lock after failed logins.
+ALTER TABLE users ADD COLUMN locked BOOLEAN NOT NULL DEFAULT FALSE;
