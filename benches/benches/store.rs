@@ -6,6 +6,7 @@
 //!
 //! The native statements mirror `store/users.rs` and `store/logs.rs` text for text, and the
 //! native lookup decodes the same columns `Store::user_by_id` does.
+#![forbid(unsafe_code)]
 
 use std::{hint::black_box, time::Duration};
 

@@ -136,7 +136,7 @@ fn load(quick: bool) -> anyhow::Result<()> {
 /// The criterion micro-benchmarks, then a summary of their means.
 fn micro(quick: bool) -> anyhow::Result<()> {
     let mut criterion = vec!["bench", "-p", "mrci-benches"];
-    for name in ["codec", "args", "password", "shm", "bus"] {
+    for name in ["codec", "args", "password", "shm", "bus", "store"] {
         criterion.extend(["--bench", name]);
     }
     criterion.push("--");
