@@ -329,10 +329,7 @@ impl Driver {
 
 /// True for a host frame that starts a task (not a control frame).
 fn opens_task(type_id: TypeId) -> bool {
-    !matches!(
-        type_id,
-        TypeId::KILL_CMD | TypeId::TERM_CMD | TypeId::HALT_CMD | TypeId::RESUME_CMD
-    )
+    !type_id.is_control()
 }
 
 fn send(conn: &Conn, sup: &mut Supervisor, input: Input) {

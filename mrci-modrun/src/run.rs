@@ -167,7 +167,7 @@ impl Runner {
             }
             None => frame,
         };
-        if is_control(frame.type_id) {
+        if frame.type_id.is_control() {
             return Ok(Routed::NoInstance);
         }
         if self.slots.len() >= self.cfg.max_instances {
@@ -316,11 +316,4 @@ impl Drop for Runner {
             slot.stop.cancel();
         }
     }
-}
-
-fn is_control(type_id: TypeId) -> bool {
-    matches!(
-        type_id,
-        TypeId::KILL_CMD | TypeId::TERM_CMD | TypeId::HALT_CMD | TypeId::RESUME_CMD
-    )
 }

@@ -48,6 +48,79 @@ pub fn cmd_id32(cmd: CmdId, branch: BranchId) -> u32 {
     u32::from(cmd.0) | (u32::from(branch.0) << 16)
 }
 
+/// A channel level (COMMANDS.md §2.3): 1 owner, 2 admin, 3 officer, 4 regular member, and 5
+/// for everyone who is not a member. A smaller number is more powerful, and levels compare
+/// by number.
+///
+/// ```
+/// use mrci_proto::ChLevel;
+///
+/// let mine = ChLevel::parse("3", true)?;
+/// assert!(mine.at_least(ChLevel::REGULAR) && !mine.at_least(ChLevel::ADMIN));
+/// assert!(ChLevel::parse("+3", true).is_err() && ChLevel::parse("5", false).is_err());
+/// # Ok::<(), mrci_proto::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChLevel(u8);
+
+impl ChLevel {
+    /// The channel's owner (exactly one).
+    pub const OWNER: Self = Self(1);
+    /// An administrator.
+    pub const ADMIN: Self = Self(2);
+    /// An officer.
+    pub const OFFICER: Self = Self(3);
+    /// A regular member (the level an accepted invite gives).
+    pub const REGULAR: Self = Self(4);
+    /// Not a member: public sub-channels open at this level.
+    pub const PUBLIC: Self = Self(5);
+
+    /// The level `n`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] unless `n` is 1–5.
+    pub fn new(n: u8) -> Result<Self> {
+        if (1..=5).contains(&n) {
+            Ok(Self(n))
+        } else {
+            Err(Error::Invalid {
+                what: "channel level",
+                why: format!("{n} is not 1-5"),
+            })
+        }
+    }
+
+    /// Parses a level argument: plain decimal digits, 1–5, or 1–4 (member levels) without
+    /// `include_public`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for anything else, a sign included.
+    pub fn parse(s: &str, include_public: bool) -> Result<Self> {
+        crate::constraints::level(s, include_public).map(Self)
+    }
+
+    /// The number.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+
+    /// True for a member's level (1–4).
+    pub fn is_member(self) -> bool {
+        self.0 <= Self::REGULAR.0
+    }
+
+    /// True if this level may do what `needed` may.
+    pub fn at_least(self, needed: Self) -> bool {
+        self.0 <= needed.0
+    }
+}
+
+impl fmt::Display for ChLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 macro_rules! hash_id {
     ($(#[$doc:meta])* $name:ident, $len:expr, $what:expr) => {
         $(#[$doc])*

@@ -56,5 +56,5 @@ pub use error::{Error, Result};
 pub use frame::Frame;
 pub use ipc::IpcFrame;
 
-pub use ids::{BranchId, CmdId, SessionId, SubChKey, SubChList, UserId};
+pub use ids::{BranchId, ChLevel, CmdId, SessionId, SubChKey, SubChList, UserId};
 pub use type_id::TypeId;

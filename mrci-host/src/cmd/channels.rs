@@ -4,7 +4,7 @@
 //! Every change is written to the store first and then announced through the bus as the seed
 //! TEXT async command, with the effect the receiving sessions apply (`bus::ChEffect`).
 
-use mrci_proto::{UserId, args::Args, async_cmd::AsyncCmd, constraints};
+use mrci_proto::{ChLevel, UserId, args::Args, async_cmd::AsyncCmd, constraints};
 
 use super::{
     CmdCtx, CmdResult, CommandDef, Fail, Input, SessionRequest, refuse,
@@ -18,11 +18,11 @@ use crate::{
 };
 
 /// Member levels (COMMANDS.md §2.3).
-pub(super) const OWNER: u8 = 1;
-pub(super) const ADMIN: u8 = 2;
-pub(super) const OFFICER: u8 = 3;
-pub(super) const REGULAR: u8 = 4;
-pub(super) const PUBLIC: u8 = 5;
+pub(super) const OWNER: ChLevel = ChLevel::OWNER;
+pub(super) const ADMIN: ChLevel = ChLevel::ADMIN;
+pub(super) const OFFICER: ChLevel = ChLevel::OFFICER;
+pub(super) const REGULAR: ChLevel = ChLevel::REGULAR;
+pub(super) const PUBLIC: ChLevel = ChLevel::PUBLIC;
 
 fn def(
     name: &'static str,
@@ -118,7 +118,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
 }
 
 /// The caller's level in channel `ch`: owner with the override, 5 without a membership.
-pub(super) async fn level(ctx: &CmdCtx, ch: u64) -> crate::Result<u8> {
+pub(super) async fn level(ctx: &CmdCtx, ch: u64) -> crate::Result<ChLevel> {
     view_level(&ctx.host.store, &ctx.view(), ch).await
 }
 
@@ -127,7 +127,7 @@ pub(crate) async fn view_level(
     store: &crate::Store,
     view: &crate::session::SessionView,
     ch: u64,
-) -> crate::Result<u8> {
+) -> crate::Result<ChLevel> {
     if view.owner_override {
         return Ok(OWNER);
     }
@@ -168,14 +168,14 @@ async fn user_arg(ctx: &CmdCtx, args: &Args) -> Result<UserRecord, Fail> {
 
 /// A `-level` argument: a member level (1-4), or any level (1-5) with `include_public`;
 /// plain decimal digits only (no sign).
-pub(super) fn level_arg(args: &Args, include_public: bool) -> Result<u8, Fail> {
+pub(super) fn level_arg(args: &Args, include_public: bool) -> Result<ChLevel, Fail> {
     let text = arg(args, "-level")?;
-    constraints::level(text, include_public).map_err(|e| refuse!("-level: {e}.").into())
+    ChLevel::parse(text, include_public).map_err(|e| refuse!("-level: {e}.").into())
 }
 
 /// Requires a level at least as powerful as `needed`.
-pub(super) fn need_level(have: u8, needed: u8, what: &str) -> Result<(), Fail> {
-    if have <= needed {
+pub(super) fn need_level(have: ChLevel, needed: ChLevel, what: &str) -> Result<(), Fail> {
+    if have.at_least(needed) {
         Ok(())
     } else {
         refused(format!(
@@ -223,7 +223,7 @@ async fn add_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         user: uname,
         ch_name: name.to_owned(),
         ch_id: id,
-        level: OWNER,
+        level: OWNER.get(),
     };
     announce(ctx, &cmd, id, Some(&uid), ChEffect::Joined { user: uid });
     Ok(format!("Channel {name} created with id {id}.\n"))
@@ -428,11 +428,11 @@ async fn set_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         .store
         .set_member_level(ch.id, &user.id, new_level)
         .await?;
-    let changed = |name: String, level: u8| AsyncCmd::MemLevelChanged {
+    let changed = |name: String, level: ChLevel| AsyncCmd::MemLevelChanged {
         ch_name: ch.name.clone(),
         user: name,
         ch_id: ch.id,
-        level,
+        level: level.get(),
     };
     announce(
         ctx,

@@ -153,7 +153,7 @@ async fn add_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         sub_name: sub_name.to_owned(),
         ch_id: ch.id,
         sub_id,
-        level: REGULAR,
+        level: REGULAR.get(),
     };
     announce(ctx, &cmd, ch.id, None, ChEffect::Forward);
     Ok(format!(
@@ -216,7 +216,7 @@ async fn set_sub_level_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome 
     let cmd = AsyncCmd::SubChLevelChg {
         ch_name: ch.name.clone(),
         sub_name: sub.name.clone(),
-        level: new_level,
+        level: new_level.get(),
         ch_id: ch.id,
         sub_id: sub.sub_id,
     };
@@ -396,14 +396,14 @@ async fn flag_body(ctx: &CmdCtx, args: &Args, add: bool) -> Outcome {
         AsyncCmd::AddRdonly {
             ch_name,
             sub_id,
-            level: flag_level,
+            level: flag_level.get(),
             ch_id,
         }
     } else {
         AsyncCmd::RmRdonly {
             ch_name,
             sub_id,
-            level: flag_level,
+            level: flag_level.get(),
             ch_id,
         }
     };

@@ -17,16 +17,17 @@ pub struct Ban {
     pub expires_at: Option<i64>,
 }
 
-/// The canonical text of an address: IPv4-mapped IPv6 becomes IPv4.
+/// The text an address is stored under: parsed, then [`crate::host::normalise_ip`]d (IPv4-mapped
+/// IPv6 becomes IPv4).
 ///
 /// # Errors
 /// [`Error::Invalid`] if `ip` is not an address.
-pub fn normalise_ip(ip: &str) -> Result<String> {
+pub fn ip_key(ip: &str) -> Result<String> {
     let addr: IpAddr = ip
         .trim()
         .parse()
         .map_err(|_| Error::Invalid(format!("{ip:?} is not an IP address")))?;
-    Ok(addr.to_canonical().to_string())
+    Ok(crate::host::normalise_ip(addr).to_string())
 }
 
 impl Store {
@@ -40,7 +41,7 @@ impl Store {
              ON CONFLICT (ip_address) DO UPDATE \
              SET time_stamp = excluded.time_stamp, expires_at = excluded.expires_at",
         )
-        .bind(normalise_ip(ip)?)
+        .bind(ip_key(ip)?)
         .bind(now)
         .bind(expires_at)
         .execute(&self.pool)
@@ -54,7 +55,7 @@ impl Store {
     /// [`Error::Invalid`] for a malformed address; database failures.
     pub async fn remove_ban(&self, ip: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM ban_list WHERE ip_address = $1")
-            .bind(normalise_ip(ip)?)
+            .bind(ip_key(ip)?)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -68,7 +69,7 @@ impl Store {
         let hit: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM ban_list WHERE ip_address = $1 AND (expires_at IS NULL OR expires_at > $2)",
         )
-        .bind(normalise_ip(ip)?)
+        .bind(ip_key(ip)?)
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
@@ -110,7 +111,7 @@ mod tests {
                 store.add_ban("not-an-ip", 1, None).await,
                 Err(Error::Invalid(_))
             ));
-            assert_eq!(normalise_ip(" ::ffff:127.0.0.1 ").unwrap(), "127.0.0.1");
+            assert_eq!(ip_key(" ::ffff:127.0.0.1 ").unwrap(), "127.0.0.1");
         }
     }
 }

@@ -6,7 +6,7 @@
 //! does not fit an `i64` cannot name a row, so lookups treat it as "not found" and inserts
 //! refuse it with [`Error::Invalid`]. Values read back are checked with `try_from`.
 
-use mrci_proto::UserId;
+use mrci_proto::{ChLevel, UserId};
 use sqlx::{Row, any::AnyRow};
 
 use super::{
@@ -34,8 +34,8 @@ pub struct Member {
     pub display_name: String,
     /// True for an invite not yet accepted.
     pub pending: bool,
-    /// Member level, 1 (owner) to 4 (regular).
-    pub level: u8,
+    /// Member level, owner to regular.
+    pub level: ChLevel,
 }
 
 /// One sub-channel.
@@ -47,8 +47,8 @@ pub struct SubChannel {
     pub sub_id: u8,
     /// Name (unique in the channel, case-insensitive).
     pub name: String,
-    /// The highest member level allowed to open it; 5 makes it public.
-    pub lowest_level: u8,
+    /// The weakest level allowed to open it; [`ChLevel::PUBLIC`] makes it public.
+    pub lowest_level: ChLevel,
     /// The active-update flag.
     pub active_updates: bool,
 }
@@ -62,8 +62,8 @@ pub struct RdonlyFlag {
     pub channel_name: String,
     /// Sub-channel id; the sub-channel need not exist.
     pub sub_id: u8,
-    /// Member level, 1–5.
-    pub level: u8,
+    /// The level it applies to (public included).
+    pub level: ChLevel,
 }
 
 /// One row of ls_chs: a channel the user belongs to or is invited to.
@@ -75,8 +75,8 @@ pub struct ChannelRow {
     pub channel_name: String,
     /// True for an invite not yet accepted.
     pub pending: bool,
-    /// Member level, 1–4.
-    pub level: u8,
+    /// Member level, owner to regular.
+    pub level: ChLevel,
 }
 
 /// The table form of a channel id, or `None` if no row can have it.
@@ -99,6 +99,20 @@ fn u8_from(row: &AnyRow, col: &str) -> Result<u8> {
     u8::try_from(v).map_err(|_| Error::Invalid(format!("bad {col} {v} in the database")))
 }
 
+/// A level column.
+pub(super) fn level_from(row: &AnyRow, col: &str) -> Result<ChLevel> {
+    let v: i64 = row.try_get(col)?;
+    u8::try_from(v)
+        .ok()
+        .and_then(|n| ChLevel::new(n).ok())
+        .ok_or_else(|| Error::Invalid(format!("bad {col} {v} in the database")))
+}
+
+/// A level as it is bound.
+pub(super) fn db_level(level: ChLevel) -> i64 {
+    i64::from(level.get())
+}
+
 fn channel_from(row: &AnyRow) -> Result<Channel> {
     Ok(Channel {
         id: ch_id_from(row, "channel_id")?,
@@ -111,7 +125,7 @@ fn sub_from(row: &AnyRow) -> Result<SubChannel> {
         ch_id: ch_id_from(row, "channel_id")?,
         sub_id: u8_from(row, "sub_channel_id")?,
         name: row.try_get("sub_channel_name")?,
-        lowest_level: u8_from(row, "lowest_access_level")?,
+        lowest_level: level_from(row, "lowest_access_level")?,
         active_updates: flag(row, "active_updates")?,
     })
 }
@@ -165,10 +179,11 @@ impl Store {
         }
         let res = sqlx::query(
             "INSERT INTO channel_members (channel_id, user_id, pending_invite, access_level) \
-             VALUES ($1, $2, FALSE, 1)",
+             VALUES ($1, $2, FALSE, $3)",
         )
         .bind(id)
         .bind(&owner.0[..])
+        .bind(db_level(ChLevel::OWNER))
         .execute(&mut *tx)
         .await;
         match res {
@@ -300,7 +315,7 @@ impl Store {
                     ch_id: ch_id_from(r, "channel_id")?,
                     channel_name: r.try_get("channel_name")?,
                     pending: flag(r, "pending_invite")?,
-                    level: u8_from(r, "access_level")?,
+                    level: level_from(r, "access_level")?,
                 })
             })
             .collect()
@@ -328,9 +343,10 @@ impl Store {
     pub async fn owns_a_channel(&self, user: &UserId) -> Result<bool> {
         let owns: Flag = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM channel_members \
-             WHERE user_id = $1 AND access_level = 1 AND pending_invite = FALSE)",
+             WHERE user_id = $1 AND access_level = $2 AND pending_invite = FALSE)",
         )
         .bind(&user.0[..])
+        .bind(db_level(ChLevel::OWNER))
         .fetch_one(&self.pool)
         .await?;
         Ok(owns.0)
@@ -340,7 +356,7 @@ impl Store {
     ///
     /// # Errors
     /// On a database failure.
-    pub async fn membership(&self, ch: u64, user: &UserId) -> Result<Option<(u8, bool)>> {
+    pub async fn membership(&self, ch: u64, user: &UserId) -> Result<Option<(ChLevel, bool)>> {
         let Some(ch) = db_id(ch) else {
             return Ok(None);
         };
@@ -352,7 +368,7 @@ impl Store {
         .bind(&user.0[..])
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((u8_from(&r, "access_level")?, flag(&r, "pending_invite")?)))
+        row.map(|r| Ok((level_from(&r, "access_level")?, flag(&r, "pending_invite")?)))
             .transpose()
     }
 
@@ -366,10 +382,11 @@ impl Store {
         let ch = db_id_or_invalid(ch)?;
         let res = sqlx::query(
             "INSERT INTO channel_members (channel_id, user_id, pending_invite, access_level) \
-             VALUES ($1, $2, TRUE, 4)",
+             VALUES ($1, $2, TRUE, $3)",
         )
         .bind(ch)
         .bind(&user.0[..])
+        .bind(db_level(ChLevel::REGULAR))
         .execute(&self.pool)
         .await;
         match res {
@@ -419,34 +436,36 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Sets the level (1–4) of a full member of channel `ch`. Level 1 makes `user` the
-    /// owner: the previous owner, if any and not `user`, drops to level 2 and is returned.
+    /// Sets the level of a full member of channel `ch`. [`ChLevel::OWNER`] makes `user` the
+    /// owner: the previous owner, if any and not `user`, becomes an admin and is returned.
     /// Otherwise returns `None`.
     ///
     /// # Errors
-    /// [`Error::Invalid`] if `level` is outside 1–4 or `user` has no full membership in the
-    /// channel; otherwise on a database failure.
+    /// [`Error::Invalid`] if `level` is not a member's level or `user` has no full membership
+    /// in the channel; otherwise on a database failure.
     pub async fn set_member_level(
         &self,
         ch: u64,
         user: &UserId,
-        level: u8,
+        level: ChLevel,
     ) -> Result<Option<UserId>> {
-        if !(1..=4).contains(&level) {
+        if !level.is_member() {
             return Err(Error::Invalid(format!("member level {level} is not 1-4")));
         }
         let not_member = || Error::Invalid("the user is not a member of the channel".to_owned());
         let ch = db_id(ch).ok_or_else(not_member)?;
         let mut tx = self.begin_write(WriteLock::Channel(ch)).await?;
         let mut previous = None;
-        if level == 1 {
+        if level == ChLevel::OWNER {
             // The partial unique index one_owner_per_channel: demote first.
             let rows = sqlx::query(
-                "UPDATE channel_members SET access_level = 2 \
-                 WHERE channel_id = $1 AND access_level = 1 AND user_id <> $2 RETURNING user_id",
+                "UPDATE channel_members SET access_level = $3 \
+                 WHERE channel_id = $1 AND access_level = $4 AND user_id <> $2 RETURNING user_id",
             )
             .bind(ch)
             .bind(&user.0[..])
+            .bind(db_level(ChLevel::ADMIN))
+            .bind(db_level(ChLevel::OWNER))
             .fetch_all(&mut *tx)
             .await?;
             if let Some(row) = rows.first() {
@@ -458,7 +477,7 @@ impl Store {
             "UPDATE channel_members SET access_level = $1 \
              WHERE channel_id = $2 AND user_id = $3 AND pending_invite = FALSE",
         )
-        .bind(i64::from(level))
+        .bind(db_level(level))
         .bind(ch)
         .bind(&user.0[..])
         .execute(&mut *tx)
@@ -505,7 +524,7 @@ impl Store {
                     user_name: r.try_get("user_name")?,
                     display_name: r.try_get("display_name")?,
                     pending: flag(r, "pending_invite")?,
-                    level: u8_from(r, "access_level")?,
+                    level: level_from(r, "access_level")?,
                 })
             })
             .collect()
@@ -561,11 +580,12 @@ impl Store {
         };
         let res = sqlx::query(
             "INSERT INTO sub_channels (channel_id, sub_channel_id, sub_channel_name, \
-             lowest_access_level, active_updates) VALUES ($1, $2, $3, 4, FALSE)",
+             lowest_access_level, active_updates) VALUES ($1, $2, $3, $4, FALSE)",
         )
         .bind(ch)
         .bind(i64::from(sub))
         .bind(name)
+        .bind(db_level(ChLevel::REGULAR))
         .execute(&mut *tx)
         .await;
         match res {
@@ -673,17 +693,12 @@ impl Store {
         }
     }
 
-    /// Sets the lowest access level (1–5) of a sub-channel. False if there is no such
+    /// Sets the weakest level that may open a sub-channel. False if there is no such
     /// sub-channel.
     ///
     /// # Errors
-    /// [`Error::Invalid`] if `level` is outside 1–5; otherwise on a database failure.
-    pub async fn set_sub_channel_level(&self, ch: u64, sub: u8, level: u8) -> Result<bool> {
-        if !(1..=5).contains(&level) {
-            return Err(Error::Invalid(format!(
-                "sub-channel level {level} is not 1-5"
-            )));
-        }
+    /// On a database failure.
+    pub async fn set_sub_channel_level(&self, ch: u64, sub: u8, level: ChLevel) -> Result<bool> {
         let Some(ch) = db_id(ch) else {
             return Ok(false);
         };
@@ -691,7 +706,7 @@ impl Store {
             "UPDATE sub_channels SET lowest_access_level = $1 \
              WHERE channel_id = $2 AND sub_channel_id = $3",
         )
-        .bind(i64::from(level))
+        .bind(db_level(level))
         .bind(ch)
         .bind(i64::from(sub))
         .execute(&self.pool)

@@ -46,7 +46,7 @@ use std::path::Path;
 use sqlx::AnyPool;
 
 pub use backend::Backend;
-pub use bans::{Ban, normalise_ip};
+pub use bans::{Ban, ip_key};
 pub use channels::{Channel, ChannelRow, Member, RdonlyFlag, SubChannel};
 pub use copy::TableCount;
 pub use groups::{Group, INITIAL_GROUP_ID};

@@ -154,12 +154,12 @@ store_tests! {
             assert!(store.accept_invite(ch, &id).await.unwrap());
             members.push(id);
         }
-        let results = join_all(members.iter().map(|m| store.set_member_level(ch, m, 1))).await;
+        let results = join_all(members.iter().map(|m| store.set_member_level(ch, m, lv(1)))).await;
         // Each transfer demoted exactly the owner before it: five owners in a chain.
         let demoted: Vec<UserId> = results.into_iter().map(|r| r.unwrap().unwrap()).collect();
         assert!(demoted.contains(&owner));
         let owners = store.members(ch, "", "").await.unwrap();
-        let owners: Vec<_> = owners.iter().filter(|m| m.level == 1).collect();
+        let owners: Vec<_> = owners.iter().filter(|m| m.level == lv(1)).collect();
         assert_eq!(owners.len(), 1);
         assert!(!demoted.contains(&owners[0].user_id), "the last owner was never demoted");
     }
@@ -212,4 +212,9 @@ store_tests! {
         assert!(store.add_channel("Hall", &user(&store, "jon").await, 5).await.unwrap().is_some());
         assert!(store.channel("hALL").await.unwrap().is_some());
     }
+}
+
+/// A channel level from its number (test shorthand).
+fn lv(n: u8) -> mrci_proto::ChLevel {
+    mrci_proto::ChLevel::new(n).expect("a level 1-5")
 }

@@ -1,12 +1,13 @@
 //! Read-only flags (COMMANDS.md §2.5): keyed by channel, sub-channel id and level, so they
 //! survive renames and the deletion of their sub-channel.
 
+use mrci_proto::ChLevel;
+use sqlx::Row;
+
 use super::{
     Flag, RdonlyFlag, Store, ch_id_from, db_id, db_id_or_invalid, is_fk_violation,
     is_unique_violation, u8_from,
 };
-use sqlx::Row;
-
 use crate::{Error, Result};
 
 impl Store {
@@ -14,7 +15,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Invalid`] if the channel does not exist; otherwise on a database failure.
-    pub async fn add_rdonly_flag(&self, ch: u64, sub: u8, level: u8) -> Result<bool> {
+    pub async fn add_rdonly_flag(&self, ch: u64, sub: u8, level: ChLevel) -> Result<bool> {
         let ch = db_id_or_invalid(ch)?;
         let res = sqlx::query(
             "INSERT INTO read_only_flags (channel_id, sub_channel_id, access_level) \
@@ -22,7 +23,7 @@ impl Store {
         )
         .bind(ch)
         .bind(i64::from(sub))
-        .bind(i64::from(level))
+        .bind(super::db_level(level))
         .execute(&self.pool)
         .await;
         match res {
@@ -37,7 +38,7 @@ impl Store {
     ///
     /// # Errors
     /// On a database failure.
-    pub async fn remove_rdonly_flag(&self, ch: u64, sub: u8, level: u8) -> Result<bool> {
+    pub async fn remove_rdonly_flag(&self, ch: u64, sub: u8, level: ChLevel) -> Result<bool> {
         let Some(ch) = db_id(ch) else {
             return Ok(false);
         };
@@ -47,7 +48,7 @@ impl Store {
         )
         .bind(ch)
         .bind(i64::from(sub))
-        .bind(i64::from(level))
+        .bind(super::db_level(level))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -76,7 +77,7 @@ impl Store {
                     ch_id: ch_id_from(r, "channel_id")?,
                     channel_name: r.try_get("channel_name")?,
                     sub_id: u8_from(r, "sub_channel_id")?,
-                    level: u8_from(r, "access_level")?,
+                    level: super::level_from(r, "access_level")?,
                 })
             })
             .collect()
@@ -86,7 +87,7 @@ impl Store {
     ///
     /// # Errors
     /// On a database failure.
-    pub async fn has_rdonly_flag(&self, ch: u64, sub: u8, level: u8) -> Result<bool> {
+    pub async fn has_rdonly_flag(&self, ch: u64, sub: u8, level: ChLevel) -> Result<bool> {
         let Some(ch) = db_id(ch) else {
             return Ok(false);
         };
@@ -96,7 +97,7 @@ impl Store {
         )
         .bind(ch)
         .bind(i64::from(sub))
-        .bind(i64::from(level))
+        .bind(super::db_level(level))
         .fetch_one(&self.pool)
         .await?;
         Ok(found.0)

@@ -32,7 +32,7 @@ store_tests! {
         assert!(lobby >= 1);
         assert_eq!(
             store.membership(lobby, &alice).await.unwrap(),
-            Some((1, false))
+            Some((lv(1), false))
         );
         let expected = Channel {
             id: lobby,
@@ -120,8 +120,8 @@ store_tests! {
             store.add_sub_channel(ch, "main", 50).await.unwrap(),
             Some(0)
         );
-        assert!(store.add_rdonly_flag(ch, 0, 4).await.unwrap());
-        assert!(store.add_rdonly_flag(keep, 0, 4).await.unwrap());
+        assert!(store.add_rdonly_flag(ch, 0, lv(4)).await.unwrap());
+        assert!(store.add_rdonly_flag(keep, 0, lv(4)).await.unwrap());
 
         assert!(store.remove_channel(ch).await.unwrap());
         assert!(!store.remove_channel(ch).await.unwrap());
@@ -137,7 +137,7 @@ store_tests! {
         let sql = "SELECT COUNT(*) FROM read_only_flags WHERE channel_id = $1";
         assert_eq!(count(&store, sql, ch).await, 0);
         // The other channel is untouched.
-        assert!(store.has_rdonly_flag(keep, 0, 4).await.unwrap());
+        assert!(store.has_rdonly_flag(keep, 0, lv(4)).await.unwrap());
         assert_eq!(store.member_channels(&alice).await.unwrap(), [keep]);
         assert!(!store.remove_channel(u64::MAX).await.unwrap());
     }
@@ -154,7 +154,7 @@ store_tests! {
         assert!(store.invite(ch, &bob).await.unwrap());
         assert!(!store.invite(ch, &bob).await.unwrap(), "second invite");
         assert!(!store.invite(ch, &alice).await.unwrap(), "already a member");
-        assert_eq!(store.membership(ch, &bob).await.unwrap(), Some((4, true)));
+        assert_eq!(store.membership(ch, &bob).await.unwrap(), Some((lv(4), true)));
         assert!(store.member_channels(&bob).await.unwrap().is_empty());
         assert_eq!(
             store.user_channel_rows(&bob).await.unwrap(),
@@ -162,7 +162,7 @@ store_tests! {
                 ch_id: ch,
                 channel_name: "Club".to_owned(),
                 pending: true,
-                level: 4,
+                level: lv(4),
             }]
         );
 
@@ -172,7 +172,7 @@ store_tests! {
             "no pending invite"
         );
         assert!(!store.accept_invite(ch, &alice).await.unwrap());
-        assert_eq!(store.membership(ch, &bob).await.unwrap(), Some((4, false)));
+        assert_eq!(store.membership(ch, &bob).await.unwrap(), Some((lv(4), false)));
         assert_eq!(store.member_channels(&bob).await.unwrap(), [ch]);
         assert!(store.remove_member(ch, &bob).await.unwrap());
         assert!(!store.remove_member(ch, &bob).await.unwrap());
@@ -214,27 +214,27 @@ store_tests! {
         }
         assert!(store.invite(ch, &dave).await.unwrap());
 
-        assert_eq!(store.set_member_level(ch, &bob, 3).await.unwrap(), None);
-        assert_eq!(store.membership(ch, &bob).await.unwrap(), Some((3, false)));
+        assert_eq!(store.set_member_level(ch, &bob, lv(3)).await.unwrap(), None);
+        assert_eq!(store.membership(ch, &bob).await.unwrap(), Some((lv(3), false)));
 
         assert_eq!(
-            store.set_member_level(ch, &carol, 1).await.unwrap(),
+            store.set_member_level(ch, &carol, lv(1)).await.unwrap(),
             Some(alice)
         );
         assert_eq!(
             store.membership(ch, &carol).await.unwrap(),
-            Some((1, false))
+            Some((lv(1), false))
         );
         assert_eq!(
             store.membership(ch, &alice).await.unwrap(),
-            Some((2, false))
+            Some((lv(2), false))
         );
         let owners: Vec<UserId> = store
             .members(ch, "", "")
             .await
             .unwrap()
             .into_iter()
-            .filter(|m| m.level == 1)
+            .filter(|m| m.level == lv(1))
             .map(|m| m.user_id)
             .collect();
         assert_eq!(owners, [carol]);
@@ -242,30 +242,30 @@ store_tests! {
         assert!(!store.owns_a_channel(&alice).await.unwrap());
 
         // Already the owner: nothing changes hands.
-        assert_eq!(store.set_member_level(ch, &carol, 1).await.unwrap(), None);
+        assert_eq!(store.set_member_level(ch, &carol, lv(1)).await.unwrap(), None);
         assert_eq!(
             store.membership(ch, &alice).await.unwrap(),
-            Some((2, false))
+            Some((lv(2), false))
         );
 
         // A pending invitee or a stranger has no full membership; nothing changes.
         for u in [&dave, &UserId([3; 32])] {
             assert!(matches!(
-                store.set_member_level(ch, u, 1).await,
+                store.set_member_level(ch, u, lv(1)).await,
                 Err(Error::Invalid(_))
             ));
         }
         assert_eq!(
             store.membership(ch, &carol).await.unwrap(),
-            Some((1, false))
+            Some((lv(1), false))
         );
-        assert_eq!(store.membership(ch, &dave).await.unwrap(), Some((4, true)));
+        assert_eq!(store.membership(ch, &dave).await.unwrap(), Some((lv(4), true)));
         assert!(matches!(
-            store.set_member_level(ch, &bob, 5).await,
+            store.set_member_level(ch, &bob, lv(5)).await,
             Err(Error::Invalid(_))
         ));
         assert!(matches!(
-            store.set_member_level(u64::MAX, &bob, 2).await,
+            store.set_member_level(u64::MAX, &bob, lv(2)).await,
             Err(Error::Invalid(_))
         ));
     }
@@ -304,7 +304,7 @@ store_tests! {
             ch_id: ch,
             sub_id: 1,
             name: "d".to_owned(),
-            lowest_level: 4,
+            lowest_level: lv(4),
             active_updates: false,
         };
         assert_eq!(store.sub_channel(ch, "D").await.unwrap(), Some(d.clone()));
@@ -328,12 +328,12 @@ store_tests! {
             !store.rename_sub_channel(ch, 9, "zz").await.unwrap(),
             "no such sub"
         );
-        assert!(store.set_sub_channel_level(ch, 1, 5).await.unwrap());
-        assert!(!store.set_sub_channel_level(ch, 9, 5).await.unwrap());
-        assert!(matches!(
-            store.set_sub_channel_level(ch, 1, 6).await,
-            Err(Error::Invalid(_))
-        ));
+        assert!(store.set_sub_channel_level(ch, 1, lv(5)).await.unwrap());
+        assert!(!store.set_sub_channel_level(ch, 9, lv(5)).await.unwrap());
+        assert!(
+            ChLevel::new(6).is_err(),
+            "a level outside 1-5 cannot reach the store"
+        );
         assert!(store.set_sub_channel_active(ch, 1, true).await.unwrap());
         assert!(!store.set_sub_channel_active(ch, 9, true).await.unwrap());
         assert_eq!(
@@ -342,7 +342,7 @@ store_tests! {
                 ch_id: ch,
                 sub_id: 1,
                 name: "dd".to_owned(),
-                lowest_level: 5,
+                lowest_level: lv(5),
                 active_updates: true,
             })
         );
@@ -395,18 +395,18 @@ store_tests! {
             .unwrap()
             .unwrap();
         assert_eq!(store.add_sub_channel(ch, "x", 50).await.unwrap(), Some(0));
-        assert!(store.add_rdonly_flag(ch, 0, 4).await.unwrap());
-        assert!(!store.add_rdonly_flag(ch, 0, 4).await.unwrap(), "exists");
-        assert!(store.add_rdonly_flag(ch, 0, 2).await.unwrap());
+        assert!(store.add_rdonly_flag(ch, 0, lv(4)).await.unwrap());
+        assert!(!store.add_rdonly_flag(ch, 0, lv(4)).await.unwrap(), "exists");
+        assert!(store.add_rdonly_flag(ch, 0, lv(2)).await.unwrap());
         assert!(
-            store.add_rdonly_flag(ch, 200, 5).await.unwrap(),
+            store.add_rdonly_flag(ch, 200, lv(5)).await.unwrap(),
             "sub need not exist"
         );
-        assert!(store.has_rdonly_flag(ch, 0, 4).await.unwrap());
-        assert!(!store.has_rdonly_flag(ch, 0, 3).await.unwrap());
+        assert!(store.has_rdonly_flag(ch, 0, lv(4)).await.unwrap());
+        assert!(!store.has_rdonly_flag(ch, 0, lv(3)).await.unwrap());
 
         assert!(store.remove_sub_channel(ch, 0).await.unwrap());
-        assert!(store.has_rdonly_flag(ch, 0, 4).await.unwrap());
+        assert!(store.has_rdonly_flag(ch, 0, lv(4)).await.unwrap());
         // Re-created under the same id, the sub-channel is read-only again.
         assert_eq!(store.add_sub_channel(ch, "y", 50).await.unwrap(), Some(0));
         let flag = |sub_id, level| RdonlyFlag {
@@ -417,21 +417,21 @@ store_tests! {
         };
         assert_eq!(
             store.rdonly_flags(ch).await.unwrap(),
-            [flag(0, 2), flag(0, 4), flag(200, 5)]
+            [flag(0, lv(2)), flag(0, lv(4)), flag(200, lv(5))]
         );
 
-        assert!(store.remove_rdonly_flag(ch, 0, 4).await.unwrap());
-        assert!(!store.remove_rdonly_flag(ch, 0, 4).await.unwrap());
-        assert!(!store.has_rdonly_flag(ch, 0, 4).await.unwrap());
+        assert!(store.remove_rdonly_flag(ch, 0, lv(4)).await.unwrap());
+        assert!(!store.remove_rdonly_flag(ch, 0, lv(4)).await.unwrap());
+        assert!(!store.has_rdonly_flag(ch, 0, lv(4)).await.unwrap());
         assert_eq!(
             store.rdonly_flags(ch).await.unwrap(),
-            [flag(0, 2), flag(200, 5)]
+            [flag(0, lv(2)), flag(200, lv(5))]
         );
         assert!(matches!(
-            store.add_rdonly_flag(ch + 100, 0, 4).await,
+            store.add_rdonly_flag(ch + 100, 0, lv(4)).await,
             Err(Error::Invalid(_))
         ));
-        assert!(!store.has_rdonly_flag(u64::MAX, 0, 4).await.unwrap());
+        assert!(!store.has_rdonly_flag(u64::MAX, 0, lv(4)).await.unwrap());
     }
 
     async fn filters_are_literal(store) {
@@ -509,7 +509,7 @@ store_tests! {
         assert!(store.accept_invite(ab, &plain).await.unwrap());
         assert!(
             store
-                .set_member_level(ab, &plain, 3)
+                .set_member_level(ab, &plain, lv(3))
                 .await
                 .unwrap()
                 .is_none()
@@ -517,7 +517,7 @@ store_tests! {
         let members = store.members(ab, "", "").await.unwrap();
         let order: Vec<(&str, u8, bool)> = members
             .iter()
-            .map(|m| (m.user_name.as_str(), m.level, m.pending))
+            .map(|m| (m.user_name.as_str(), m.level.get(), m.pending))
             .collect();
         assert_eq!(
             order,
@@ -536,7 +536,7 @@ store_tests! {
                 user_name: "user_1".to_owned(),
                 display_name: "50%".to_owned(),
                 pending: true,
-                level: 4,
+                level: lv(4),
             }
         );
         let pct_disp = store.members(ab, "", "%").await.unwrap();
@@ -574,13 +574,13 @@ store_tests! {
                     ch_id: mine,
                     channel_name: "BobsPlace".to_owned(),
                     pending: false,
-                    level: 1,
+                    level: lv(1),
                 },
                 ChannelRow {
                     ch_id: invited,
                     channel_name: "Elsewhere".to_owned(),
                     pending: true,
-                    level: 4,
+                    level: lv(4),
                 },
             ]
         );
@@ -600,4 +600,9 @@ store_tests! {
                 .is_empty()
         );
     }
+}
+
+/// A channel level from its number (test shorthand).
+fn lv(n: u8) -> ChLevel {
+    ChLevel::new(n).expect("a level 1-5")
 }

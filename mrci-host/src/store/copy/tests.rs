@@ -110,16 +110,16 @@ async fn populate(store: &Store) -> Vec<&'static str> {
     store.add_channel("Club", &bob, 10).await.unwrap().unwrap();
     store.invite(lobby, &bob).await.unwrap();
     store.accept_invite(lobby, &bob).await.unwrap();
-    store.set_member_level(lobby, &bob, 3).await.unwrap();
+    store.set_member_level(lobby, &bob, lv(3)).await.unwrap();
     store.invite(lobby, &carol).await.unwrap();
     for name in ["a", "b", "c"] {
         store.add_sub_channel(lobby, name, 10).await.unwrap();
     }
     store.remove_sub_channel(lobby, 1).await.unwrap();
-    store.set_sub_channel_level(lobby, 2, 5).await.unwrap();
+    store.set_sub_channel_level(lobby, 2, lv(5)).await.unwrap();
     store.set_sub_channel_active(lobby, 0, true).await.unwrap();
-    store.add_rdonly_flag(lobby, 0, 4).await.unwrap();
-    store.add_rdonly_flag(lobby, 200, 5).await.unwrap();
+    store.add_rdonly_flag(lobby, 0, lv(4)).await.unwrap();
+    store.add_rdonly_flag(lobby, 200, lv(5)).await.unwrap();
 
     store.set_command_rank("/opt/mod", "Foo", 3).await.unwrap();
     store
@@ -334,4 +334,9 @@ async fn foreign_tables_and_missing_sources_are_refused() {
         conn.close().await.unwrap();
     })
     .await;
+}
+
+/// A channel level from its number (test shorthand).
+fn lv(n: u8) -> mrci_proto::ChLevel {
+    mrci_proto::ChLevel::new(n).expect("a level 1-5")
 }
