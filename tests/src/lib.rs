@@ -121,11 +121,27 @@ impl TestClient {
     /// certificate HOST_CERT announces) and waits for ASYNC_RDY, collecting the announced
     /// commands.
     pub async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
-        let opts = ConnectOptions::new(Trust::first_use_in_memory())
+        Self::connect_with(addr, None).await
+    }
+
+    /// [`TestClient::connect`] from the local address `from` (a loopback address such as
+    /// 127.0.0.2, so a test can be several clients at once).
+    pub async fn connect_from(from: std::net::IpAddr, addr: SocketAddr) -> anyhow::Result<Self> {
+        Self::connect_with(addr, Some(from)).await
+    }
+
+    async fn connect_with(
+        addr: SocketAddr,
+        from: Option<std::net::IpAddr>,
+    ) -> anyhow::Result<Self> {
+        let mut opts = ConnectOptions::new(Trust::first_use_in_memory())
             .app_name(APP_NAME)
             .common_name("localhost")
             .ready_timeout(PATIENCE)
             .read_timeout(Some(PATIENCE));
+        if let Some(from) = from {
+            opts = opts.local_addr(from);
+        }
         let inner = Client::connect(&Target::from(addr), &opts).await?;
         let info = inner.info();
         let host_cert = match &info.host_cert {

@@ -122,6 +122,7 @@ pub struct ConnectOptions {
     ready_timeout: Duration,
     read_timeout: Option<Duration>,
     max_payload: usize,
+    local_addr: Option<std::net::IpAddr>,
     cache: Arc<ConfigCache>,
 }
 
@@ -136,6 +137,7 @@ impl ConnectOptions {
             ready_timeout: Duration::from_secs(30),
             read_timeout: None,
             max_payload: MAX_PAYLOAD,
+            local_addr: None,
             cache: Arc::default(),
         }
     }
@@ -175,6 +177,14 @@ impl ConnectOptions {
     #[must_use]
     pub fn max_payload(mut self, max: usize) -> Self {
         self.max_payload = max.min(MAX_PAYLOAD);
+        self
+    }
+
+    /// The local address to connect from (any port), for a machine with several addresses
+    /// or a load generator spreading its connections over loopback addresses.
+    #[must_use]
+    pub fn local_addr(mut self, ip: std::net::IpAddr) -> Self {
+        self.local_addr = Some(ip);
         self
     }
 
@@ -254,11 +264,34 @@ impl ConnectInfo {
     }
 }
 
+/// The TCP connection, from `local` if given (to the target's first address of its family).
+async fn tcp_connect(
+    target: &Target,
+    local: Option<std::net::IpAddr>,
+) -> std::io::Result<TcpStream> {
+    let Some(local) = local else {
+        return TcpStream::connect((target.host.as_str(), target.port)).await;
+    };
+    let remote = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await?
+        .find(|a| a.is_ipv4() == local.is_ipv4())
+        .ok_or_else(|| {
+            std::io::Error::other(format!("{target} has no address of {local}'s family"))
+        })?;
+    let socket = if local.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(remote).await
+}
+
 /// Connects, runs the handshake and waits for ASYNC_RDY.
 pub(super) async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Client> {
     let key = target.to_string();
     let t0 = Instant::now();
-    let mut tcp = TcpStream::connect((target.host.as_str(), target.port))
+    let mut tcp = tcp_connect(target, opts.local_addr)
         .await
         .map_err(|source| Error::Connect {
             target: key.clone(),

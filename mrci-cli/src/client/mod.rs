@@ -184,6 +184,19 @@ impl Client {
         Ok(SinkExt::<Frame>::flush(&mut self.frames).await?)
     }
 
+    /// Writes `bytes` as they are after everything queued, bypassing the framing: for tools
+    /// and tests that probe how a host treats malformed or partial frames.
+    ///
+    /// # Errors
+    /// A socket error.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        self.flush().await?;
+        let io = self.frames.get_mut();
+        io.write_all(bytes).await?;
+        Ok(io.flush().await?)
+    }
+
     /// Sends TEXT to `(cmd, branch)`: a command line's arguments, or an answer to a prompt.
     ///
     /// # Errors

@@ -4,21 +4,30 @@
 //! Limits (PROTOCOL.md §1.8 hardened): a frame may announce at most the current maximum
 //! (small before login, larger after), and the read buffer grows only with the bytes that
 //! arrive; a partly received frame that gets no new byte for `frame_stall` ends the
-//! connection ([`Conn::read_deadline`]); a write that takes longer than `write_stall` ends
-//! it too; after a large frame the read buffer's memory is given back.
+//! connection (the codec reports how many bytes wait in the read buffer after every read, and
+//! [`Conn::next`] times how long that count stays the same); a write that takes longer than
+//! `write_stall` ends it too; after a large frame the read buffer's memory is given back.
 //!
 //! Invariant: a frame handed to [`Conn::feed`] is on the wire after the next [`Conn::flush`];
 //! the session flushes whenever it has nothing else queued (`Session::serve`), and the codec
 //! flushes on its own once its write buffer passes its boundary, so batching never holds
 //! output back while the session waits.
 
-use std::time::Duration;
+use std::{
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use mrci_proto::{Frame, codec::MrciCodec};
-use tokio::time::Instant;
-use tokio_util::codec::Framed;
+use tokio::time::{Instant, Sleep};
+use tokio_util::codec::{Decoder, Encoder, Framed};
 
 use crate::stream::Stream;
 
@@ -44,13 +53,70 @@ pub(crate) struct ConnLimits {
     pub(crate) write_stall: Duration,
 }
 
+/// The session codec: [`MrciCodec`], reporting after every decode how many bytes wait in the
+/// read buffer (a partial frame).
+struct WatchedCodec {
+    inner: MrciCodec,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Decoder for WatchedCodec {
+    type Item = Frame;
+    type Error = mrci_proto::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Self::Error> {
+        let res = self.inner.decode(src);
+        self.waiting.store(src.len(), Ordering::Relaxed);
+        res
+    }
+}
+
+impl Encoder<Frame> for WatchedCodec {
+    type Error = mrci_proto::Error;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), Self::Error> {
+        self.inner.encode(frame, dst)
+    }
+}
+
+/// Times a partial frame: completes when the bytes waiting have not changed for the stall
+/// period.
+struct StallWatch {
+    waiting: Arc<AtomicUsize>,
+    stall: Duration,
+    /// The count last seen, and its timer.
+    seen: Option<(usize, Pin<Box<Sleep>>)>,
+}
+
+impl StallWatch {
+    /// Ready with the stalled byte count once the partial frame made no progress for the
+    /// stall period; pending (without a timer) while nothing waits.
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<usize> {
+        let waiting = self.waiting.load(Ordering::Relaxed);
+        if waiting == 0 {
+            self.seen = None;
+            return Poll::Pending;
+        }
+        match &mut self.seen {
+            Some((len, _)) if *len == waiting => {}
+            seen => {
+                let timer = Box::pin(tokio::time::sleep_until(Instant::now() + self.stall));
+                *seen = Some((waiting, timer));
+            }
+        }
+        match &mut self.seen {
+            Some((len, timer)) => timer.as_mut().poll(cx).map(|()| *len),
+            None => Poll::Pending,
+        }
+    }
+}
+
 /// A session's framed connection.
 pub(crate) struct Conn {
-    framed: Framed<Stream, MrciCodec>,
+    framed: Framed<Stream, WatchedCodec>,
     limits: ConnLimits,
     dirty: bool,
-    /// Bytes of a partial frame, and since when that count has not grown.
-    partial: Option<(usize, Instant)>,
+    stall: StallWatch,
 }
 
 /// Why the connection ended from this side.
@@ -68,11 +134,20 @@ impl Conn {
     /// Frames `stream` for a session that is not logged in yet.
     pub(crate) fn new(stream: Stream, limits: ConnLimits) -> Self {
         let max = limits.max_payload_before_login.min(limits.max_payload);
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let codec = WatchedCodec {
+            inner: MrciCodec::with_max(max),
+            waiting: Arc::clone(&waiting),
+        };
         Self {
-            framed: Framed::new(stream, MrciCodec::with_max(max)),
+            framed: Framed::new(stream, codec),
             limits,
             dirty: false,
-            partial: None,
+            stall: StallWatch {
+                waiting,
+                stall: limits.frame_stall,
+                seen: None,
+            },
         }
     }
 
@@ -85,45 +160,26 @@ impl Conn {
                 .max_payload_before_login
                 .min(self.limits.max_payload)
         };
-        self.framed.codec_mut().set_max(max);
+        self.framed.codec_mut().inner.set_max(max);
     }
 
-    /// The next frame from the client; `None` when it closed the connection.
+    /// The next frame from the client; `None` when it closed the connection, an error when
+    /// a partial frame stalled. Cancel-safe.
     pub(crate) async fn next(&mut self) -> Option<crate::Result<Frame>> {
-        let next = self.framed.next().await;
-        let buffer = self.framed.read_buffer_mut();
-        if buffer.is_empty() && buffer.capacity() > KEEP_READ_BUFFER {
-            *buffer = BytesMut::new();
-        }
-        next.map(|res| res.map_err(crate::Error::from))
-    }
-
-    /// When the partial frame in the read buffer counts as stalled, if there is one. Call it
-    /// before every wait; a partial frame that grew starts a new stall period.
-    pub(crate) fn read_deadline(&mut self) -> Option<Instant> {
-        let len = self.framed.read_buffer().len();
-        if len == 0 {
-            self.partial = None;
-            return None;
-        }
-        let since = match self.partial {
-            Some((was, since)) if was == len => since,
-            _ => {
-                let now = Instant::now();
-                self.partial = Some((len, now));
-                now
+        let (framed, stall) = (&mut self.framed, &mut self.stall);
+        tokio::select! {
+            biased;
+            next = framed.next() => {
+                let buffer = framed.read_buffer_mut();
+                if buffer.is_empty() && buffer.capacity() > KEEP_READ_BUFFER {
+                    *buffer = BytesMut::new();
+                }
+                next.map(|res| res.map_err(crate::Error::from))
             }
-        };
-        Some(since + self.limits.frame_stall)
-    }
-
-    /// The error for a stalled partial frame, unless it grew since [`Conn::read_deadline`].
-    pub(crate) fn check_stall(&mut self) -> Result<(), ConnError> {
-        match (self.read_deadline(), self.partial) {
-            (Some(at), Some((len, _))) if at <= Instant::now() => {
-                Err(ConnError::FrameStalled(len, self.limits.frame_stall))
+            len = std::future::poll_fn(|cx| stall.poll_stalled(cx)) => {
+                let why = ConnError::FrameStalled(len, stall.stall);
+                Some(Err(crate::Error::Io(std::io::Error::other(why))))
             }
-            _ => Ok(()),
         }
     }
 

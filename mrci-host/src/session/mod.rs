@@ -155,7 +155,6 @@ impl Session {
                 self.conn.flush().await?;
             }
             let deadline = sleep_until(drain_deadline);
-            let stalled = sleep_until(self.conn.read_deadline());
             tokio::select! {
                 biased;
                 () = self.life.ending(), if !self.instances.is_draining() => {
@@ -179,7 +178,6 @@ impl Session {
                     Some(frame) => self.dispatch(frame?).await?,
                     None => return Ok(()),
                 },
-                () = stalled => self.conn.check_stall().map_err(|e| crate::Error::Io(std::io::Error::other(e)))?,
             }
         }
     }

@@ -9,6 +9,7 @@ mod commands;
 mod coverage_accounts;
 mod coverage_channels;
 mod events;
+mod front_door;
 mod groups;
 mod handshake;
 mod kits;
