@@ -3,6 +3,8 @@
 //! ([`TestClient`]).
 #![forbid(unsafe_code)]
 
+pub mod fuzzing;
+
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
@@ -96,7 +98,8 @@ impl TestHost {
     }
 }
 
-type ClientStream = Either<TcpStream, TlsStream<TcpStream>>;
+/// The client's end of a connection: plaintext or TLS, as the host's reply chose.
+pub type ClientStream = Either<TcpStream, TlsStream<TcpStream>>;
 
 /// A client connection after the handshake.
 pub struct TestClient {
@@ -171,6 +174,13 @@ impl TestClient {
                 .map(|c| c.to_vec()),
             Either::Left(_) => None,
         }
+    }
+
+    /// Gives up the codec for raw bytes: the stream, and whatever the codec had read past
+    /// the last frame it returned.
+    pub fn into_stream(self) -> (ClientStream, BytesMut) {
+        let parts = self.conn.into_parts();
+        (parts.io, parts.read_buf)
     }
 
     /// Sends one frame.
