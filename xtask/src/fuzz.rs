@@ -31,9 +31,10 @@ const TARGETS: &[(&str, u32, &[&str])] = &[
     ("session", 60, &["-max_len=4096", "-timeout=120"]),
 ];
 
-/// How cargo-fuzz builds: no sanitizer, because every crate the targets reach is
-/// `#![forbid(unsafe_code)]` except mrci-shm, which no target drives; coverage
-/// instrumentation and debug assertions stay on.
+/// How cargo-fuzz builds: no sanitizer (no unstable flags either), because every crate the
+/// targets reach is `#![forbid(unsafe_code)]` except mrci-shm, which only the session
+/// target's host reaches; optimised (unoptimised, `session` runs 20-30 times slower), with
+/// coverage instrumentation and debug assertions.
 const BUILD: &[&str] = &["--sanitizer", "none"];
 
 /// Per-input timeout for the pure targets, in seconds.
