@@ -1,13 +1,5 @@
-//! Fuzz target: MRCI and IPC frame decoding over arbitrary bytes with a small maximum.
+//! Fuzz target `frame`: MRCI and IPC frame streams through the codecs: round trips, piecewise
+//! decoding, bounded buffers. The body is `mrci_tests::fuzzing::frame`.
 #![no_main]
 
-use bytes::BytesMut;
-use libfuzzer_sys::fuzz_target;
-use mrci_proto::{frame::Frame, ipc::IpcFrame};
-
-fuzz_target!(|data: &[u8]| {
-    let mut buf = BytesMut::from(data);
-    while let Ok(Some(_)) = Frame::decode(&mut buf, 4096) {}
-    let mut buf = BytesMut::from(data);
-    while let Ok(Some(_)) = IpcFrame::decode(&mut buf, 4096) {}
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mrci_tests::fuzzing::frame(data));

@@ -1,10 +1,5 @@
-//! Fuzz target: client and host header parsing.
+//! Fuzz target `header`: client and host handshake headers: parsing and round trips. The body is
+//! `mrci_tests::fuzzing::header`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use mrci_proto::header::{ClientHeader, HostHeader};
-
-fuzz_target!(|data: &[u8]| {
-    let _ = ClientHeader::parse(data);
-    let _ = HostHeader::parse(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mrci_tests::fuzzing::header(data));

@@ -1,11 +1,5 @@
-//! Fuzz target: payload parsing for every type id; the first byte picks the type.
+//! Fuzz target `payload`: every payload layout by type id, async command payloads, ids and text
+//! forms. The body is `mrci_tests::fuzzing::payload`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use mrci_proto::{TypeId, payload::Payload};
-
-fuzz_target!(|data: &[u8]| {
-    if let Some((t, rest)) = data.split_first() {
-        let _ = Payload::parse(TypeId(*t), rest);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mrci_tests::fuzzing::payload(data));

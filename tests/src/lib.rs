@@ -3,6 +3,8 @@
 //! ([`TestClient`]), which is the client every MRCI user runs.
 #![forbid(unsafe_code)]
 
+pub mod fuzzing;
+
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
@@ -91,6 +93,9 @@ impl TestHost {
     }
 }
 
+/// The client's end of a connection, plaintext or TLS, as raw bytes.
+pub type ClientStream = mrci_cli::client::Transport;
+
 /// A client connection after the handshake: the [`mrci_cli::client`] library with the
 /// helpers the tests use. Every receive waits at most [`PATIENCE`].
 pub struct TestClient {
@@ -164,6 +169,12 @@ impl TestClient {
     /// The library client underneath.
     pub fn client(&mut self) -> &mut Client {
         &mut self.inner
+    }
+
+    /// Gives up the codec for raw bytes: the stream, and whatever the codec had read past
+    /// the last frame it returned.
+    pub fn into_stream(self) -> (ClientStream, bytes::BytesMut) {
+        self.inner.into_transport()
     }
 
     /// Sends one frame.

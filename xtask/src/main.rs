@@ -5,6 +5,7 @@
 //! checks a developer can run by hand with the same command.
 #![forbid(unsafe_code)]
 
+mod fuzz;
 mod tidy;
 
 use std::{
@@ -19,13 +20,18 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci               fmt --check, clippy -D warnings, every test, benches in test mode, docs
+  ci               fmt --check, clippy -D warnings, every test, benches in test mode, docs,
+                   fuzz --ci
   bench [--quick] [--only load|micro]
                    release build, the loopback load generator against a real host (table,
                    target/bench/load.json, latency.svg), then the criterion benchmarks and a
                    summary table; --quick is the short smoke run
+  fuzz --ci        every fuzz target for a bounded time (about 4 minutes), seeded with the
+                   committed corpus fuzz/corpus/<target>/; fails on any crash
   fuzz <target> [-- <libfuzzer args>]
-                   build (and with cargo-fuzz installed, run) a fuzz target: frame, header, payload
+                   run one fuzz target until stopped: frame, header, payload, args, ipc, session;
+                   new inputs go to target/fuzz/corpus/<target>/
+  (both install cargo-fuzz when it is missing)
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -35,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
-        Some("fuzz") => fuzz(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
@@ -57,6 +63,7 @@ fn ci() -> anyhow::Result<()> {
     cargo(&["build", "--workspace", "--bins"])?;
     cargo(&["test", "--workspace", "--all-targets"])?;
     cargo(&["test", "--workspace", "--doc"])?;
+    fuzz::fuzz(&["--ci".to_owned()])?;
     bench_smoke()?;
     let mut doc = Command::new(cargo_bin());
     doc.args(["doc", "--workspace", "--no-deps"])
@@ -208,31 +215,6 @@ fn format_ns(ns: f64) -> String {
         n if n >= 1e3 => format!("{:.3} us", n / 1e3),
         n => format!("{n:.1} ns"),
     }
-}
-
-fn fuzz(args: &[String]) -> anyhow::Result<()> {
-    let Some(target) = args.first() else {
-        bail!("fuzz needs a target: frame, header or payload")
-    };
-    let has_cargo_fuzz = Command::new(cargo_bin())
-        .args(["fuzz", "--help"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if has_cargo_fuzz {
-        let mut cmd = Command::new(cargo_bin());
-        cmd.current_dir("fuzz")
-            .args(["fuzz", "run", target])
-            .args(&args[1..]);
-        return run(cmd);
-    }
-    eprintln!("cargo-fuzz is not installed (cargo install cargo-fuzz); building the target only");
-    cargo(&[
-        "build",
-        "--manifest-path",
-        "fuzz/Cargo.toml",
-        "--bin",
-        target,
-    ])
 }
 
 fn cargo(args: &[&str]) -> anyhow::Result<()> {

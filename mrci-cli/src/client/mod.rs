@@ -219,6 +219,13 @@ impl Client {
             .await
     }
 
+    /// Gives up the framing: the connection, and the bytes read past the last frame
+    /// returned (for tools that continue with raw bytes).
+    pub fn into_transport(self) -> (Transport, bytes::BytesMut) {
+        let parts = self.frames.into_parts();
+        (parts.io, parts.read_buf)
+    }
+
     /// Splits the client into a half that receives (and keeps the command table) and a half
     /// that sends, for use from different tasks.
     pub fn split(self) -> (ReadHalf, WriteHalf) {
