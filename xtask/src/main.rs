@@ -51,6 +51,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn ci() -> anyhow::Result<()> {
+    ensure_system_tools()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[
         "clippy",
@@ -71,6 +72,39 @@ fn ci() -> anyhow::Result<()> {
     run(doc)?;
     println!("xtask ci: all checks passed");
     Ok(())
+}
+
+/// Installs what the tests need besides Rust when it is missing, from the distribution's
+/// packages: `socat` (the shell example module talks to its socket through it).
+fn ensure_system_tools() -> anyhow::Result<()> {
+    let missing = |tool: &str| {
+        !Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !missing("socat") {
+        return Ok(());
+    }
+    println!("xtask ci: installing socat with apt-get");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.arg("apt-get");
+            sudo
+        };
+        cmd.args(args);
+        run(cmd)
+    };
+    apt(&["update", "-qq"])?;
+    apt(&["install", "-y", "-qq", "socat"])
 }
 
 fn bench(args: &[String]) -> anyhow::Result<()> {
