@@ -207,10 +207,19 @@ pub struct Limits {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Security {
-    /// Failed logins in a row that lock an account.
+    /// Failed logins in a row from one address that lock that address out of the account
+    /// (other addresses, the owner's included, are not affected).
     pub max_failed_logins: u32,
-    /// Seconds of the first lock; each further lock doubles it (capped at a day).
+    /// Seconds of the first such lock; each further lock of the same address doubles it
+    /// (capped at a day).
     pub lockout_secs: i64,
+    /// Failed logins on one account from all addresses together (since its last success)
+    /// that start an account-wide pause for addresses that have failed on it: the defence
+    /// against guessing spread over many addresses. An address with no failures on the
+    /// account is never paused.
+    pub max_failed_logins_per_account: u32,
+    /// Seconds of that pause.
+    pub account_backoff_secs: i64,
     /// Password attempts (`auth`) allowed per client address per minute; 0 disables.
     pub auth_attempts_per_minute: u32,
     /// Argon2id memory cost in KiB.
@@ -371,6 +380,8 @@ impl Default for Security {
         Self {
             max_failed_logins: 5,
             lockout_secs: 300,
+            max_failed_logins_per_account: 20,
+            account_backoff_secs: 60,
             auth_attempts_per_minute: 20,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
@@ -431,8 +442,11 @@ impl Config {
                 "limits.header_timeout_secs and limits.tls_timeout_secs must be at least 1",
             ),
             (
-                security.max_failed_logins == 0 || security.lockout_secs < 1,
-                "security.max_failed_logins and security.lockout_secs must be at least 1",
+                security.max_failed_logins == 0
+                    || security.lockout_secs < 1
+                    || security.max_failed_logins_per_account == 0
+                    || security.account_backoff_secs < 1,
+                "security.max_failed_logins, lockout_secs, max_failed_logins_per_account and account_backoff_secs must be at least 1",
             ),
             (
                 self.tls.common_names.iter().any(|n| n.trim().is_empty()),

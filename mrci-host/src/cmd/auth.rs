@@ -2,14 +2,19 @@
 //!
 //! `auth` never tells an unknown account from a wrong password: both run a full Argon2id
 //! verification and answer "Access denied", so neither the text nor the timing enumerates
-//! accounts. Failures are counted per account; past the configured threshold the account is
-//! locked for a time that doubles with each further lock (see `Store::record_login_failure`).
+//! accounts. Failures are counted per (account, address): past the threshold that address is
+//! locked out of that account for a time that doubles with each further lock, while the
+//! owner's other addresses are not; failures spread over many addresses pause only the
+//! addresses that failed (see `store::logins`).
 
 use super::{
     CmdCtx, CmdResult, CommandDef, Fail, Input, LoggedInClass, Refusal, SessionRequest, refuse,
     task, util::login_arg,
 };
-use crate::{password, store::UserRecord};
+use crate::{
+    password,
+    store::{LoginBlock, UserRecord},
+};
 
 /// The answer to a wrong password and to an unknown account alike.
 const DENIED: &str = "Access denied.";
@@ -86,16 +91,10 @@ async fn check_password(
                 Refusal::new("Access denied. The account is locked by an administrator.").into(),
             );
         }
-        if let Some(until) = user
-            .as_ref()
-            .and_then(|u| u.locked_until)
-            .filter(|t| *t > now)
+        if let Some(user) = &user
+            && let Some(block) = ctx.host.store.login_block(&user.id, &ip, now).await?
         {
-            return Err(refuse!(
-                "Access denied. The account is locked for another {} seconds.",
-                until - now
-            )
-            .into());
+            return Err(blocked(block, now, "another ").into());
         }
         ctx.priv_prompt("Enter password (an empty answer cancels): ")
             .await;
@@ -120,7 +119,7 @@ async fn check_password(
             continue;
         };
         if ctx.host.hasher.verify(&password, &user.phc).await? {
-            store.record_login_success(&user.id, now).await?;
+            store.record_login_success(&user.id, &ip).await?;
             store
                 .log_auth(Some(&user.id), &ip, &app, true, "password accepted", now)
                 .await?;
@@ -130,15 +129,29 @@ async fn check_password(
             .log_auth(Some(&user.id), &ip, &app, false, "wrong password", now)
             .await?;
         let limits = &ctx.host.config.security;
-        if let Some(until) = store.record_login_failure(&user.id, now, limits).await? {
-            tracing::warn!(user = %user.name, until, "account locked after repeated failed logins");
-            return Err(refuse!(
-                "Too many failed attempts. The account is locked for {} seconds.",
-                until - now
-            )
-            .into());
+        if let Some(block) = store
+            .record_login_failure(&user.id, &ip, now, limits)
+            .await?
+        {
+            tracing::warn!(user = %user.name, %ip, ?block, "login paused after repeated failures");
+            return Err(blocked(block, now, "").into());
         }
         ctx.refuse(&Refusal::new(DENIED)).await;
+    }
+}
+
+/// Why a login must wait: this address failed too often (the owner's other addresses are not
+/// affected), or the account is pausing the addresses that failed on it.
+fn blocked(block: LoginBlock, now: i64, another: &str) -> Refusal {
+    match block {
+        LoginBlock::Address(until) => refuse!(
+            "Access denied. Too many failed attempts: the account is locked for {another}{} seconds from your address.",
+            until - now
+        ),
+        LoginBlock::Account(until) => refuse!(
+            "Access denied. Too many failed attempts on this account: try again in {} seconds.",
+            until - now
+        ),
     }
 }
 

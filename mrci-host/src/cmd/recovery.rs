@@ -194,7 +194,9 @@ async fn recover_acct(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     }
     let now = ctx.host.clock.now();
     store.set_password(&user.id, &phc, false).await?;
-    store.record_login_success(&user.id, now).await?;
+    store
+        .record_login_success(&user.id, &ctx.view().ip.to_string())
+        .await?;
     let view = ctx.view();
     store
         .log_recovery(

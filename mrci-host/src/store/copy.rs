@@ -70,6 +70,18 @@ const TABLES: &[Table] = &[
         identity: None,
     },
     Table {
+        name: "login_failures",
+        columns: &[
+            ("user_id", Blob),
+            ("ip_address", Text),
+            ("failures", Int),
+            ("lock_count", Int),
+            ("locked_until", Int),
+            ("last_failure", Int),
+        ],
+        identity: None,
+    },
+    Table {
         name: "auth_log",
         columns: &[
             ("id", Int),

@@ -6,6 +6,7 @@ use mrci_proto::UserId;
 use sqlx::Row;
 
 use super::{
+    LoginBlock,
     backend::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS},
     testing::{store_tests, with_pg_schema},
     *,
@@ -103,7 +104,7 @@ async fn postgres_migrates_once() {
             .await
             .unwrap();
         store.close().await;
-        assert_eq!(applied, 4);
+        assert_eq!(applied, POSTGRES_MIGRATIONS.iter().count() as i64);
     })
     .await;
 }
@@ -189,10 +190,17 @@ store_tests! {
             lockout_secs: 60,
             ..Security::default()
         };
-        let locks = join_all((0..6).map(|_| store.record_login_failure(&id, 100, &limits))).await;
-        let locks: Vec<i64> = locks.into_iter().filter_map(|r| r.unwrap()).collect();
-        assert_eq!(locks.len(), 2, "the 3rd and the 6th failure lock");
-        assert_eq!(store.user_by_id(&id).await.unwrap().unwrap().failed_logins, 0);
+        let locks = join_all((0..6).map(|_| store.record_login_failure(&id, "10.0.0.1", 100, &limits))).await;
+        let mut locks: Vec<LoginBlock> = locks.into_iter().filter_map(|r| r.unwrap()).collect();
+        locks.sort_by_key(|b| match b {
+            LoginBlock::Address(t) | LoginBlock::Account(t) => *t,
+        });
+        assert_eq!(
+            locks,
+            [LoginBlock::Address(160), LoginBlock::Address(220)],
+            "the 3rd and the 6th failure lock, the second twice as long"
+        );
+        assert_eq!(store.user_by_id(&id).await.unwrap().unwrap().failed_logins, 6);
     }
 
     async fn names_are_unique_whatever_their_case(store) {

@@ -5,7 +5,7 @@ use mrci_proto::UserId;
 use sqlx::{Any, Row, any::AnyRow};
 
 use super::{Store, backend::flag, contains, is_unique_violation};
-use crate::{Error, Result, config::Security};
+use crate::{Error, Result};
 
 /// An account as the host needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -351,58 +351,6 @@ impl Store {
         .await?;
         Ok((row.try_get("n")?, row.try_get("admins")?))
     }
-
-    /// Counts a failed login. When the count reaches `limits.max_failed_logins` the account is
-    /// locked; each lock lasts twice as long as the previous one (at most a day). Returns the
-    /// lock's end when this failure locked the account.
-    ///
-    /// # Errors
-    /// On a database failure.
-    pub async fn record_login_failure(
-        &self,
-        id: &UserId,
-        now: i64,
-        limits: &Security,
-    ) -> Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE user_id = $1 RETURNING failed_logins, lock_count")
-            .bind(&id.0[..])
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let (failed, locks): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-        if failed < i64::from(limits.max_failed_logins.max(1)) {
-            tx.commit().await?;
-            return Ok(None);
-        }
-        let secs = limits
-            .lockout_secs
-            .max(1)
-            .saturating_mul(1 << locks.clamp(0, 16))
-            .min(86_400);
-        let until = now + secs;
-        sqlx::query("UPDATE users SET failed_logins = 0, lock_count = lock_count + 1, locked_until = $1 WHERE user_id = $2")
-            .bind(until)
-            .bind(&id.0[..])
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(until))
-    }
-
-    /// Resets the failure count and any lock after a successful login.
-    ///
-    /// # Errors
-    /// On a database failure.
-    pub async fn record_login_success(&self, id: &UserId, _now: i64) -> Result<()> {
-        sqlx::query("UPDATE users SET failed_logins = 0, lock_count = 0, locked_until = NULL WHERE user_id = $1")
-            .bind(&id.0[..])
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -461,76 +409,5 @@ mod tests {
             assert_eq!(store.user_counts().await.unwrap(), (2, 1));
         }
 
-        async fn lockout_backoff_and_reset(store) {
-            let id = store
-                .create_user("carol", None, "users", "phc", false, false)
-                .await
-                .unwrap();
-            let limits = Security {
-                max_failed_logins: 3,
-                lockout_secs: 60,
-                ..Security::default()
-            };
-            assert_eq!(
-                store
-                    .record_login_failure(&id, 1000, &limits)
-                    .await
-                    .unwrap(),
-                None
-            );
-            assert_eq!(
-                store
-                    .record_login_failure(&id, 1000, &limits)
-                    .await
-                    .unwrap(),
-                None
-            );
-            assert_eq!(
-                store.user_by_id(&id).await.unwrap().unwrap().failed_logins,
-                2
-            );
-            assert_eq!(
-                store
-                    .record_login_failure(&id, 1000, &limits)
-                    .await
-                    .unwrap(),
-                Some(1060)
-            );
-            let user = store.user_by_id(&id).await.unwrap().unwrap();
-            assert_eq!((user.failed_logins, user.locked_until), (0, Some(1060)));
-            assert_eq!(user.lock_end(1059), Some(1060));
-            assert_eq!(user.lock_end(1060), None, "expired");
-            for _ in 0..2 {
-                store
-                    .record_login_failure(&id, 2000, &limits)
-                    .await
-                    .unwrap();
-            }
-            assert_eq!(
-                store
-                    .record_login_failure(&id, 2000, &limits)
-                    .await
-                    .unwrap(),
-                Some(2120),
-                "doubled"
-            );
-            store.record_login_success(&id, 3000).await.unwrap();
-            let user = store.user_by_id(&id).await.unwrap().unwrap();
-            assert_eq!(user.locked_until, None);
-            for _ in 0..2 {
-                store
-                    .record_login_failure(&id, 4000, &limits)
-                    .await
-                    .unwrap();
-            }
-            assert_eq!(
-                store
-                    .record_login_failure(&id, 4000, &limits)
-                    .await
-                    .unwrap(),
-                Some(4060),
-                "backoff reset"
-            );
-        }
     }
 }

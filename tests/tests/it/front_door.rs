@@ -185,3 +185,70 @@ async fn a_client_that_stops_reading_is_closed() -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the host still serves the stalled client"))??;
     host.shutdown().await
 }
+
+/// Answers `auth -user alice` with `password` on a fresh prompt; the ERR text if refused.
+async fn try_login(client: &mut TestClient, password: &str) -> anyhow::Result<Option<String>> {
+    let id = client.id("auth")?;
+    let branch = mrci_proto::BranchId(0);
+    client
+        .send(mrci_proto::Frame::text(id, branch, "-user alice"))
+        .await?;
+    let asked = client
+        .until(|f| f.cmd_id == id && matches!(f.type_id, TypeId::ERR | TypeId::PRIV_TEXT))
+        .await?;
+    if let Some(refused) = asked.last().filter(|f| f.type_id == TypeId::ERR) {
+        let why = refused.text_payload();
+        client
+            .until(|f| f.cmd_id == id && f.type_id == TypeId::IDLE)
+            .await?;
+        return Ok(Some(why));
+    }
+    client
+        .send(mrci_proto::Frame::text(id, branch, password))
+        .await?;
+    let frames = client
+        .until(|f| f.cmd_id == id && matches!(f.type_id, TypeId::IDLE | TypeId::PRIV_TEXT))
+        .await?;
+    let err = frames
+        .iter()
+        .find(|f| f.cmd_id == id && f.type_id == TypeId::ERR)
+        .map(mrci_proto::Frame::text_payload);
+    if frames
+        .last()
+        .is_some_and(|f| f.type_id == TypeId::PRIV_TEXT)
+    {
+        // Denied and asked again: cancel with an empty answer.
+        client.send(mrci_proto::Frame::text(id, branch, "")).await?;
+        client
+            .until(|f| f.cmd_id == id && f.type_id == TypeId::IDLE)
+            .await?;
+    }
+    Ok(err)
+}
+
+#[tokio::test]
+async fn guessing_from_one_address_never_locks_the_owner_out() -> anyhow::Result<()> {
+    let host = TestHost::start_with(|c| {
+        c.security.max_failed_logins = 3;
+        c.security.max_failed_logins_per_account = 100;
+    })
+    .await?;
+    host.add_user("alice", PW, "users").await?;
+    let mut attacker = TestClient::connect_from(ATTACKER, host.addr).await?;
+    let mut refusals = Vec::new();
+    for _ in 0..4 {
+        refusals.push(try_login(&mut attacker, "Wr0ng-guess!").await?);
+    }
+    let last = refusals.last().cloned().flatten().unwrap_or_default();
+    assert!(
+        last.contains("from your address"),
+        "the guessing address is locked out: {refusals:?}"
+    );
+    // The right password from the guessing address is refused while its lock lasts…
+    let again = try_login(&mut attacker, PW).await?;
+    assert!(again.is_some_and(|why| why.contains("from your address")));
+    // …and the owner, from an address with no failures, gets in.
+    let mut owner = TestClient::connect(host.addr).await?;
+    owner.login("alice", PW).await?;
+    host.shutdown().await
+}

@@ -71,7 +71,7 @@ async fn populate(store: &Store) -> Vec<&'static str> {
         ..Default::default()
     };
     store
-        .record_login_failure(&carol, 1000, &limits)
+        .record_login_failure(&carol, "10.0.0.8", 1000, &limits)
         .await
         .unwrap();
     store
