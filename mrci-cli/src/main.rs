@@ -13,6 +13,11 @@ use std::{path::PathBuf, process::ExitCode};
 
 mod term;
 
+/// mimalloc gives memory back to the system soon after it is freed (glibc's allocator keeps a
+/// host's high-water mark); see README "Memory".
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mrci_host::{Config, admin, host::Clock};
