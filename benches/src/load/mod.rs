@@ -56,9 +56,10 @@ pub struct Plan {
     pub casts_pipelined: usize,
     /// Casts in flight in the pipelined run.
     pub cast_window: usize,
-    /// Sessions taking logins in the login-cost scenario.
-    pub login_workers: usize,
-    /// How long the login-cost scenario runs (the hash alone runs as long again).
+    /// Sessions logging in at once in the login-cost scenario, one run per entry: as many
+    /// as cores, and more (the host then hashes more passwords at once than it has cores).
+    pub login_sessions: Vec<usize>,
+    /// How long each login-cost run lasts (the hash alone runs as long again).
     pub login_for: Duration,
     /// Idle logged-in sessions the idle scenario opens.
     pub idle_sessions: usize,
@@ -75,6 +76,7 @@ pub struct Plan {
 impl Plan {
     /// The full plan, or the quick one that finishes in well under a minute.
     pub fn new(quick: bool) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         if quick {
             Self {
                 quick,
@@ -88,7 +90,7 @@ impl Plan {
                 casts_serial: 200,
                 casts_pipelined: 1_000,
                 cast_window: 64,
-                login_workers: 8,
+                login_sessions: vec![cpus, 4 * cpus],
                 login_for: Duration::from_secs(2),
                 idle_sessions: 1_000,
                 idle_parallel: 32,
@@ -109,7 +111,7 @@ impl Plan {
                 casts_serial: 2_000,
                 casts_pipelined: 20_000,
                 cast_window: 64,
-                login_workers: 8,
+                login_sessions: vec![cpus, 4 * cpus],
                 login_for: Duration::from_secs(10),
                 idle_sessions: 100_000,
                 idle_parallel: 64,
