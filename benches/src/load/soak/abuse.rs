@@ -8,7 +8,7 @@
 //! held, which the soak's descriptor and memory readings check.
 //!
 //! Invariant: every action ends within [`PATIENCE`] (a wait for the host to close within
-//! [`CLOSE_WITHIN`]) and in exactly one [`Tally`](super::tally::Tally) count.
+//! ten seconds) and in exactly one [`Tally`](super::tally::Tally) count.
 
 use std::{net::IpAddr, time::Duration};
 

@@ -3,7 +3,8 @@
 //! sometimes a module command, then log out or just leave), a module caller that keeps its
 //! module process warm, and a canary that times `my_info` for the whole soak.
 //!
-//! Invariant: every action ends within [`PATIENCE`] and in exactly one [`Tally`] count.
+//! Invariant: every action ends within [`PATIENCE`] and in exactly one
+//! [`Tally`](super::tally::Tally) count.
 
 use std::{
     sync::{Arc, Mutex},
