@@ -22,10 +22,15 @@ usage: cargo xtask <command>
 commands:
   ci               fmt --check, clippy -D warnings, every test, benches in test mode, docs,
                    fuzz --ci
-  bench [--quick] [--only load|micro]
+  bench [--quick] [--only load|micro] [--sessions N]
                    release build, the loopback load generator against a real host (table,
-                   target/bench/load.json, latency.svg), then the criterion benchmarks and a
-                   summary table; --quick is the short smoke run
+                   target/bench/load.json, latency.svg, idle-sessions.svg; up to 100,000 idle
+                   sessions, or N), then the criterion benchmarks and a summary table;
+                   --quick is the short smoke run
+  bench --soak [--quick] [--duration TIME]
+                   release build, then only the soak: a mixed load for TIME (default 10m,
+                   30s with --quick), judged on memory, descriptors and delivery
+                   (target/bench/soak.txt, soak.json, soak.svg)
   fuzz --ci        every fuzz target for a bounded time (about 4 minutes), seeded with the
                    committed corpus fuzz/corpus/<target>/; fails on any crash
   fuzz <target> [-- <libfuzzer args>]
@@ -109,19 +114,33 @@ fn ensure_system_tools() -> anyhow::Result<()> {
 
 fn bench(args: &[String]) -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    let only = match args.iter().position(|a| a == "--only") {
-        Some(i) => Some(
-            args.get(i + 1)
-                .map(String::as_str)
-                .context("--only needs load or micro")?,
-        ),
-        None => None,
+    let value = |flag: &str| -> anyhow::Result<Option<&str>> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => Ok(Some(
+                args.get(i + 1)
+                    .map(String::as_str)
+                    .with_context(|| format!("{flag} needs a value"))?,
+            )),
+            None => Ok(None),
+        }
     };
+    let only = value("--only")?;
     if let Some(other) = only.filter(|o| !["load", "micro"].contains(o)) {
         bail!("--only takes load or micro, not {other}");
     }
+    // Passed on to the load generator as they are.
+    let mut extra = Vec::new();
+    for flag in ["--sessions", "--duration"] {
+        if let Some(v) = value(flag)? {
+            extra.extend([flag.to_owned(), v.to_owned()]);
+        }
+    }
+    if args.iter().any(|a| a == "--soak") {
+        extra.push("--soak".to_owned());
+        return load(quick, &extra);
+    }
     if only != Some("micro") {
-        load(quick)?;
+        load(quick, &extra)?;
     }
     if only != Some("load") {
         micro(quick)?;
@@ -129,23 +148,30 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The load generator's `--quick` run on the debug build CI already has: proof that every
-/// scenario still runs end to end. Its figures are not judged.
+/// The load generator's `--quick` runs on the debug build CI already has, the scenarios
+/// and then the 30-second soak: proof that everything still runs end to end. Their figures
+/// are not judged; a lost or damaged cast in the soak fails the run.
 fn bench_smoke() -> anyhow::Result<()> {
     cargo(&["build", "-p", "mrci-modrun", "--example", "hello_module"])?;
     let bin = target_dir().join("debug");
-    let mut cmd = Command::new(bin.join("mrci-load"));
-    cmd.arg("--quick")
-        .arg("--mrci")
-        .arg(bin.join("mrci"))
-        .arg("--out")
-        .arg(target_dir().join("bench-smoke"));
-    run(cmd)
+    for soak in [false, true] {
+        let mut cmd = Command::new(bin.join("mrci-load"));
+        cmd.arg("--quick")
+            .arg("--mrci")
+            .arg(bin.join("mrci"))
+            .arg("--out")
+            .arg(target_dir().join("bench-smoke"));
+        if soak {
+            cmd.arg("--soak");
+        }
+        run(cmd)?;
+    }
+    Ok(())
 }
 
-/// Builds the host and the load generator in release and runs the generator, which starts
-/// the host itself and writes its results under `target/bench/`.
-fn load(quick: bool) -> anyhow::Result<()> {
+/// Builds the host and the load generator in release and runs the generator (with `extra`
+/// arguments), which starts the host itself and writes its results under `target/bench/`.
+fn load(quick: bool, extra: &[String]) -> anyhow::Result<()> {
     cargo(&[
         "build",
         "--release",
@@ -167,7 +193,8 @@ fn load(quick: bool) -> anyhow::Result<()> {
     let mut cmd = Command::new(bin.join("mrci-load"));
     cmd.arg("--mrci")
         .arg(bin.join("mrci"))
-        .args(["--out", "target/bench"]);
+        .args(["--out", "target/bench"])
+        .args(extra);
     if quick {
         cmd.arg("--quick");
     }

@@ -2,9 +2,12 @@
 //! ring, the MRCI frame codec) can do, so the host's figures can be read as a ratio to what
 //! this machine allows.
 //!
-//! One TLS listener on its own runtime (as the host has its own process). Each connection is
-//! one task that `select!`s over its socket and a bounded inbox, the same shape as a host
-//! session. On accept it sends an IDLE on the ASYNC_RDY id. Then:
+//! One listener on its own runtime (as the host has its own process). Each connection does
+//! the host's handshake (PROTOCOL.md §1: the 410-byte client header in, the 35-byte host
+//! header and HOST_CERT out, TLS on the same socket), so clients connect to it with
+//! [`Client::connect`] and every connect stage can be compared. Then it is one task that
+//! `select!`s over its socket and a bounded inbox, the same shape as a host session: it sends
+//! an IDLE on the ASYNC_RDY id (no command announcements before it), then:
 //! - a frame for [`JOIN`] makes the connection a relay receiver (answered with IDLE);
 //! - a frame for [`CAST`] is copied to every receiver's inbox as `[type][cmd 5][branch 0]
 //!   [data]` with `try_send` (dropped when full, like the host's bus) and answered with IDLE;
@@ -15,26 +18,28 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
-use mrci_cli::client::{Client, Transport};
+use mrci_cli::client::{Client, ConnectOptions, Target};
 use mrci_proto::{
     BranchId, CmdId, Frame, SessionId, TypeId,
     async_id::AsyncId,
     codec::MrciCodec,
-    header::{HostHeader, Reply, Version},
+    header::{ClientHeader, HostHeader, Reply, Version},
 };
 use rustls::{
     ServerConfig,
-    pki_types::{CertificateDer, PrivateKeyDer, ServerName},
+    pki_types::{CertificateDer, PrivateKeyDer},
 };
 use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
     sync::{mpsc, oneshot},
 };
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
-use super::client::PATIENCE;
+use super::client;
 
 /// Command id that registers a relay receiver.
 pub const JOIN: CmdId = CmdId(300);
@@ -52,9 +57,9 @@ type Receivers = Arc<Mutex<Vec<mpsc::Sender<Frame>>>>;
 pub struct Baseline {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The TLS client side, trusting the baseline's certificate; built once, as the host's
-    /// clients share one configuration.
-    connector: TlsConnector,
+    /// How clients connect: trust on first use, one TLS configuration shared by every
+    /// session, as for the host.
+    opts: ConnectOptions,
     receivers: Receivers,
     _stop: oneshot::Sender<()>,
 }
@@ -68,7 +73,7 @@ impl Baseline {
         let key = rcgen::KeyPair::generate()?;
         let cert =
             rcgen::CertificateParams::new(vec!["localhost".to_owned()])?.self_signed(&key)?;
-        let connector = TlsConnector::from(mrci_host::tls::client_config_trusting(&cert.pem())?);
+        let cert_pem = Bytes::from(cert.pem().into_bytes());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -95,39 +100,24 @@ impl Baseline {
                 };
                 tokio::select! {
                     _ = stopped => {}
-                    () = accept_loop(listener, acceptor, shared) => {}
+                    () = accept_loop(listener, acceptor, cert_pem, shared) => {}
                 }
             });
         });
         Ok(Self {
             addr,
-            connector,
+            opts: client::options(),
             receivers,
             _stop: stop,
         })
     }
 
-    /// A new client session, past the ready frame.
+    /// A new client session, past the ready frame, connected as to the host.
     ///
     /// # Errors
-    /// Network and TLS failures.
+    /// Network, handshake and TLS failures.
     pub async fn session(&self) -> anyhow::Result<Client> {
-        let tcp = TcpStream::connect(self.addr).await?;
-        tcp.set_nodelay(true)?;
-        let tls = self
-            .connector
-            .connect(ServerName::try_from("localhost")?, tcp)
-            .await?;
-        // The baseline has no MRCI handshake; this is the header it would have sent.
-        let header = HostHeader {
-            reply: Reply::TLS,
-            version: Version::default(),
-            session_id: SessionId([0; 28]),
-        };
-        let mut session = Client::from_transport(Transport::from(tls), header);
-        session.set_read_timeout(Some(PATIENCE));
-        session.wait_ready(PATIENCE).await?;
-        Ok(session)
+        Ok(Client::connect(&Target::from(self.addr), &self.opts).await?)
     }
 
     /// Forgets every relay receiver (between fan-out runs).
@@ -139,7 +129,12 @@ impl Baseline {
     }
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, receivers: Receivers) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    cert_pem: Bytes,
+    receivers: Receivers,
+) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
@@ -147,12 +142,36 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, receivers: Re
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let receivers = Arc::clone(&receivers);
+        let cert_pem = cert_pem.clone();
         tokio::spawn(async move {
+            let Ok(tcp) = handshake(tcp, cert_pem).await else {
+                return;
+            };
             if let Ok(tls) = acceptor.accept(tcp).await {
                 serve(Framed::new(tls, MrciCodec::new()), receivers).await;
             }
         });
     }
+}
+
+/// The host's handshake up to TLS: the client header in, the host header and HOST_CERT
+/// out in one write. The common name is not checked: the baseline has one certificate.
+async fn handshake(mut tcp: TcpStream, cert_pem: Bytes) -> anyhow::Result<TcpStream> {
+    let mut raw = [0u8; ClientHeader::LEN];
+    tokio::time::timeout(client::PATIENCE, tcp.read_exact(&mut raw)).await??;
+    ClientHeader::parse(&raw)?;
+    let mut out = BytesMut::with_capacity(HostHeader::LEN + Frame::HEADER_LEN + cert_pem.len());
+    HostHeader {
+        reply: Reply::TLS,
+        version: Version::default(),
+        session_id: SessionId([0; 28]),
+    }
+    .write(&mut out);
+    AsyncId::SYS_MSG
+        .frame(TypeId::HOST_CERT, cert_pem)
+        .encode(&mut out)?;
+    tcp.write_all(&out).await?;
+    Ok(tcp)
 }
 
 async fn serve(

@@ -1,7 +1,9 @@
 //! The host under test: a separate `mrci host run` process on a loopback port with a
-//! temporary data directory and a configuration file written for the load (session limit
-//! raised, per-address password-attempt limit off, cheap Argon2 so that thousands of logins
-//! finish in seconds). A separate process lets the generator read the host's own memory.
+//! temporary data directory and a configuration file written for the load ([`Setup`]: the
+//! session and admission limits raised, the per-address password-attempt limit off, cheap
+//! Argon2 so that thousands of logins finish in seconds unless a scenario asks for the
+//! default cost). A separate process lets the generator read the host's own memory, open
+//! files and CPU time.
 
 use std::{
     io::{BufRead, BufReader},
@@ -31,40 +33,101 @@ pub struct HostProcess {
     pub pid: u32,
     /// Connect options shared by every client of this host (its pin and TLS configuration).
     pub opts: ConnectOptions,
+    stop_within: Duration,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
-/// The configuration file for a host that must hold `max_sessions` sessions.
-fn config_text(data_dir: &Path, max_sessions: usize) -> String {
-    format!(
-        "listen = \"127.0.0.1:0\"\n\
-         data_dir = {data_dir:?}\n\
-         [limits]\n\
-         max_sessions = {max_sessions}\n\
-         [security]\n\
-         auth_attempts_per_minute = 0\n\
-         argon2_memory_kib = 64\n\
-         argon2_iterations = 1\n"
-    )
+/// How the host under test is configured.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// `limits.max_sessions`.
+    pub max_sessions: usize,
+    /// `limits.max_unauthenticated` and `limits.max_unauthenticated_per_address`: the
+    /// generator opens many sessions at once from one or a few addresses.
+    pub max_unauthenticated: usize,
+    /// `limits.login_timeout_secs`.
+    pub login_timeout_secs: u64,
+    /// Keep the host's default Argon2 cost instead of the cheap 64 KiB x 1.
+    pub default_argon2: bool,
+    /// `limits.max_payload`, when not the default.
+    pub max_payload: Option<usize>,
+    /// Further administrator accounts created before the host starts (their one-time
+    /// passwords are thrown away: a scenario uses them only for refused logins).
+    pub extra_accounts: Vec<String>,
+    /// How long [`HostProcess::stop`] waits after SIGTERM.
+    pub stop_within: Duration,
+}
+
+impl Setup {
+    /// The configuration of the shared load host: room for `max_sessions`, cheap logins.
+    pub fn load(max_sessions: usize) -> Self {
+        Self {
+            max_sessions,
+            max_unauthenticated: 1_024,
+            login_timeout_secs: 60,
+            default_argon2: false,
+            max_payload: None,
+            extra_accounts: Vec::new(),
+            stop_within: Duration::from_secs(10),
+        }
+    }
+
+    /// The configuration file's text.
+    fn config_text(&self, data_dir: &Path) -> String {
+        let mut text = format!(
+            "listen = \"127.0.0.1:0\"\n\
+             data_dir = {data_dir:?}\n\
+             [limits]\n\
+             max_sessions = {}\n\
+             max_unauthenticated = {}\n\
+             max_unauthenticated_per_address = {}\n\
+             login_timeout_secs = {}\n",
+            self.max_sessions,
+            self.max_unauthenticated,
+            self.max_unauthenticated,
+            self.login_timeout_secs,
+        );
+        if let Some(max) = self.max_payload {
+            text.push_str(&format!("max_payload = {max}\n"));
+        }
+        text.push_str("[security]\nauth_attempts_per_minute = 0\n");
+        if !self.default_argon2 {
+            text.push_str("argon2_memory_kib = 64\nargon2_iterations = 1\n");
+        }
+        text
+    }
 }
 
 impl HostProcess {
-    /// Creates the data directory and the load account, starts `mrci` and waits until it
-    /// listens; `log` receives the host's stderr.
+    /// Starts a host configured by [`Setup::load`]; see [`Self::start_with`].
+    ///
+    /// # Errors
+    /// As [`Self::start_with`].
+    pub async fn start(mrci: &Path, max_sessions: usize, log: &Path) -> anyhow::Result<Self> {
+        Self::start_with(mrci, &Setup::load(max_sessions), log).await
+    }
+
+    /// Creates the data directory and the load account, starts `mrci` configured by
+    /// `setup` and waits until it listens; `log` receives the host's stderr.
     ///
     /// # Errors
     /// If the account cannot be created or the host does not start within 30 seconds.
-    pub async fn start(mrci: &Path, max_sessions: usize, log: &Path) -> anyhow::Result<Self> {
+    pub async fn start_with(mrci: &Path, setup: &Setup, log: &Path) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let data_dir = dir.path().join("data");
         let config_path = dir.path().join("mrci.toml");
-        let text = config_text(&data_dir, max_sessions);
+        let text = setup.config_text(&data_dir);
         std::fs::write(&config_path, &text)?;
         let config = mrci_host::Config::from_toml_str(&text)?;
         let one_time = mrci_host::admin::add_admin(&config, USER)
             .await
             .context("cannot create the load account")?;
+        for name in &setup.extra_accounts {
+            mrci_host::admin::add_admin(&config, name)
+                .await
+                .with_context(|| format!("cannot create the account {name}"))?;
+        }
         let mut child = Command::new(mrci)
             .args(["host", "run", "--config"])
             .arg(&config_path)
@@ -93,6 +156,7 @@ impl HostProcess {
             addr,
             pid,
             opts: client::options(),
+            stop_within: setup.stop_within,
             child,
             _dir: dir,
         };
@@ -145,14 +209,24 @@ impl HostProcess {
         line.split_whitespace().nth(3).map(str::to_owned)
     }
 
-    /// Stops the host with SIGTERM and waits up to ten seconds for it.
+    /// The host's exit status if it has exited (a crash, or the kernel's OOM killer).
     ///
     /// # Errors
-    /// If the host exits with a failure.
+    /// If the status cannot be read.
+    pub fn exited(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
+    /// Stops the host with SIGTERM and waits for it ([`Setup::stop_within`], ten seconds
+    /// by default).
+    ///
+    /// # Errors
+    /// If the host exits with a failure or does not stop in time.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let pid = Pid::from_raw(i32::try_from(self.pid)?);
         signal::kill(pid, signal::Signal::SIGTERM)?;
-        for _ in 0..100 {
+        let deadline = std::time::Instant::now() + self.stop_within;
+        while std::time::Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
                 if !status.success() {
                     bail!("the host exited with {status}");
@@ -161,7 +235,10 @@ impl HostProcess {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        bail!("the host did not stop within ten seconds of SIGTERM")
+        bail!(
+            "the host did not stop within {:?} of SIGTERM",
+            self.stop_within
+        )
     }
 }
 
@@ -179,14 +256,7 @@ impl Drop for HostProcess {
 /// # Errors
 /// If the file cannot be read or has no `VmRSS` line.
 pub fn rss_of(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .context("no VmRSS")?
-        .parse()?;
-    Ok(kib * 1024)
+    super::procfs::rss(pid)
 }
 
 /// Where the `mrci` binary is, next to this one unless told otherwise.

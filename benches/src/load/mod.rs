@@ -1,12 +1,15 @@
 //! The load generator: one process that starts a real `mrci host run` on loopback, opens many
-//! TLS sessions to it and measures connects, command round trips, cast fan-out and the host's
-//! memory per idle session, each next to a minimal TLS echo/relay built on the same stack
-//! ([`baseline`]) so that every figure can be read against what the machine can do.
+//! TLS sessions to it and measures connects (stage by stage), command round trips, cast
+//! fan-out, login cost and the host's memory per idle session up to 100,000 sessions, each
+//! next to a minimal TLS echo/relay built on the same stack ([`baseline`]) where one
+//! applies, so that every figure can be read against what the machine can do; and a soak
+//! ([`soak`]) that runs a mixed load for minutes and judges memory, descriptors and delivery.
 //!
 //! Layout: [`client`] speaks the wire protocol; [`host`] owns the host process and its
-//! temporary data directory; one module per scenario ([`connect`], [`roundtrip`], [`fanout`],
-//! [`idle`], [`modules`]); [`stats`] turns samples into figures; [`report`] prints the table
-//! and writes the JSON and SVG files.
+//! temporary data directory; [`procfs`] reads a process's memory, descriptors and CPU time;
+//! one module per scenario ([`connect`], [`roundtrip`], [`fanout`], [`login`], [`idle`],
+//! [`modules`], [`soak`]); [`stats`] turns samples into figures; [`report`] prints the table
+//! and writes the JSON and SVG files ([`plot`] draws the charts).
 //!
 //! Invariant: a scenario that cannot run (the host lacks the commands it needs) reports
 //! itself as skipped; no figure is ever made up.
@@ -17,9 +20,13 @@ pub mod connect;
 pub mod fanout;
 pub mod host;
 pub mod idle;
+pub mod login;
 pub mod modules;
+pub mod plot;
+pub mod procfs;
 pub mod report;
 pub mod roundtrip;
+pub mod soak;
 pub mod stats;
 
 use std::time::Duration;
@@ -27,7 +34,7 @@ use std::time::Duration;
 /// How much work each scenario does.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// Short smoke run: fewer iterations, at most 1,000 idle sessions.
+    /// Short smoke run: fewer iterations, 1,000 idle sessions.
     pub quick: bool,
     /// Sequential connects for the latency figures.
     pub connects: usize,
@@ -49,13 +56,27 @@ pub struct Plan {
     pub casts_pipelined: usize,
     /// Casts in flight in the pipelined run.
     pub cast_window: usize,
-    /// Idle session counts at which the host's memory is read.
-    pub idle_levels: Vec<usize>,
+    /// Sessions logging in at once in the login-cost scenario, one run per entry: as many
+    /// as cores, and more (the host then hashes more passwords at once than it has cores).
+    pub login_sessions: Vec<usize>,
+    /// How long each login-cost run lasts (the hash alone runs as long again).
+    pub login_for: Duration,
+    /// Idle logged-in sessions the idle scenario opens.
+    pub idle_sessions: usize,
+    /// Idle sessions connecting and logging in at once.
+    pub idle_parallel: usize,
+    /// Sessions between two readings of the host's memory and descriptors.
+    pub idle_sample_every: usize,
+    /// Time given to the host to settle before the last reading.
+    pub idle_settle: Duration,
+    /// The most the idle scenario spends opening sessions.
+    pub idle_time_limit: Duration,
 }
 
 impl Plan {
     /// The full plan, or the quick one that finishes in well under a minute.
     pub fn new(quick: bool) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         if quick {
             Self {
                 quick,
@@ -69,7 +90,13 @@ impl Plan {
                 casts_serial: 200,
                 casts_pipelined: 1_000,
                 cast_window: 64,
-                idle_levels: vec![1, 1_000],
+                login_sessions: vec![cpus, 4 * cpus],
+                login_for: Duration::from_secs(2),
+                idle_sessions: 1_000,
+                idle_parallel: 32,
+                idle_sample_every: 100,
+                idle_settle: Duration::from_secs(1),
+                idle_time_limit: Duration::from_secs(120),
             }
         } else {
             Self {
@@ -84,7 +111,13 @@ impl Plan {
                 casts_serial: 2_000,
                 casts_pipelined: 20_000,
                 cast_window: 64,
-                idle_levels: vec![1, 1_000, 10_000],
+                login_sessions: vec![cpus, 4 * cpus],
+                login_for: Duration::from_secs(10),
+                idle_sessions: 100_000,
+                idle_parallel: 64,
+                idle_sample_every: 1_000,
+                idle_settle: Duration::from_secs(3),
+                idle_time_limit: Duration::from_secs(30 * 60),
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The results of a run: a table on stdout, `load.json` and a latency plot `latency.svg`.
+//! The results of a run: a table on stdout, `load.json` and a latency plot `latency.svg`,
+//! plus the tables and charts a scenario adds (the connect stages, memory against sessions).
 //!
 //! Every figure may carry the same figure measured against the baseline echo/relay; the
 //! "x base" column is host ÷ baseline, so for latencies above 1 means slower than the
@@ -7,6 +8,8 @@
 use std::{fmt::Write as _, path::Path};
 
 use serde::Serialize;
+
+use super::plot::{self, Axis, Chart, Scale};
 
 /// One measured figure.
 #[derive(Clone, Debug, Serialize)]
@@ -43,6 +46,31 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// A table of its own, for figures that do not fit the one-figure-per-row layout (the
+/// connect stages side by side, samples taken as sessions grow).
+#[derive(Clone, Debug, Serialize)]
+pub struct Table {
+    /// Heading printed above it.
+    pub title: String,
+    /// Column names.
+    pub columns: Vec<String>,
+    /// The cells, one `Vec` per row.
+    pub rows: Vec<Vec<String>>,
+    /// At most this many rows are printed (evenly spread, first and last kept); `load.json`
+    /// has them all. Zero prints every row.
+    #[serde(skip)]
+    pub printed_rows: usize,
+}
+
+/// An SVG file of charts the run writes besides `latency.svg`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plot {
+    /// File name inside the output directory.
+    pub file: String,
+    /// The charts, stacked.
+    pub charts: Vec<Chart>,
+}
+
 /// Everything a run produced.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
@@ -58,6 +86,11 @@ pub struct Report {
     pub skipped: Vec<Skip>,
     /// Latency curves.
     pub series: Vec<Series>,
+    /// Tables of their own.
+    pub tables: Vec<Table>,
+    /// Further SVG files.
+    #[serde(skip)]
+    pub plots: Vec<Plot>,
 }
 
 impl Report {
@@ -81,6 +114,11 @@ impl Report {
         });
     }
 
+    /// Adds a figure with neither a baseline nor a target.
+    pub fn figure(&mut self, scenario: &str, metric: &str, value: f64, unit: &str) {
+        self.row(scenario, metric, value, unit, None, None);
+    }
+
     /// Records a scenario that did not run.
     pub fn skip(&mut self, scenario: &str, reason: &str) {
         println!("{scenario}: skipped: {reason}");
@@ -98,6 +136,30 @@ impl Report {
                 points,
             });
         }
+    }
+
+    /// Adds a table of its own; rows beyond `printed_rows` (0: none) go to `load.json` only.
+    pub fn table_of(
+        &mut self,
+        title: &str,
+        columns: &[&str],
+        rows: Vec<Vec<String>>,
+        printed_rows: usize,
+    ) {
+        self.tables.push(Table {
+            title: title.to_owned(),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows,
+            printed_rows,
+        });
+    }
+
+    /// Adds an SVG file of charts.
+    pub fn plot(&mut self, file: &str, charts: Vec<Chart>) {
+        self.plots.push(Plot {
+            file: file.to_owned(),
+            charts,
+        });
     }
 
     /// The table as text.
@@ -126,6 +188,13 @@ impl Report {
                 r.target.as_deref().unwrap_or("")
             );
         }
+        for t in &self.tables {
+            out.push('\n');
+            t.write_text(&mut out);
+        }
+        if !self.tables.is_empty() {
+            out.push('\n');
+        }
         for s in &self.skipped {
             let _ = writeln!(out, "{:<22} skipped: {}", s.scenario, s.reason);
         }
@@ -135,17 +204,94 @@ impl Report {
         out
     }
 
-    /// Writes `load.json` and `latency.svg` into `dir`.
+    /// Writes `load.json`, `load.txt`, `latency.svg` and the further plots into `dir`.
     ///
     /// # Errors
     /// File-system failures.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        self.write_as(dir, "load")
+    }
+
+    /// Writes `STEM.json` and `STEM.txt`, `latency.svg` when there are latency curves, and
+    /// the further plots into `dir`.
+    ///
+    /// # Errors
+    /// File-system failures.
+    pub fn write_as(&self, dir: &Path, stem: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("load.json"), serde_json::to_string_pretty(self)?)?;
-        std::fs::write(dir.join("latency.svg"), svg(&self.series))?;
-        std::fs::write(dir.join("load.txt"), self.table())?;
+        std::fs::write(
+            dir.join(format!("{stem}.json")),
+            serde_json::to_string_pretty(self)?,
+        )?;
+        if !self.series.is_empty() {
+            std::fs::write(dir.join("latency.svg"), svg(&self.series))?;
+        }
+        for p in &self.plots {
+            std::fs::write(dir.join(&p.file), plot::svg(&p.charts))?;
+        }
+        std::fs::write(dir.join(format!("{stem}.txt")), self.table())?;
         Ok(())
     }
+}
+
+impl Table {
+    /// Appends the table as aligned text.
+    fn write_text(&self, out: &mut String) {
+        let _ = writeln!(out, "{}", self.title);
+        let mut widths: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        // Columns of figures are right-aligned, columns of words left-aligned.
+        let numeric: Vec<bool> = (0..widths.len())
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .all(|c| c == "-" || c.replace(',', "").parse::<f64>().is_ok())
+            })
+            .collect();
+        let line = |cells: &[String], out: &mut String| {
+            let mut text = String::new();
+            for ((cell, w), right) in cells.iter().zip(&widths).zip(&numeric) {
+                let _ = if *right {
+                    write!(text, "{cell:>w$}  ")
+                } else {
+                    write!(text, "{cell:<w$}  ")
+                };
+            }
+            let _ = writeln!(out, "  {}", text.trim_end());
+        };
+        line(&self.columns, out);
+        let picked = pick_rows(self.rows.len(), self.printed_rows);
+        for &i in &picked {
+            line(&self.rows[i], out);
+        }
+        if picked.len() < self.rows.len() {
+            let _ = writeln!(
+                out,
+                "  ({} of {} rows shown; all of them are in the JSON file)",
+                picked.len(),
+                self.rows.len()
+            );
+        }
+    }
+}
+
+/// Indices of at most `max` of `n` rows, evenly spread, first and last included (`max` 0:
+/// all of them).
+fn pick_rows(n: usize, max: usize) -> Vec<usize> {
+    if max == 0 || n <= max {
+        return (0..n).collect();
+    }
+    if max == 1 {
+        return vec![n - 1];
+    }
+    let mut picked: Vec<usize> = (0..max).map(|k| k * (n - 1) / (max - 1)).collect();
+    picked.dedup();
+    picked
 }
 
 fn fmt_num(v: f64) -> String {
@@ -157,97 +303,15 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// A latency-by-percentile plot with a logarithmic time axis, written by hand so that it
-/// needs no plotting dependency.
+/// The latency-by-percentile plot: percentiles on a "nines" axis, milliseconds on a
+/// logarithmic one.
 pub fn svg(series: &[Series]) -> String {
-    const W: f64 = 900.0;
-    const H: f64 = 520.0;
-    const LEFT: f64 = 70.0;
-    const RIGHT: f64 = 250.0;
-    const TOP: f64 = 30.0;
-    const BOTTOM: f64 = 50.0;
-    const COLOURS: [&str; 8] = [
-        "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-    ];
-    let all = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-    let lo = all.clone().fold(f64::INFINITY, f64::min).max(1e-4);
-    let hi = all.fold(0.0, f64::max).max(lo * 10.0);
-    let (lo_exp, hi_exp) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
-    let span = f64::from((hi_exp - lo_exp).max(1));
-    let plot_w = W - LEFT - RIGHT;
-    let plot_h = H - TOP - BOTTOM;
-    // Percentiles are spread on a "nines" scale so that the tail is readable.
-    let x_of = |p: f64| {
-        let nines = -(1.0 - p.min(99.9) / 100.0).log10();
-        LEFT + plot_w * nines / 3.0
-    };
-    let y_of = |ms: f64| TOP + plot_h * (1.0 - (ms.max(1e-4).log10() - f64::from(lo_exp)) / span);
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
-         font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n\
-         <text x=\"{LEFT}\" y=\"18\" font-size=\"14\">MRCI load: latency by percentile \
-         (log scale)</text>\n"
-    );
-    for exp in lo_exp..=hi_exp {
-        let y = y_of(10f64.powi(exp));
-        let label = if exp >= 0 {
-            format!("{} ms", 10f64.powi(exp))
-        } else {
-            format!(
-                "{:.*} ms",
-                usize::try_from(-exp).unwrap_or(0),
-                10f64.powi(exp)
-            )
-        };
-        let _ = writeln!(
-            out,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>",
-            LEFT + plot_w,
-            LEFT - 6.0,
-            y + 4.0
-        );
-    }
-    for p in [0.0, 50.0, 90.0, 99.0, 99.9] {
-        let x = x_of(p);
-        let _ = writeln!(
-            out,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{TOP}\" y2=\"{:.1}\" stroke=\"#ddd\"/>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">p{p}</text>",
-            TOP + plot_h,
-            TOP + plot_h + 18.0
-        );
-    }
-    for (i, s) in series.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        let points: Vec<String> = s
-            .points
-            .iter()
-            .map(|&(p, ms)| format!("{:.1},{:.1}", x_of(p), y_of(ms)))
-            .collect();
-        let ly = TOP + 16.0 * i as f64 + 10.0;
-        let lx = W - RIGHT + 15.0;
-        let _ = writeln!(
-            out,
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\
-             <line x1=\"{lx}\" x2=\"{:.1}\" y1=\"{ly:.1}\" y2=\"{ly:.1}\" stroke=\"{colour}\" \
-             stroke-width=\"3\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            points.join(" "),
-            lx + 20.0,
-            lx + 25.0,
-            ly + 4.0,
-            xml_escape(&s.name)
-        );
-    }
-    out.push_str("</svg>\n");
-    out
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    plot::svg(&[Chart {
+        title: "MRCI load: latency by percentile (log scale)".to_owned(),
+        x: Axis::new("percentile", Scale::Nines),
+        y: Axis::new("ms", Scale::Log),
+        series: series.to_vec(),
+    }])
 }
 
 #[cfg(test)]
@@ -275,6 +339,19 @@ mod tests {
         assert!(table.contains("skipped: modules not yet available"));
         let svg = svg(&r.series);
         assert!(svg.starts_with("<svg") && svg.contains("rtt &lt;host&gt;"));
+        r.table_of(
+            "stages",
+            &["stage", "host p50"],
+            (0..10)
+                .map(|i| vec![format!("s{i}"), i.to_string()])
+                .collect(),
+            3,
+        );
+        let table = r.table();
+        assert!(table.contains("  s0") && table.contains("  s9") && !table.contains("  s1 "));
+        assert!(table.contains("(3 of 10 rows shown"));
+        assert_eq!(pick_rows(10, 3), [0, 4, 9]);
+        assert_eq!(pick_rows(2, 5), [0, 1]);
         assert!(
             serde_json::to_string(&r)
                 .unwrap()
