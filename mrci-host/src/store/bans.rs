@@ -17,7 +17,7 @@ pub struct Ban {
     pub expires_at: Option<i64>,
 }
 
-/// The text an address is stored under: parsed, then [`crate::host::normalise_ip`]d (IPv4-mapped
+/// The text an address is stored under: parsed, then `normalise_ip`d (IPv4-mapped
 /// IPv6 becomes IPv4).
 ///
 /// # Errors
