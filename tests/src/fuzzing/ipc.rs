@@ -25,7 +25,7 @@ use super::{
     stream::{self, Params},
 };
 
-/// Bytes 0–2 choose the codec's maximum and piece size (see [`Params`]); the rest is an IPC
+/// Bytes 0–2 choose the codec's maximum and piece size (see `Params`); the rest is an IPC
 /// byte stream whose frames are classified, and is also classified as one frame whose type is
 /// its first byte and whose payload is the remainder.
 pub fn ipc(data: &[u8]) {

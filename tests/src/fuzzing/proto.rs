@@ -17,7 +17,7 @@ use mrci_proto::{
 
 use super::stream::{self, Params};
 
-/// Bytes 0–2 choose the maximum payload and the piece size (see [`Params`]); the rest is
+/// Bytes 0–2 choose the maximum payload and the piece size (see `Params`); the rest is
 /// decoded as a stream of MRCI frames and, separately, of IPC frames.
 pub fn frame(data: &[u8]) {
     let Some(p) = Params::parse(data) else {
