@@ -39,13 +39,86 @@ pub struct Config {
     pub modules: Modules,
 }
 
+/// When a module is listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Listing {
+    /// By every session, with its memory keys (seed 001): at creation, login and logout.
+    #[default]
+    Session,
+    /// Once for the whole host, for a module whose list never depends on the session.
+    Once,
+}
+
+impl Listing {
+    /// The name stored in the `modules` table and written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Once => "once",
+        }
+    }
+
+    /// The listing with this name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "session" => Some(Self::Session),
+            "once" => Some(Self::Once),
+            _ => None,
+        }
+    }
+}
+
+/// A module to load at start: its path alone (listed per session), or a table with how it is
+/// listed: `{ path = "/opt/mod", listing = "once" }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ModuleEntry {
+    /// A path, listed by every session.
+    Path(PathBuf),
+    /// A path with its listing.
+    Entry {
+        /// The module executable.
+        path: PathBuf,
+        /// When it is listed.
+        #[serde(default)]
+        listing: Listing,
+    },
+}
+
+impl From<PathBuf> for ModuleEntry {
+    fn from(path: PathBuf) -> Self {
+        Self::Path(path)
+    }
+}
+
+impl ModuleEntry {
+    /// The executable.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Path(path) | Self::Entry { path, .. } => path,
+        }
+    }
+
+    /// When it is listed.
+    pub fn listing(&self) -> Listing {
+        match self {
+            Self::Path(_) => Listing::Session,
+            Self::Entry { listing, .. } => *listing,
+        }
+    }
+}
+
 /// Module settings: which modules, and the limits their processes run under
 /// (`mrci_modrun::confine`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Modules {
-    /// Module executables to load at start.
-    pub paths: Vec<PathBuf>,
+    /// Module executables to load at start, as paths or `{ path, listing }` tables.
+    pub paths: Vec<ModuleEntry>,
+    /// How long a session waits for its modules' lists (at creation, login and logout), in
+    /// milliseconds; a module that misses it is left out of that listing, with a log line.
+    pub listing_timeout_ms: u64,
     /// The `mrci` binary that starts module processes under the limits below (through its
     /// hidden `confine-module` subcommand). `mrci host run` uses itself when this is unset;
     /// without a launcher modules run unconfined.
@@ -105,6 +178,7 @@ impl Default for Modules {
     fn default() -> Self {
         Self {
             paths: Vec::new(),
+            listing_timeout_ms: 2000,
             launcher: None,
             user: "nobody".into(),
             group: None,
@@ -464,6 +538,10 @@ impl Config {
                 "modules.queue_kib must be at least 1",
             ),
             (
+                self.modules.listing_timeout_ms == 0,
+                "modules.listing_timeout_ms must be at least 1",
+            ),
+            (
                 self.accounts.recovery_token_secs < 60 || self.accounts.recovery_max_attempts == 0,
                 "accounts.recovery_token_secs must be at least 60 and recovery_max_attempts at least 1",
             ),
@@ -534,6 +612,33 @@ mod tests {
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn module_entries_are_paths_or_tables() {
+        let cfg: Config = toml::from_str(
+            "[modules]\npaths = [\"/opt/a\", { path = \"/opt/b\", listing = \"once\" }, \
+             { path = \"/opt/c\" }]\nlisting_timeout_ms = 500",
+        )
+        .unwrap();
+        let got: Vec<_> = cfg
+            .modules
+            .paths
+            .iter()
+            .map(|e| (e.path().to_str().unwrap(), e.listing()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/opt/a", Listing::Session),
+                ("/opt/b", Listing::Once),
+                ("/opt/c", Listing::Session)
+            ]
+        );
+        assert_eq!(cfg.modules.listing_timeout_ms, 500);
+        let bad =
+            toml::from_str::<Config>("[modules]\npaths = [{ path = \"/a\", listing = \"often\" }]");
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use mrci_proto::{UserId, header::Version};
 use crate::{
     Config, Result, Store,
     bus::Bus,
+    config::Listing,
     password::Hasher,
     session::{SessionView, UserView},
     store::INTERNAL_MODULE,
@@ -305,17 +306,27 @@ async fn open_modules(config: &Config, store: &Store) -> Result<crate::modules::
         .map_err(|e| crate::Error::Config(format!("{}: {e}", run_dir.display())))?;
     let registry =
         crate::modules::Registry::new(Arc::new(config.modules.modrun_config(run_dir, version())?));
-    let mut paths = config.modules.paths.clone();
-    for path in store.modules().await? {
+    let mut entries: Vec<(std::path::PathBuf, Listing)> = config
+        .modules
+        .paths
+        .iter()
+        .map(|e| (e.path().to_owned(), e.listing()))
+        .collect();
+    for (path, listing) in store.modules().await? {
         let path = std::path::PathBuf::from(path);
-        if !paths.contains(&path) {
-            paths.push(path);
+        if entries.iter().any(|(p, _)| *p == path) {
+            continue;
         }
+        let listing = Listing::parse(&listing).unwrap_or_else(|| {
+            tracing::warn!(module = %path.display(), listing, "unknown listing in the modules table; listed per session");
+            Listing::Session
+        });
+        entries.push((path, listing));
     }
-    for path in paths {
-        match registry.add(&path).await {
+    for (path, listing) in entries {
+        match registry.add(&path, listing).await {
             Ok(m) => {
-                tracing::info!(module = %path.display(), commands = m.cmds.len(), "module loaded")
+                tracing::info!(module = %path.display(), listing = listing.as_str(), commands = m.cmds.len(), "module loaded")
             }
             Err(e) => tracing::error!(module = %path.display(), error = %e, "module not loaded"),
         }

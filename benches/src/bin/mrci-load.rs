@@ -223,7 +223,12 @@ async fn run(opts: Options, plan: Plan, nofile: u64) -> anyhow::Result<()> {
             "modules" => {
                 modules::run(&host, module_path(&opts).as_deref(), &plan, &mut report).await?;
             }
-            "login" => login::run(&opts.mrci, &opts.out, &plan, &mut report).await?,
+            "login" => {
+                login::run(&opts.mrci, &opts.out, &plan, &mut report).await?;
+                let module = module_path(&opts);
+                login::with_modules(&opts.mrci, module.as_deref(), &opts.out, &plan, &mut report)
+                    .await?;
+            }
             "idle" => idle::run(&opts.mrci, &opts.out, &plan, &mut report).await?,
             other => bail!("unknown scenario {other}\n{USAGE}"),
         }

@@ -57,6 +57,8 @@ pub struct Setup {
     pub extra_accounts: Vec<String>,
     /// How long [`HostProcess::stop`] waits after SIGTERM.
     pub stop_within: Duration,
+    /// Module executables in `[modules] paths` (listed by every session).
+    pub modules: Vec<PathBuf>,
 }
 
 impl Setup {
@@ -70,6 +72,7 @@ impl Setup {
             max_payload: None,
             extra_accounts: Vec::new(),
             stop_within: Duration::from_secs(10),
+            modules: Vec::new(),
         }
     }
 
@@ -94,6 +97,9 @@ impl Setup {
         text.push_str("[security]\nauth_attempts_per_minute = 0\n");
         if !self.default_argon2 {
             text.push_str("argon2_memory_kib = 64\nargon2_iterations = 1\n");
+        }
+        if !self.modules.is_empty() {
+            text.push_str(&format!("[modules]\npaths = {:?}\n", self.modules));
         }
         text
     }

@@ -185,6 +185,77 @@ pub async fn run(mrci: &Path, out: &Path, plan: &Plan, report: &mut Report) -> a
     Ok(())
 }
 
+/// Login cost with 0, 1 and 5 modules listed by every session (seed 001: exempt and user
+/// lists at login, the public list at logout), on a host of its own with cheap hashing so
+/// that the listing is what shows: one session logs in and out for `run_for` with each count
+/// of modules (symlinks to one module executable, so each is a module of its own). The
+/// figure is one login plus its logout, next to the same with no module.
+///
+/// # Errors
+/// A host that does not start, or a refused login.
+pub async fn with_modules(
+    mrci: &Path,
+    module: Option<&Path>,
+    out: &Path,
+    plan: &Plan,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    const WITH: &str = "login with modules";
+    let Some(module) = module.filter(|m| m.is_file()) else {
+        report.skip(WITH, "no module executable");
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let mut links = Vec::new();
+    for i in 0..5 {
+        let link = dir.path().join(format!("module{i}"));
+        std::os::unix::fs::symlink(module.canonicalize()?, &link)?;
+        links.push(link);
+    }
+    let mut rounds = Vec::new();
+    for count in [0, 1, 5] {
+        let setup = Setup {
+            modules: links[..count].to_vec(),
+            ..Setup::load(16)
+        };
+        let log = out.join(format!("host-login-{count}-modules.log"));
+        let host = HostProcess::start_with(mrci, &setup, &log).await?;
+        let mut session = host.connect().await?;
+        let mut latency = Samples::default();
+        let until = Instant::now() + plan.login_for;
+        while Instant::now() < until {
+            let t0 = Instant::now();
+            session.login(USER, PASSWORD).await?;
+            client::ok(&mut session, "logout", "").await?;
+            latency.push(t0.elapsed());
+        }
+        host.stop()?;
+        rounds.push((count, latency));
+    }
+    let mut medians: Vec<(usize, f64)> = rounds
+        .iter_mut()
+        .map(|(count, s)| (*count, s.median_ms().unwrap_or_default()))
+        .collect();
+    let none = medians.first().map(|m| m.1).unwrap_or_default();
+    for (count, p50) in medians.drain(..) {
+        report.row(
+            WITH,
+            &format!("login + logout p50, {count} modules"),
+            p50,
+            "ms",
+            Some(none),
+            None,
+        );
+    }
+    report.notes.push(
+        "login with modules: one session, cheap hashing; each module is listed in exempt and \
+         user mode at login and in public mode at logout (three processes per module per \
+         round); baseline = the same host with no module"
+            .to_owned(),
+    );
+    Ok(())
+}
+
 fn record(report: &mut Report, sessions: usize, on_host: &mut Logins, hash: &HashCost) {
     let per_core = on_host.count as f64 / on_host.host_cpu.max(1e-9);
     let rate = per_second(on_host.count, on_host.elapsed);

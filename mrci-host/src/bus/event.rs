@@ -30,6 +30,13 @@ pub enum Event {
         /// The account that changed.
         user_id: UserId,
     },
+    /// A module's hint that the account named `user_name` changed (seed ids 8, 10, 12, 23,
+    /// 42 from a module): sessions logged in under that name re-read the account from the
+    /// store, and log out if it is gone. Nothing in the hint is trusted beyond the name.
+    AccountHint {
+        /// The account's user name.
+        user_name: String,
+    },
     /// ASYNC_USER_RENAMED (42): sessions of this user re-read the account; they and the
     /// sessions of the user's fellow channel members show the seed TEXT
     /// `-old "old" -new_name "new"`.

@@ -294,13 +294,12 @@ impl CmdRef {
         }
     }
 
-    /// The same command (one definition, or one module's command of that name).
+    /// The same command (one definition, or one module's command announced alike: a module
+    /// that lists a command with other texts for another user gets it announced again).
     pub(crate) fn same(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Internal(a), Self::Internal(b)) => std::ptr::eq(*a, *b),
-            (Self::Module(a), Self::Module(b)) => {
-                a.module == b.module && a.new_cmd.name == b.new_cmd.name
-            }
+            (Self::Module(a), Self::Module(b)) => a.module == b.module && a.new_cmd == b.new_cmd,
             _ => false,
         }
     }

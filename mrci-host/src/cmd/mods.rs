@@ -4,6 +4,8 @@
 //! that cannot be listed is refused with the reason) and tells every session to recompute
 //! its command set (ASYNC_ENABLE_MOD); removing stops its running commands in every session
 //! (ASYNC_DISABLE_MOD). Both are announced to clients as ADD_CMD / RM_CMD differences.
+//! `-listing once` registers a module whose list never depends on the session (listed once,
+//! host-wide); the default, `session`, has every session list it (seed 001).
 
 use mrci_proto::{args::Args, constraints};
 
@@ -13,7 +15,7 @@ use super::{
     task,
     util::{Outcome, arg, broadcast, refused, reply, valid},
 };
-use crate::bus::Event;
+use crate::{bus::Event, modules::Listing};
 
 fn def(
     name: &'static str,
@@ -36,7 +38,7 @@ pub(super) fn commands() -> Vec<CommandDef> {
         def(
             "add_mod",
             "add a module executable and load its commands",
-            "[-mod_path (path)]/[text]",
+            "[-mod_path (path)] {-listing (session|once)}/[text]",
             reply!(add_mod_body),
         ),
         def(
@@ -65,22 +67,39 @@ fn path_arg(args: &Args) -> Result<std::path::PathBuf, Fail> {
 }
 
 async fn add_mod_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
+    let listing = match args.value("-listing") {
+        None => Listing::Session,
+        Some(text) => match Listing::parse(text) {
+            Some(listing) => listing,
+            None => return refused("-listing is session or once."),
+        },
+    };
     let path = path_arg(args)?;
     if ctx.host.modules.contains(&path) {
         return refused(format!("{} is already loaded.", path.display()));
     }
-    let module = match ctx.host.modules.add(&path).await {
+    let module = match ctx.host.modules.add(&path, listing).await {
         Ok(module) => module,
         Err(crate::Error::Invalid(why)) => return refused(format!("{why}.")),
         Err(e) => return Err(e.into()),
     };
-    ctx.host.store.add_module(&path.to_string_lossy()).await?;
+    ctx.host
+        .store
+        .add_module(&path.to_string_lossy(), listing.as_str())
+        .await?;
     broadcast(ctx, Event::ModulesChanged);
-    Ok(format!(
-        "Module {} added with {} commands.\n",
-        path.display(),
-        module.cmds.len()
-    ))
+    Ok(match listing {
+        Listing::Once => format!(
+            "Module {} added with {} commands, listed once for the whole host.\n",
+            path.display(),
+            module.cmds.len()
+        ),
+        Listing::Session => format!(
+            "Module {} added ({} public commands); every session lists it.\n",
+            path.display(),
+            module.cmds.len()
+        ),
+    })
 }
 
 async fn rm_mod_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
@@ -103,8 +122,14 @@ async fn ls_mods(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
         .modules
         .all()
         .iter()
-        .map(|m| vec![m.path.display().to_string(), m.cmds.len().to_string()])
+        .map(|m| {
+            vec![
+                m.path.display().to_string(),
+                m.listing.as_str().to_owned(),
+                m.cmds.len().to_string(),
+            ]
+        })
         .collect();
-    show_table(ctx, &["module_executable", "commands"], rows).await;
+    show_table(ctx, &["module_executable", "listing", "commands"], rows).await;
     Ok(())
 }

@@ -150,11 +150,17 @@ impl Session {
         self.view.open.clear();
         self.view.channels.clear();
         self.view.owner_override = false;
-        let peers = self.view.p2p.clear();
-        self.sync_channels();
+        self.close_all_p2p();
         if was_active {
             self.peer_stat(old, disconnected).await;
         }
+    }
+
+    /// Ends every P2P link and request of this session and tells the peers
+    /// (ASYNC_CLOSE_P2P).
+    pub(super) fn close_all_p2p(&mut self) {
+        let peers = self.view.p2p.clear();
+        self.sync_channels();
         let sid = self.view.sid;
         for peer in peers {
             self.host

@@ -15,7 +15,7 @@ use mrci_proto::CmdId;
 
 use crate::{
     cmd::{CmdRef, CommandDef, Feature, Features, LoggedInClass, internal_commands},
-    modules::{Class, ModCmd, Module},
+    modules::{Class, ModCmd},
 };
 
 /// One loaded command.
@@ -133,11 +133,11 @@ pub(crate) fn allowed_internal(
         .collect()
 }
 
-/// The module commands a session may run, by the same rule as internal ones; `ranks` holds
-/// each module's command ranks.
-pub(crate) fn allowed_modules(
+/// Which of the `listed` module commands a session may run, by the same rule as internal
+/// ones; `ranks` holds each module's command ranks.
+pub(crate) fn allowed_modules<'a>(
     rank: Option<u32>,
-    modules: &[Arc<Module>],
+    listed: impl Iterator<Item = &'a Arc<ModCmd>>,
     ranks: &HashMap<PathBuf, HashMap<String, u32>>,
 ) -> Vec<Arc<ModCmd>> {
     let allowed = |cmd: &ModCmd| match (rank, cmd.class) {
@@ -153,12 +153,7 @@ pub(crate) fn allowed_modules(
         }
         _ => false,
     };
-    modules
-        .iter()
-        .flat_map(|m| m.cmds.iter())
-        .filter(|c| allowed(c))
-        .cloned()
-        .collect()
+    listed.filter(|c| allowed(c)).cloned().collect()
 }
 
 #[cfg(test)]

@@ -25,10 +25,25 @@ impl Session {
                 self.life.end();
                 Ok(())
             }
-            Event::CmdRanksChanged | Event::ModulesChanged => self.reload_commands().await,
+            Event::CmdRanksChanged => self.reload_commands().await,
+            Event::ModulesChanged => {
+                self.lists.invalidate();
+                self.reload_commands().await
+            }
             Event::Group { group, change } => self.on_group_event(group, change).await,
             Event::AccountChanged { user_id } => {
                 if self.is_user(user_id) {
+                    self.refresh_user().await?;
+                }
+                Ok(())
+            }
+            Event::AccountHint { user_name } => {
+                let named = self
+                    .view
+                    .user
+                    .as_ref()
+                    .is_some_and(|u| u.user_name.eq_ignore_ascii_case(user_name));
+                if named {
                     self.refresh_user().await?;
                 }
                 Ok(())

@@ -18,6 +18,7 @@ impl Session {
         let ranks = self.host.internal_command_ranks().await?;
         let rank = self.view.user.as_ref().map(|u| u.host_rank);
         let modules = self.host.modules.all();
+        self.relist_modules(&modules).await;
         let mut module_ranks = HashMap::new();
         for m in &modules {
             let ranks = self
@@ -31,9 +32,16 @@ impl Session {
             .into_iter()
             .map(CmdRef::Internal)
             .chain(
-                allowed_modules(rank, &modules, &module_ranks)
-                    .into_iter()
-                    .map(CmdRef::Module),
+                allowed_modules(
+                    rank,
+                    modules
+                        .iter()
+                        .flat_map(|m| m.host_wide())
+                        .chain(self.lists.cmds()),
+                    &module_ranks,
+                )
+                .into_iter()
+                .map(CmdRef::Module),
             )
             .collect();
         let diff = self.cmds.apply(&target);

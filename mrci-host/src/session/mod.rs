@@ -5,8 +5,8 @@
 //! deliveries and client frames. The state is split among owners with their own invariants:
 //! [`Conn`] (the connection and output batching), [`Instances`] (every running command
 //! instance and the control-frame policy), [`LoadedCommands`] (what was announced), the
-//! [`SessionView`] (user, channels, P2P links) and [`Published`] (where the view is
-//! published). Nothing else ever touches the session's state.
+//! [`SessionView`] (user, channels, P2P links), [`Published`] (where the view is
+//! published) and [`ModuleLists`] (what the session's modules listed for it). Nothing else ever touches the session's state.
 //!
 //! Invariant: the client can only run a command id that was announced to it, and every
 //! command id announced was either still loaded or followed by ASYNC_RM_CMD.
@@ -17,10 +17,12 @@ mod conn;
 mod events;
 mod instances;
 mod lifecycle;
+mod listing;
 mod login;
 mod modules;
 mod p2p;
 pub(crate) mod render;
+mod requests;
 mod state;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -35,6 +37,7 @@ use self::{
     conn::Conn,
     instances::{Fed, Instances, Next, TOO_FAST},
     lifecycle::Lifecycle,
+    listing::ModuleLists,
 };
 pub(crate) use self::{
     cmds::{LoadedCommands, allowed_internal, allowed_modules},
@@ -65,6 +68,7 @@ pub(crate) struct Session {
     view: SessionView,
     published: Published,
     life: Lifecycle,
+    lists: ModuleLists,
 }
 
 /// The facts the handshake established.
@@ -123,6 +127,7 @@ impl Session {
             view,
             published,
             life,
+            lists: ModuleLists::default(),
         }
     }
 
@@ -245,7 +250,7 @@ impl Session {
                     .feed_task(key, (&name, run), &self.host, view, frame)
             }
             Exec::Module(module) => {
-                let (host, published, sid) = (&self.host, &self.published, self.view.sid);
+                let (host, published, sid) = (&self.host, &mut self.published, self.view.sid);
                 let runner = || modules::runner(host, published, sid);
                 self.instances.feed_module(key, &module, runner, frame)
             }

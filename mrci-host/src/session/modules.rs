@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// The session's module runner: its processes get the session's shared-memory key.
-pub(super) fn runner(host: &HostCtx, published: &Published, sid: SessionId) -> Runner {
+pub(super) fn runner(host: &HostCtx, published: &mut Published, sid: SessionId) -> Runner {
     let ctx = mrci_modrun::Context {
         mem_ses: published.shm_key(),
         mem_host: host.host_shm_key().unwrap_or_default(),
@@ -114,8 +114,16 @@ impl Session {
                 let _ = self.logout(true).await;
             }
             Request::Seed(AsyncCmd::EndSession) => self.life.end(),
+            Request::Seed(AsyncCmd::CloseP2p { sid }) => {
+                if sid == self.view.sid {
+                    self.close_all_p2p();
+                } else {
+                    tracing::warn!(session = %self.view.sid, "module asked to close another session's links; dropped");
+                }
+            }
+            Request::Seed(cmd) => self.module_hint(cmd),
             other => {
-                tracing::info!(session = %self.view.sid, request = ?other, "module request not supported by this host; dropped");
+                tracing::info!(session = %self.view.sid, request = ?other, "module request refused by this host (see MODULES.md §6); dropped");
             }
         }
     }

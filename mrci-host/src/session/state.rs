@@ -126,31 +126,38 @@ impl SessionView {
 
 /// Where a session's view is published: the watch commands read, and the shared-memory
 /// segment modules read.
+///
+/// The segment is made the first time a module needs its key (a listing or a module
+/// command), then mirrored on every publication: a session that never meets a module never
+/// has one.
 pub(crate) struct Published {
     tx: watch::Sender<Arc<SessionView>>,
-    shm: Option<mrci_shm::SessionShm>,
+    shm: Segment,
+}
+
+/// The session's segment, made on first use.
+enum Segment {
+    /// Not needed yet.
+    NotYet,
+    /// Made and mirrored.
+    Made(mrci_shm::SessionShm),
+    /// Could not be made (logged once); modules see no session data.
+    Unavailable,
 }
 
 impl Published {
-    /// Publishes `view` for the first time, creating the session's segment (a session whose
-    /// segment cannot be created still works; modules then see no session data).
+    /// Publishes `view` for the first time (no segment yet).
     pub(crate) fn new(view: &SessionView) -> Self {
-        let shm = match mrci_shm::SessionShm::create() {
-            Ok(shm) => Some(shm),
-            Err(e) => {
-                tracing::warn!(error = %e, "session shared memory unavailable");
-                None
-            }
-        };
         let (tx, _) = watch::channel(Arc::new(view.clone()));
-        let published = Self { tx, shm };
-        published.publish(view);
-        published
+        Self {
+            tx,
+            shm: Segment::NotYet,
+        }
     }
 
-    /// Mirrors `view` into shared memory and hands it to the commands.
+    /// Mirrors `view` into shared memory (if made) and hands it to the commands.
     pub(crate) fn publish(&self, view: &SessionView) {
-        if let Some(shm) = &self.shm {
+        if let Segment::Made(shm) = &self.shm {
             render::mirror_session(shm, view);
         }
         self.tx.send_replace(Arc::new(view.clone()));
@@ -161,11 +168,25 @@ impl Published {
         self.tx.subscribe()
     }
 
-    /// The key modules attach the segment with (`-mem_ses`), empty without a segment.
-    pub(crate) fn shm_key(&self) -> String {
-        self.shm
-            .as_ref()
-            .map(|s| s.key().to_owned())
-            .unwrap_or_default()
+    /// The key modules attach the segment with (`-mem_ses`), making and filling the segment
+    /// if this is the first time; empty if it cannot be made (a session still works, its
+    /// modules then see no session data).
+    pub(crate) fn shm_key(&mut self) -> String {
+        if let Segment::NotYet = self.shm {
+            self.shm = match mrci_shm::SessionShm::create() {
+                Ok(shm) => {
+                    render::mirror_session(&shm, &self.tx.borrow());
+                    Segment::Made(shm)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "session shared memory unavailable");
+                    Segment::Unavailable
+                }
+            };
+        }
+        match &self.shm {
+            Segment::Made(shm) => shm.key().to_owned(),
+            Segment::NotYet | Segment::Unavailable => String::new(),
+        }
     }
 }

@@ -170,7 +170,11 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "modules",
-        columns: &[("module_executable", Text), ("rowid", Int)],
+        columns: &[
+            ("module_executable", Text),
+            ("rowid", Int),
+            ("listing", Text),
+        ],
         identity: Some("rowid"),
     },
     Table {

@@ -1,5 +1,7 @@
 //! The `modules` table: module executables added with `add_mod` (COMMANDS.md §3.6).
 
+use sqlx::Row;
+
 use super::Store;
 use crate::Result;
 
@@ -9,23 +11,27 @@ impl Store {
     ///
     /// # Errors
     /// On a database failure.
-    pub async fn modules(&self) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT module_executable FROM modules ORDER BY rowid")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+    pub async fn modules(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT module_executable, listing FROM modules ORDER BY rowid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
-    /// Registers a module path; false if it is registered already.
+    /// Registers a module path with how it is listed (`session` or `once`); false if it is
+    /// registered already.
     ///
     /// # Errors
     /// On a database failure.
-    pub async fn add_module(&self, path: &str) -> Result<bool> {
+    pub async fn add_module(&self, path: &str, listing: &str) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO modules (module_executable) VALUES ($1) ON CONFLICT DO NOTHING",
+            "INSERT INTO modules (module_executable, listing) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(path)
+        .bind(listing)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -50,13 +56,17 @@ mod tests {
 
     store_tests! {
         async fn modules_round_trip(store) {
-            assert!(store.add_module("/opt/a").await.unwrap());
-            assert!(!store.add_module("/opt/a").await.unwrap());
-            assert!(store.add_module("/opt/b").await.unwrap());
-            assert_eq!(store.modules().await.unwrap(), ["/opt/a", "/opt/b"]);
+            assert!(store.add_module("/opt/a", "session").await.unwrap());
+            assert!(!store.add_module("/opt/a", "once").await.unwrap());
+            assert!(store.add_module("/opt/b", "once").await.unwrap());
+            let pair = |p: &str, l: &str| (p.to_owned(), l.to_owned());
+            assert_eq!(
+                store.modules().await.unwrap(),
+                [pair("/opt/a", "session"), pair("/opt/b", "once")]
+            );
             assert!(store.remove_module("/opt/a").await.unwrap());
             assert!(!store.remove_module("/opt/a").await.unwrap());
-            assert_eq!(store.modules().await.unwrap(), ["/opt/b"]);
+            assert_eq!(store.modules().await.unwrap(), [pair("/opt/b", "once")]);
         }
     }
 }

@@ -78,7 +78,7 @@ async fn sqlite_urls_and_awkward_paths() {
     // URL delimiters and an escape-like sequence in the name are file name characters.
     let path = dir.path().join("a dir #1").join("my%41?.db");
     let store = Store::open(&path).await.unwrap();
-    store.add_module("/opt/m").await.unwrap();
+    store.add_module("/opt/m", "session").await.unwrap();
     store.close().await;
     assert!(path.is_file(), "the file has exactly the name asked for");
     let url = format!("sqlite://{}", dir.path().join("via-url.db").display());

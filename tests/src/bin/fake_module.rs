@@ -5,10 +5,13 @@
 //!
 //! File names: `never_connect` sleeps without connecting; `exit_early` exits at once with
 //! status 3; `bad_list` sends invalid NEW_CMD frames among valid ones; `silent_list` lists one
-//! command and then ignores everything, KILL_CMD included; `confine` is the launcher
+//! command and then ignores everything, KILL_CMD included; `hang_at_login` lists normally in
+//! public mode and hangs (connected, silent) in the logged-in modes; `confine` is the launcher
 //! (`mrci_modrun::confine::exec`), which confines itself and becomes the module named after
 //! `--`; `sleeper` sleeps (the children of `forkbomb`); anything else is the normal module,
-//! which reports the HOST_VER it got as an ERR text.
+//! which reports the HOST_VER it got as an ERR text. In exempt mode with a session
+//! segment (`-mem_ses`), the normal module also lists `mine_<user name>`, so that tests see a list
+//! made for the logged-in user.
 //!
 //! Commands: `echo` (TEXT back, prefixed with the pid), `count` (a per-process counter),
 //! `crash` (exits mid-task), `hang` (answers once, then ignores everything), `requests`
@@ -65,6 +68,7 @@ fn main() -> mrci_modrun::Result<()> {
     match (&args.mode, role.as_str()) {
         (Mode::List(_), "bad_list") => bad_list(&args),
         (Mode::List(_), "silent_list") => silent_list(&args),
+        (Mode::List(ListMode::Exempt | ListMode::User), "hang_at_login") => hang_at_login(&args),
         (Mode::List(mode), _) => normal_list(&args, *mode),
         (Mode::Run(name), _) if name == "bigflood" => big_flood(&args),
         (Mode::Run(_), _) => run(&args),
@@ -90,9 +94,27 @@ fn listed(mode: ListMode) -> Vec<NewCmd> {
         .collect()
 }
 
+/// The user logged in to the session whose segment `key` names, if any.
+fn session_user(key: &str) -> Option<String> {
+    if key.is_empty() {
+        return None;
+    }
+    let shm = mrci_shm::SessionShm::attach(key).ok()?;
+    let guard = shm.lock().ok()?;
+    let name = guard.user_name();
+    (!name.is_empty()).then(|| name.to_lowercase())
+}
+
 fn normal_list(args: &ModuleArgs, mode: ListMode) -> mrci_modrun::Result<()> {
     let mut pipe = Pipe::connect(&args.pipe)?;
-    let version = module::serve_list(&mut pipe, &listed(mode))?;
+    let mut cmds = listed(mode);
+    if mode == ListMode::Exempt
+        && let Some(user) = session_user(&args.mem_ses)
+    {
+        let name = format!("mine_{user}");
+        cmds.push(module::command(&name, "listed for this user only"));
+    }
+    let version = module::serve_list(&mut pipe, &cmds)?;
     let version = version
         .map(|v| v.to_string())
         .unwrap_or_else(|| "none".into());
@@ -123,6 +145,11 @@ fn silent_list(args: &ModuleArgs) -> mrci_modrun::Result<()> {
         &mut pipe,
         &[module::command("lonely", "listed, then silent")],
     )?;
+    ignore_everything(&mut pipe)
+}
+
+fn hang_at_login(args: &ModuleArgs) -> mrci_modrun::Result<()> {
+    let mut pipe = Pipe::connect(&args.pipe)?;
     ignore_everything(&mut pipe)
 }
 

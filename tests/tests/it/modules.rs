@@ -28,7 +28,9 @@ async fn add_run_rank_crash_and_remove_a_module_with_sessions_connected() -> any
     let mut guest = TestClient::connect(host.addr).await?;
     let path = fake_module().display().to_string();
 
-    let out = admin.ok("add_mod", &format!("-mod_path {path}")).await?;
+    let out = admin
+        .ok("add_mod", &format!("-mod_path {path} -listing once"))
+        .await?;
     assert!(out.contains("added with 12 commands"), "{out}");
     assert!(
         admin
@@ -145,7 +147,7 @@ async fn add_run_rank_crash_and_remove_a_module_with_sessions_connected() -> any
 #[tokio::test]
 async fn bad_module_paths_are_refused_and_config_modules_load_at_start() -> anyhow::Result<()> {
     let path = fake_module();
-    let host = TestHost::start_with(|c| c.modules.paths = vec![path.clone()]).await?;
+    let host = TestHost::start_with(|c| c.modules.paths = vec![path.clone().into()]).await?;
     let mut guest = TestClient::connect(host.addr).await?;
     assert!(
         guest.commands.contains_key("echo"),
@@ -174,5 +176,99 @@ async fn bad_module_paths_are_refused_and_config_modules_load_at_start() -> anyh
             .await?
             .contains("No such file")
     );
+    host.shutdown().await
+}
+
+/// The fake module under another file name (it picks its behaviour from it).
+fn fake_module_as(dir: &std::path::Path, role: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join(role);
+    std::os::unix::fs::symlink(fake_module(), &path)?;
+    Ok(path)
+}
+
+#[tokio::test]
+async fn every_session_lists_modules_with_its_own_memory_at_creation_login_and_logout()
+-> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let mut admin = logged_in(&host, "admin", "admin").await?;
+    host.add_user("mia", PW, "users").await?;
+    let path = fake_module().display().to_string();
+    let out = admin.ok("add_mod", &format!("-mod_path {path}")).await?;
+    assert!(out.contains("every session lists it"), "{out}");
+    let mods = admin.ok("ls_mods", "").await?;
+    assert!(mods.contains("session"), "{mods}");
+
+    // The module read the logged-in user from the session's segment while listing.
+    admin.until_command("mine_admin", true).await?;
+    let mut mia = TestClient::connect(host.addr).await?;
+    assert!(mia.commands.contains_key("echo") && mia.commands.contains_key("whoami"));
+    assert!(!mia.commands.keys().any(|n| n.starts_with("mine_")));
+    mia.login("mia", PW).await?;
+    mia.until_command("exempt_only", true).await?;
+    mia.until_command("mine_mia", true).await?;
+    assert!(!mia.commands.contains_key("mine_admin"));
+    assert!(
+        !admin.commands.contains_key("mine_mia"),
+        "another session's list is its own"
+    );
+
+    // Logout lists the public commands again, with the user gone from the segment.
+    mia.ok("logout", "").await?;
+    mia.until_command("mine_mia", false).await?;
+    mia.until_command("exempt_only", false).await?;
+    assert!(mia.commands.contains_key("echo"));
+    host.shutdown().await
+}
+
+#[tokio::test]
+async fn a_module_that_hangs_while_listing_is_skipped_for_that_login() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hung = fake_module_as(dir.path(), "hang_at_login")?;
+    let host = TestHost::start_with(|c| {
+        c.modules.listing_timeout_ms = 300;
+        c.modules.paths = vec![fake_module().into(), hung.into()];
+    })
+    .await?;
+    host.add_user("mia", PW, "users").await?;
+    let mut mia = TestClient::connect(host.addr).await?;
+    // Both list in public mode: the second `echo` gets a suffix.
+    mia.until_command("echo_1", true).await?;
+    // The hung module sleeps for an hour: the login cannot be waiting for it.
+    let started = std::time::Instant::now();
+    mia.login("mia", PW).await?;
+    mia.until_command("mine_mia", true).await?;
+    assert!(started.elapsed() < mrci_tests::PATIENCE);
+    assert!(mia.commands.contains_key("exempt_only"));
+    assert!(
+        !mia.commands.contains_key("exempt_only_1"),
+        "the hung module's list is left out"
+    );
+    // The session still works, and so does a second login.
+    assert!(mia.ok("my_info", "").await?.contains("mia"));
+    host.shutdown().await
+}
+
+#[tokio::test]
+async fn a_module_listed_once_serves_every_session_from_the_host_wide_list() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let mut admin = logged_in(&host, "admin", "admin").await?;
+    let path = fake_module().display().to_string();
+    let out = admin
+        .ok("add_mod", &format!("-mod_path {path} -listing once"))
+        .await?;
+    assert!(out.contains("added with 12 commands, listed once"), "{out}");
+    let err = admin
+        .refused("add_mod", &format!("-mod_path {path} -listing often"))
+        .await?;
+    assert!(err.contains("-listing is session or once"), "{err}");
+    admin.until_command("exempt_only", true).await?;
+    admin.until_command("count", true).await?;
+    // Listed with no session memory: no per-user command.
+    assert!(!admin.commands.keys().any(|n| n.starts_with("mine_")));
+    assert!(admin.ok("ls_mods", "").await?.contains("once"));
+    // Sessions created afterwards use the same list without a listing of their own.
+    let mut mia = logged_in(&host, "mia", "users").await?;
+    mia.until_command("exempt_only", true).await?;
+    assert!(!mia.commands.keys().any(|n| n.starts_with("mine_")));
     host.shutdown().await
 }

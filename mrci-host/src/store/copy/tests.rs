@@ -129,8 +129,8 @@ async fn populate(store: &Store) -> Vec<&'static str> {
     store.add_ban("10.0.0.7", 100, Some(200)).await.unwrap();
     store.add_ban("2001:db8::1", 100, None).await.unwrap();
     // Insertion order differs from name order: the copy must keep it.
-    store.add_module("/opt/b").await.unwrap();
-    store.add_module("/opt/a").await.unwrap();
+    store.add_module("/opt/b", "session").await.unwrap();
+    store.add_module("/opt/a", "once").await.unwrap();
     store
         .set_setting("reset_subject", Some("Hello"))
         .await
@@ -265,11 +265,20 @@ async fn a_populated_host_reads_back_the_same_from_postgres() {
             target.ip_history("10.0.0.1", 1).await.unwrap()[0].1,
             "Later"
         );
-        target.add_module("/opt/c").await.unwrap();
+        target.add_module("/opt/c", "session").await.unwrap();
+        let paths: Vec<String> = target
+            .modules()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
         assert_eq!(
-            target.modules().await.unwrap(),
-            ["/opt/b", "/opt/a", "/opt/c"]
+            target.modules().await.unwrap()[1].1,
+            "once",
+            "the listing is copied"
         );
+        assert_eq!(paths, ["/opt/b", "/opt/a", "/opt/c"]);
         target.close().await;
 
         let again = admin::migrate_to(&config, &url).await;
