@@ -187,7 +187,7 @@ async fn list_modes_get_host_ver_and_return_commands() {
     assert_eq!(exempt.commands.len(), 1);
     assert_eq!(exempt.commands[0].cmd.name, "exempt_only");
     let user = setup.list(Path::new(FAKE), ListMode::User).await.unwrap();
-    assert_eq!(user.commands.len(), 9);
+    assert_eq!(user.commands.len(), 10);
     setup.assert_clean();
 }
 

@@ -15,7 +15,7 @@
 //!
 //! Commands: `echo` (TEXT back, prefixed with the pid), `count` (a per-process counter),
 //! `crash` (exits mid-task), `hang` (answers once, then ignores everything), `requests`
-//! (valid and forbidden async requests), `flood` (many forbidden frames), `oversize` (a
+//! (valid and forbidden async requests), `hint` (RW_MY_INFO for the user named in the input), `flood` (many forbidden frames), `oversize` (a
 //! frame over the host's limit), `whoami` (the session user name and host rank from shared
 //! memory), `shm` (the channel lists, flags and peer count from shared memory). Limits and
 //! bounds: `status` (NoNewPrivs, ids and resource limits of the process), `hog` (allocates
@@ -81,6 +81,7 @@ fn listed(mode: ListMode) -> Vec<NewCmd> {
         ListMode::Exempt => &["exempt_only"],
         ListMode::User => &[
             "echo", "count", "crash", "hang", "requests", "flood", "oversize", "whoami", "shm",
+            "hint",
         ],
     };
     names
@@ -178,6 +179,18 @@ fn run(args: &ModuleArgs) -> mrci_modrun::Result<()> {
                     ignore_everything(pipe)
                 }
                 "requests" => requests(pipe)?,
+                "hint" => {
+                    // Seed 002's RW_MY_INFO: "this user's account changed".
+                    let notice = mrci_proto::async_cmd::AsyncCmd::RwMyInfo {
+                        user: input.to_string(),
+                    };
+                    pipe.send_request(
+                        TypeId::PUB_IPC,
+                        u16::from(notice.id().0),
+                        &notice.to_bytes(),
+                    )?;
+                    pipe.send_text("hinted")?;
+                }
                 "flood" => {
                     for _ in 0..5000 {
                         pipe.send(&IpcFrame::new(TypeId::HOST_CERT, vec![0u8; 16]))?;

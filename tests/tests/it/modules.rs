@@ -31,7 +31,7 @@ async fn add_run_rank_crash_and_remove_a_module_with_sessions_connected() -> any
     let out = admin
         .ok("add_mod", &format!("-mod_path {path} -listing once"))
         .await?;
-    assert!(out.contains("added with 12 commands"), "{out}");
+    assert!(out.contains("added with 13 commands"), "{out}");
     assert!(
         admin
             .refused("add_mod", &format!("-mod_path {path}"))
@@ -256,7 +256,7 @@ async fn a_module_listed_once_serves_every_session_from_the_host_wide_list() -> 
     let out = admin
         .ok("add_mod", &format!("-mod_path {path} -listing once"))
         .await?;
-    assert!(out.contains("added with 12 commands, listed once"), "{out}");
+    assert!(out.contains("added with 13 commands, listed once"), "{out}");
     let err = admin
         .refused("add_mod", &format!("-mod_path {path} -listing often"))
         .await?;
@@ -270,5 +270,22 @@ async fn a_module_listed_once_serves_every_session_from_the_host_wide_list() -> 
     let mut mia = logged_in(&host, "mia", "users").await?;
     mia.until_command("exempt_only", true).await?;
     assert!(!mia.commands.keys().any(|n| n.starts_with("mine_")));
+    host.shutdown().await
+}
+
+#[tokio::test]
+async fn a_module_change_notice_makes_the_users_sessions_reread_the_store() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let mut admin = logged_in(&host, "admin", "admin").await?;
+    let mut mia = logged_in(&host, "mia", "users").await?;
+    let path = fake_module().display().to_string();
+    admin.ok("add_mod", &format!("-mod_path {path}")).await?;
+    admin.until_command("hint", true).await?;
+    // The store changes behind the sessions' back; only the module's notice tells them.
+    let user = host.ctx.store.find_user("mia").await?.expect("mia exists");
+    host.ctx.store.set_display_name(&user.id, "Mia M.").await?;
+    assert_eq!(admin.ok("hint", "mia").await?, "hinted");
+    let info = mia.next_my_info().await?;
+    assert_eq!(info.peer.display_name, "Mia M.", "re-read from the store");
     host.shutdown().await
 }
