@@ -9,6 +9,11 @@
 //! ever starts an instance. Input a task or process cannot take this fast is refused with
 //! [`TOO_FAST`], with no IDLE: the instance is still running.
 //!
+//! An internal task that is told to end (KILL_CMD, or its command unloaded) leaves the table
+//! at once and is counted as dying until its `Ended` arrives: its IDLE still reaches the
+//! client, but a frame for the same pair starts a new instance instead of going to the dying
+//! one (command ids are reused, so the next frame on that pair may well be another command).
+//!
 //! Invariant: while draining (the session is ending) no instance is started; a session ends
 //! when draining and no internal invocation is running.
 
@@ -62,6 +67,8 @@ pub(crate) enum Next {
 /// Every instance of one session.
 pub(crate) struct Instances {
     tasks: HashMap<InstanceKey, Task>,
+    /// Tasks told to end whose `Ended` has not arrived yet, per pair.
+    dying: HashMap<InstanceKey, usize>,
     modules: Option<Runner>,
     outbox: Outbox,
     output: mpsc::Receiver<SessionMsg>,
@@ -74,6 +81,7 @@ impl Instances {
         let (outbox, output) = Outbox::new(output_budget);
         Self {
             tasks: HashMap::new(),
+            dying: HashMap::new(),
             modules: None,
             outbox,
             output,
@@ -157,10 +165,16 @@ impl Instances {
 
     /// Delivers a control frame to the pair's instance; false if it has none.
     pub(crate) fn control(&mut self, key: InstanceKey, type_id: TypeId) -> bool {
+        if type_id == TypeId::KILL_CMD
+            && let Some(task) = self.tasks.remove(&key)
+        {
+            task.handle.control(Control::Kill);
+            *self.dying.entry(key).or_default() += 1;
+            return true;
+        }
         if let Some(task) = self.tasks.get(&key) {
             match type_id {
                 TypeId::TERM_CMD => task.handle.control(Control::Term),
-                TypeId::KILL_CMD => task.handle.control(Control::Kill),
                 TypeId::HALT_CMD => task.handle.set_halted(true),
                 TypeId::RESUME_CMD => task.handle.set_halted(false),
                 _ => return false,
@@ -206,16 +220,31 @@ impl Instances {
         }
     }
 
-    /// An internal task ended.
+    /// An internal task ended: a dying one, or (if none is dying on that pair) the live one.
     pub(crate) fn on_ended(&mut self, key: InstanceKey) {
-        self.tasks.remove(&key);
+        match self.dying.get_mut(&key) {
+            Some(n) if *n > 1 => *n -= 1,
+            Some(_) => {
+                self.dying.remove(&key);
+            }
+            None => {
+                self.tasks.remove(&key);
+            }
+        }
     }
 
     /// Ends every instance of an unloaded command id.
     pub(crate) fn stop_command(&mut self, cmd_id: mrci_proto::CmdId) {
-        for (key, task) in &self.tasks {
-            if key.cmd_id == cmd_id {
+        let keys: Vec<InstanceKey> = self
+            .tasks
+            .keys()
+            .filter(|k| k.cmd_id == cmd_id)
+            .copied()
+            .collect();
+        for key in keys {
+            if let Some(task) = self.tasks.remove(&key) {
                 task.handle.kill();
+                *self.dying.entry(key).or_default() += 1;
             }
         }
         if let Some(runner) = &mut self.modules {
@@ -259,10 +288,10 @@ impl Instances {
         }
         let mut idles = Vec::new();
         let collect = async {
-            while !self.tasks.is_empty() {
+            while !self.tasks.is_empty() || !self.dying.is_empty() {
                 match self.output.recv().await {
                     Some(SessionMsg::Ended { cmd, branch }) => {
-                        self.tasks.remove(&InstanceKey {
+                        self.on_ended(InstanceKey {
                             cmd_id: cmd,
                             branch_id: branch,
                         });
