@@ -70,6 +70,9 @@ pub struct HostCtx {
     pub store: Store,
     /// The session bus.
     pub bus: Arc<dyn Bus>,
+    /// The same bus when this host is a cluster node (`cluster.nats_url` set): the nodes it
+    /// hears from, undelivered counts.
+    pub cluster: Option<crate::bus::NatsBus>,
     /// The certificate and rustls configuration.
     pub(crate) tls: TlsMaterial,
     /// Password hashing.
@@ -105,7 +108,7 @@ impl HostCtx {
     /// If the data directory, database or certificate cannot be prepared.
     pub async fn open(config: Config, clock: Clock) -> Result<Arc<Self>> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let store = Store::open(&config.db_path()).await?;
+        let store = crate::admin::open_store(&config).await?;
         let tls = TlsMaterial::load_or_generate(&config)?;
         let hasher = Hasher::new(&config);
         let removed = mrci_shm::cleanup_stale();
@@ -128,11 +131,27 @@ impl HostCtx {
             crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
         let mailer = crate::mail::Mailer::from_config(&config)?;
         let modules = open_modules(&config, &store).await?;
-        let bus: Arc<dyn Bus> = Arc::new(crate::bus::LocalBus::new(crate::bus::BusLimits {
+        let limits = crate::bus::BusLimits {
             events: config.limits.inbox_capacity,
             casts: config.channels.cast_queue,
             cast_wait: std::time::Duration::from_millis(config.channels.cast_wait_ms),
-        }));
+        };
+        let cluster = &config.cluster;
+        let (bus, cluster): (Arc<dyn Bus>, _) = match &cluster.nats_url {
+            None => (Arc::new(crate::bus::LocalBus::new(limits)), None),
+            Some(url) => {
+                let settings = crate::bus::NatsSettings {
+                    url: url.clone(),
+                    node: cluster.node_name(config.listen),
+                    prefix: cluster.subject_prefix.clone(),
+                    heartbeat: std::time::Duration::from_millis(cluster.heartbeat_ms),
+                    missed: cluster.missed_heartbeats,
+                };
+                tracing::info!(node = %settings.node, nats = %url, "cluster node");
+                let nats = crate::bus::NatsBus::start(settings, limits).await?;
+                (Arc::new(nats.clone()), Some(nats))
+            }
+        };
         Ok(Arc::new(Self {
             modules,
             recovery_limit,
@@ -140,6 +159,7 @@ impl HostCtx {
             config,
             store,
             bus,
+            cluster,
             tls,
             hasher,
             auth_limit,
