@@ -155,6 +155,8 @@ pub struct Cluster {
     pub db: TestDb,
     /// The services.
     pub services: Services,
+    /// The NATS subject prefix of this cluster.
+    pub prefix: String,
 }
 
 impl Cluster {
@@ -176,7 +178,8 @@ impl Cluster {
                 c.cluster.nats_url = Some(services.nats.clone());
                 c.cluster.node = Some(format!("n{}", i + 1));
                 c.cluster.subject_prefix = prefix.clone();
-                c.cluster.heartbeat_ms = 100;
+                c.cluster.heartbeat_ms = 200;
+                c.cluster.missed_heartbeats = 5;
                 c.security.auth_attempts_per_minute = 10_000;
                 tweak(i, c);
             })
@@ -191,6 +194,7 @@ impl Cluster {
             nodes,
             db,
             services,
+            prefix,
         }))
     }
 

@@ -258,6 +258,7 @@ impl NatsBus {
             fixed.push(futures::stream::abortable(sub).0);
         }
         tokio::spawn(bus.clone().receiver(client, fixed, ctl_rx));
+        tokio::spawn(bus.clone().heartbeats());
         Ok(bus)
     }
 
@@ -446,7 +447,7 @@ impl NatsBus {
         self.publish(vec![self.subject("pres")], &msg);
     }
 
-    fn beat(&self, leaving: bool) -> Msg {
+    pub(super) fn beat(&self, leaving: bool) -> Msg {
         let interest = lock(&self.shared.interest);
         Msg::Heartbeat(Beat {
             node: self.shared.settings.node.clone(),

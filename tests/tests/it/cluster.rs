@@ -159,6 +159,18 @@ async fn a_cast_storm_reaches_every_node_once_and_in_order() -> anyhow::Result<(
     let names: Vec<&str> = seen.iter().map(|s| s.node.as_str()).collect();
     assert_eq!(names, ["n1", "n2"]);
     assert_eq!(seen[0].sessions, 3, "{seen:?}");
+    // What `mrci host status` shows: every node heard on NATS, with its sessions.
+    let heard = mrci_host::bus::nodes_seen(
+        &cluster.services.nats,
+        &cluster.prefix,
+        std::time::Duration::from_millis(500),
+    )
+    .await?;
+    let sessions: Vec<(&str, usize)> = heard
+        .iter()
+        .map(|s| (s.node.as_str(), s.sessions))
+        .collect();
+    assert_eq!(sessions, [("n1", 3), ("n2", 2), ("n3", 2)]);
     cluster.stop().await
 }
 
@@ -330,6 +342,7 @@ async fn a_nats_outage_mid_storm_loses_counted_casts_and_delivery_resumes() -> a
     );
     let lost = 300 - got.len() as u64;
     let counted = n[0].bus().undelivered();
+    eprintln!("NATS outage: {lost} of 100 casts lost on the remote node, {counted} counted");
     assert!(
         lost == 0 || counted > 0,
         "{lost} casts lost, {counted} counted"

@@ -70,7 +70,10 @@ impl NatsBus {
         let mut seen = Seen::default();
         let mut tick = tokio::time::interval(self.shared.settings.heartbeat);
         loop {
+            // Messages first: a node's heartbeat waiting in the queue must be applied before
+            // the expiry check that would otherwise count it as missed.
             tokio::select! {
+                biased;
                 () = self.shared.halt.cancelled() => return,
                 Some(c) = ctl.recv() => match c {
                     Ctl::Sub(subject) => match client.subscribe(subject.clone()).await {
@@ -102,13 +105,26 @@ impl NatsBus {
                         tracing::warn!(subject = %msg.subject, "undecodable cluster message dropped");
                     }
                 },
-                _ = tick.tick() => {
-                    let msg = self.beat(false);
-                    self.publish(vec![self.subject("hb")], &msg);
-                    self.expire_nodes();
-                }
+                _ = tick.tick() => self.expire_nodes(),
                 else => return,
             }
+        }
+    }
+
+    /// Publishes this node's heartbeat every `heartbeat`, on its own task so that a busy
+    /// receiver never delays it.
+    pub(super) async fn heartbeats(self) {
+        let mut tick = tokio::time::interval(self.shared.settings.heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while self
+            .shared
+            .halt
+            .run_until_cancelled(tick.tick())
+            .await
+            .is_some()
+        {
+            let msg = self.beat(false);
+            self.publish(vec![self.subject("hb")], &msg);
         }
     }
 
