@@ -152,7 +152,7 @@ impl HostCtx {
                 (Arc::new(nats.clone()), Some(nats))
             }
         };
-        Ok(Arc::new(Self {
+        let host = Arc::new(Self {
             modules,
             recovery_limit,
             mailer,
@@ -166,7 +166,14 @@ impl HostCtx {
             clock,
             admission: crate::admission::Admission::new(host_shm),
             mails_sent: tokio::sync::watch::Sender::new(0),
-        }))
+        });
+        if let Some(cluster) = &host.cluster {
+            tokio::spawn(follow_remote_modules(
+                Arc::downgrade(&host),
+                cluster.watch_remote_modules(),
+            ));
+        }
+        Ok(host)
     }
 
     /// The password hasher with the configured cost (for operator tools and tests that
@@ -315,6 +322,41 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     // The OS generator failing is not something a host can work around; ids must be random.
     getrandom::fill(&mut out).expect("the operating system's random generator is available");
     out
+}
+
+/// On a cluster node: whenever another node adds or removes a module, brings this node's
+/// registry in line with the configuration and the `modules` table, then tells the sessions.
+/// Ends with the host.
+async fn follow_remote_modules(
+    host: std::sync::Weak<HostCtx>,
+    mut changed: tokio::sync::watch::Receiver<u64>,
+) {
+    while changed.changed().await.is_ok() {
+        let Some(host) = host.upgrade() else { return };
+        let mut wanted = host.config.modules.paths.clone();
+        match host.store.modules().await {
+            Ok(paths) => wanted.extend(paths.into_iter().map(std::path::PathBuf::from)),
+            Err(e) => {
+                tracing::warn!(error = %e, "module change on another node not applied: store unreachable");
+                continue;
+            }
+        }
+        for module in host.modules.all() {
+            if !wanted.contains(&module.path) {
+                host.modules.remove(&module.path);
+            }
+        }
+        for path in &wanted {
+            if !host.modules.contains(path)
+                && let Err(e) = host.modules.add(path).await
+            {
+                tracing::error!(module = %path.display(), error = %e, "module not loaded");
+            }
+        }
+        if let Some(cluster) = &host.cluster {
+            cluster.broadcast_here(crate::bus::Event::ModulesChanged);
+        }
+    }
 }
 
 /// Prepares the module socket directory and lists every module of the config file and the

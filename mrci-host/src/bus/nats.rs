@@ -38,8 +38,13 @@
 //! Sessions' PEER_STAT of a killed node's sessions is not sent (their sub-channel peers
 //! learn of the departure from the session list only).
 //!
-//! Capacity per node: `limits.max_sessions` counts this node's sessions only; per-address
-//! login limits and bans live in the shared PostgreSQL store and hold across nodes.
+//! Session ids are 28 random bytes drawn by the accepting node, so they are unique across
+//! the cluster without coordination. The counts [`Bus`] methods return are this node's
+//! deliveries (a remote node's receivers are not known to the sender).
+//!
+//! Capacity per node: `limits.max_sessions` counts this node's sessions only; failed-login
+//! counters, pauses and bans live in the shared PostgreSQL store and hold across nodes,
+//! while `security.auth_attempts_per_minute` is kept in each node's memory.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -138,6 +143,8 @@ struct Shared {
     connected: tokio::sync::watch::Sender<bool>,
     /// Stops this node's NATS tasks.
     halt: CancellationToken,
+    /// Moves when another node added or removed a module.
+    modules_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// The cluster implementation of [`Bus`] (see the module documentation).
@@ -238,6 +245,7 @@ impl NatsBus {
             changed: tokio::sync::watch::Sender::new(0),
             connected,
             halt: CancellationToken::new(),
+            modules_changed: tokio::sync::watch::Sender::new(0),
         });
         let bus = Self {
             local: LocalBus::new(limits),
@@ -316,6 +324,20 @@ impl NatsBus {
                 return;
             }
         }
+    }
+
+    /// Follows module additions and removals made on other nodes. The host reloads its
+    /// module registry from the store, then tells its sessions with
+    /// [`NatsBus::broadcast_here`]; the bus does not deliver those events itself, since
+    /// sessions would recompute their commands from a registry that does not know the change
+    /// yet.
+    pub fn watch_remote_modules(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.modules_changed.subscribe()
+    }
+
+    /// Delivers `event` to every session of this node only.
+    pub fn broadcast_here(&self, event: Event) {
+        self.local.broadcast(None, false, event);
     }
 
     /// Stops this node's part in the cluster at once, as a crash would look to the others:

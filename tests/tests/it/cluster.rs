@@ -222,7 +222,8 @@ async fn channel_and_account_events_cross_nodes() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn locks_and_rank_changes_on_one_node_reach_sessions_on_the_others() -> anyhow::Result<()> {
+async fn locks_rank_and_module_changes_on_one_node_reach_sessions_on_the_others()
+-> anyhow::Result<()> {
     let Some(cluster) = Cluster::start(3, |_, _| {}).await? else {
         return Ok(());
     };
@@ -241,6 +242,17 @@ async fn locks_and_rank_changes_on_one_node_reach_sessions_on_the_others() -> an
     carl.until_command("host_info", true).await?;
     let info = carl.ok("host_info", "").await?;
     assert!(info.contains("sessions"), "{info}");
+
+    // A module added on node 1 is loaded on node 2 and its commands announced there;
+    // removed, they go again.
+    let module = env!("CARGO_BIN_EXE_fake_module");
+    admin.ok("add_mod", &format!("-mod_path {module}")).await?;
+    carl.until_command("exempt_only", true).await?;
+    let mut guest = TestClient::connect(n[2].addr).await?;
+    guest.until_command("whoami", true).await?;
+    admin.ok("rm_mod", &format!("-mod_path {module}")).await?;
+    carl.until_command("exempt_only", false).await?;
+    guest.until_command("whoami", false).await?;
 
     // A lock on node 1 ends erin's sessions on nodes 2 and 3.
     admin.ok("lock_acct", "-user erin -state 1").await?;

@@ -201,6 +201,9 @@ impl NatsBus {
             (Route::Channel(ch, uid), Body::Event(e)) => {
                 self.local.to_channel(ch, uid.as_ref(), e);
             }
+            (Route::All, Body::Event(Event::ModulesChanged)) => {
+                self.shared.modules_changed.send_modify(|n| *n += 1);
+            }
             (Route::All, Body::Event(e)) => self.local.broadcast(None, false, e),
             (route, _) => {
                 self.shared.bad.fetch_add(1, Ordering::Relaxed);
