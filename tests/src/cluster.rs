@@ -207,10 +207,14 @@ impl Cluster {
 
     /// Shuts every node down and drops the database.
     pub async fn stop(self) -> anyhow::Result<()> {
+        let mut res = Ok(());
         for node in self.nodes {
-            node.shutdown().await?;
+            if let Err(e) = node.shutdown().await {
+                res = Err(e);
+            }
         }
-        self.db.drop_db().await
+        self.db.drop_db().await?;
+        res
     }
 }
 
