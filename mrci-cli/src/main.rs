@@ -160,10 +160,19 @@ enum HostCmd {
         /// The user to elevate.
         name: String,
     },
-    /// Show the data directory, accounts, certificate and whether the host answers.
+    /// Show the data directory, accounts, certificate and whether the host answers (and, on
+    /// a cluster node, the nodes heard on NATS with their sessions).
     Status {
         #[command(flatten)]
         common: Common,
+    },
+    /// Copy this host's SQLite data into an empty PostgreSQL database (stop the host first).
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+        /// The target, postgres://user@host:port/database.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -267,6 +276,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin::elevate(&config, &name).await?;
             println!(
                 "{name} is now in the admin group (host rank 1). Logged-in sessions get the new rank at their next login."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCmd::Migrate { common, to } => {
+            let config = common.load()?;
+            for table in admin::migrate_to(&config, &to).await? {
+                println!("{:>8} {}", table.rows, table.table);
+            }
+            println!(
+                "Copied. Set [cluster] database_url = \"{to}\" in the configuration to use it."
             );
             Ok(ExitCode::SUCCESS)
         }

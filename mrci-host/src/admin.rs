@@ -1,5 +1,7 @@
-//! Operator actions behind `mrci host add-admin | elevate | status`. They work on the data
-//! directory directly, whether or not a host is running (SQLite WAL allows both).
+//! Operator actions behind `mrci host add-admin | elevate | status | migrate`. They work on
+//! the data directory (or a cluster's PostgreSQL database) directly, whether or not a host
+//! is running (SQLite WAL allows both); `status` of a cluster node also listens to the
+//! nodes' heartbeats on NATS.
 
 use std::{fmt, time::Duration};
 
@@ -8,9 +10,14 @@ use crate::{Config, Error, Result, Store, password, store::TableCount, tls::TlsM
 /// The group that carries host rank 1 (COMMANDS.md §1.2).
 pub const ADMIN_GROUP: &str = "admin";
 
-async fn open_store(config: &Config) -> Result<Store> {
+/// The store `config` names: `cluster.database_url` when set, else the SQLite file in the
+/// data directory.
+pub(crate) async fn open_store(config: &Config) -> Result<Store> {
     std::fs::create_dir_all(&config.data_dir)?;
-    Store::open(&config.db_path()).await
+    match &config.cluster.database_url {
+        Some(url) => Store::connect(url).await,
+        None => Store::open(&config.db_path()).await,
+    }
 }
 
 /// Creates a user in the admin group with a one-time password that must be changed at the
@@ -61,6 +68,9 @@ pub struct Status {
     pub fingerprint: Option<String>,
     /// Whether something accepts connections on the listen address.
     pub listening: bool,
+    /// For a cluster node (`cluster.nats_url` set): the nodes whose heartbeats arrived, or
+    /// why none could be heard.
+    pub cluster: Option<std::result::Result<Vec<crate::bus::NodeSeen>, String>>,
 }
 
 impl fmt::Display for Status {
@@ -81,6 +91,20 @@ impl fmt::Display for Status {
             Some(fp) => writeln!(f, "certificate:    SHA-256 {fp}"),
             None => writeln!(f, "certificate:    none yet (created at the first start)"),
         }?;
+        match &self.cluster {
+            None => {}
+            Some(Err(why)) => writeln!(f, "cluster:        {why}")?,
+            Some(Ok(nodes)) => {
+                writeln!(f, "cluster:        {} node(s) heard", nodes.len())?;
+                for n in nodes {
+                    writeln!(
+                        f,
+                        "  {}: {} sessions ({} logged in), {} undelivered",
+                        n.node, n.sessions, n.logged_in, n.undelivered
+                    )?;
+                }
+            }
+        }
         if self.admins == 0 {
             writeln!(
                 f,
@@ -109,7 +133,21 @@ pub async fn status(config: &Config) -> Result<Status> {
         tokio::time::timeout(Duration::from_secs(2), connect).await,
         Ok(Ok(_))
     );
+    let cluster = match &config.cluster.nats_url {
+        None => None,
+        Some(url) => {
+            // Two and a half heartbeats: every live node is heard at least twice.
+            let wait = Duration::from_millis(config.cluster.heartbeat_ms.saturating_mul(5) / 2);
+            let prefix = &config.cluster.subject_prefix;
+            Some(
+                crate::bus::nodes_seen(url, prefix, wait)
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
+        }
+    };
     Ok(Status {
+        cluster,
         data_dir: config.data_dir.display().to_string(),
         listen: config.listen.to_string(),
         users,

@@ -37,6 +37,48 @@ pub struct Config {
     pub channels: Channels,
     /// Module executables loaded at start, besides those added with `add_mod`.
     pub modules: Modules,
+    /// Several hosts as one: a shared PostgreSQL store and NATS between nodes.
+    pub cluster: Cluster,
+}
+
+/// Cluster settings. With neither URL set the host runs alone (SQLite file, in-process bus).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    /// The shared store, `postgres://user@host:port/database`; replaces the SQLite file.
+    pub database_url: Option<String>,
+    /// The NATS server(s) nodes deliver through, `nats://host:4222` (comma-separated for
+    /// several); without it delivery stays in this process.
+    pub nats_url: Option<String>,
+    /// This node's name, unique in the cluster (default: the listen address).
+    pub node: Option<String>,
+    /// First token of every NATS subject, so several clusters can share one NATS.
+    pub subject_prefix: String,
+    /// Milliseconds between this node's heartbeats (its session list) on NATS.
+    pub heartbeat_ms: u64,
+    /// Heartbeats a node may miss before the others treat it as gone and close its sessions'
+    /// links.
+    pub missed_heartbeats: u32,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            nats_url: None,
+            node: None,
+            subject_prefix: "mrci".into(),
+            heartbeat_ms: 1000,
+            missed_heartbeats: 3,
+        }
+    }
+}
+
+impl Cluster {
+    /// This node's name: the configured one, else `listen`.
+    pub fn node_name(&self, listen: SocketAddr) -> String {
+        self.node.clone().unwrap_or_else(|| listen.to_string())
+    }
 }
 
 /// When a module is listed.
@@ -414,6 +456,7 @@ impl Default for Config {
             mail: Mail::default(),
             channels: Channels::default(),
             modules: Modules::default(),
+            cluster: Cluster::default(),
         }
     }
 }
@@ -540,6 +583,14 @@ impl Config {
             (
                 self.modules.listing_timeout_ms == 0,
                 "modules.listing_timeout_ms must be at least 1",
+            ),
+            (
+                self.cluster.heartbeat_ms == 0
+                    || self.cluster.missed_heartbeats == 0
+                    || self.cluster.subject_prefix.is_empty()
+                    || self.cluster.subject_prefix.contains(['*', '>', ' '])
+                    || self.cluster.node.as_ref().is_some_and(|n| n.is_empty()),
+                "cluster.heartbeat_ms and missed_heartbeats must be at least 1, subject_prefix a NATS subject without wildcards, node not empty",
             ),
             (
                 self.accounts.recovery_token_secs < 60 || self.accounts.recovery_max_attempts == 0,

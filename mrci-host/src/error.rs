@@ -35,5 +35,24 @@ pub enum Error {
     Invalid(String),
 }
 
+impl Error {
+    /// True when the database could not be reached (connection refused or lost, no
+    /// connection free in time), as opposed to a statement it refused: the condition a
+    /// PostgreSQL outage produces, which ends when the database returns.
+    pub fn is_db_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Self::Sqlx(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+}
+
 /// Result with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -71,6 +71,9 @@ pub struct HostCtx {
     pub store: Store,
     /// The session bus.
     pub bus: Arc<dyn Bus>,
+    /// The same bus when this host is a cluster node (`cluster.nats_url` set): the nodes it
+    /// hears from, undelivered counts.
+    pub cluster: Option<crate::bus::NatsBus>,
     /// The certificate and rustls configuration.
     pub(crate) tls: TlsMaterial,
     /// Password hashing.
@@ -106,7 +109,7 @@ impl HostCtx {
     /// If the data directory, database or certificate cannot be prepared.
     pub async fn open(config: Config, clock: Clock) -> Result<Arc<Self>> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let store = Store::open(&config.db_path()).await?;
+        let store = crate::admin::open_store(&config).await?;
         let tls = TlsMaterial::load_or_generate(&config)?;
         let hasher = Hasher::new(&config);
         let removed = mrci_shm::cleanup_stale();
@@ -129,25 +132,49 @@ impl HostCtx {
             crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
         let mailer = crate::mail::Mailer::from_config(&config)?;
         let modules = open_modules(&config, &store).await?;
-        let bus: Arc<dyn Bus> = Arc::new(crate::bus::LocalBus::new(crate::bus::BusLimits {
+        let limits = crate::bus::BusLimits {
             events: config.limits.inbox_capacity,
             casts: config.channels.cast_queue,
             cast_wait: std::time::Duration::from_millis(config.channels.cast_wait_ms),
-        }));
-        Ok(Arc::new(Self {
+        };
+        let cluster = &config.cluster;
+        let (bus, cluster): (Arc<dyn Bus>, _) = match &cluster.nats_url {
+            None => (Arc::new(crate::bus::LocalBus::new(limits)), None),
+            Some(url) => {
+                let settings = crate::bus::NatsSettings {
+                    url: url.clone(),
+                    node: cluster.node_name(config.listen),
+                    prefix: cluster.subject_prefix.clone(),
+                    heartbeat: std::time::Duration::from_millis(cluster.heartbeat_ms),
+                    missed: cluster.missed_heartbeats,
+                };
+                tracing::info!(node = %settings.node, nats = %url, "cluster node");
+                let nats = crate::bus::NatsBus::start(settings, limits).await?;
+                (Arc::new(nats.clone()), Some(nats))
+            }
+        };
+        let host = Arc::new(Self {
             modules,
             recovery_limit,
             mailer,
             config,
             store,
             bus,
+            cluster,
             tls,
             hasher,
             auth_limit,
             clock,
             admission: crate::admission::Admission::new(host_shm),
             mails_sent: tokio::sync::watch::Sender::new(0),
-        }))
+        });
+        if let Some(cluster) = &host.cluster {
+            tokio::spawn(follow_remote_modules(
+                Arc::downgrade(&host),
+                cluster.watch_remote_modules(),
+            ));
+        }
+        Ok(host)
     }
 
     /// The password hasher with the configured cost (for operator tools and tests that
@@ -298,14 +325,46 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
-/// Prepares the module socket directory and lists every module of the config file and the
-/// `modules` table; a module that cannot be listed is logged and left out.
-async fn open_modules(config: &Config, store: &Store) -> Result<crate::modules::Registry> {
-    let run_dir = config.runtime_dir();
-    mrci_modrun::prepare_runtime_dir(&run_dir)
-        .map_err(|e| crate::Error::Config(format!("{}: {e}", run_dir.display())))?;
-    let registry =
-        crate::modules::Registry::new(Arc::new(config.modules.modrun_config(run_dir, version())?));
+/// On a cluster node: whenever another node adds or removes a module, brings this node's
+/// registry in line with the configuration and the `modules` table, then tells the sessions.
+/// Ends with the host.
+async fn follow_remote_modules(
+    host: std::sync::Weak<HostCtx>,
+    mut changed: tokio::sync::watch::Receiver<u64>,
+) {
+    while changed.changed().await.is_ok() {
+        let Some(host) = host.upgrade() else { return };
+        let wanted = match wanted_modules(&host.config, &host.store).await {
+            Ok(wanted) => wanted,
+            Err(e) => {
+                tracing::warn!(error = %e, "module change on another node not applied: store unreachable");
+                continue;
+            }
+        };
+        for module in host.modules.all() {
+            if !wanted.iter().any(|(path, _)| *path == module.path) {
+                host.modules.remove(&module.path);
+            }
+        }
+        for (path, listing) in &wanted {
+            if !host.modules.contains(path)
+                && let Err(e) = host.modules.add(path, *listing).await
+            {
+                tracing::error!(module = %path.display(), error = %e, "module not loaded");
+            }
+        }
+        if let Some(cluster) = &host.cluster {
+            cluster.broadcast_here(crate::bus::Event::ModulesChanged);
+        }
+    }
+}
+
+/// The modules this host should have: those of the configuration file, then those of the
+/// `modules` table that the file does not name, each with its listing.
+async fn wanted_modules(
+    config: &Config,
+    store: &Store,
+) -> Result<Vec<(std::path::PathBuf, Listing)>> {
     let mut entries: Vec<(std::path::PathBuf, Listing)> = config
         .modules
         .paths
@@ -323,6 +382,18 @@ async fn open_modules(config: &Config, store: &Store) -> Result<crate::modules::
         });
         entries.push((path, listing));
     }
+    Ok(entries)
+}
+
+/// Prepares the module socket directory and lists every module of the config file and the
+/// `modules` table; a module that cannot be listed is logged and left out.
+async fn open_modules(config: &Config, store: &Store) -> Result<crate::modules::Registry> {
+    let run_dir = config.runtime_dir();
+    mrci_modrun::prepare_runtime_dir(&run_dir)
+        .map_err(|e| crate::Error::Config(format!("{}: {e}", run_dir.display())))?;
+    let registry =
+        crate::modules::Registry::new(Arc::new(config.modules.modrun_config(run_dir, version())?));
+    let entries = wanted_modules(config, store).await?;
     for (path, listing) in entries {
         match registry.add(&path, listing).await {
             Ok(m) => {

@@ -89,6 +89,9 @@ impl Host {
         {
             tracing::warn!("sessions did not finish in time; closing anyway");
         }
+        if let Some(cluster) = &ctx.cluster {
+            cluster.leave().await;
+        }
         ctx.store.close().await;
         tracing::info!("host stopped");
         Ok(())

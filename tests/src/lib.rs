@@ -3,6 +3,7 @@
 //! ([`TestClient`]), which is the client every MRCI user runs.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod fuzzing;
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};

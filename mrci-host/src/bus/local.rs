@@ -58,6 +58,11 @@ impl LocalBus {
         }
     }
 
+    /// True if `sid` is registered here.
+    pub fn has(&self, sid: &SessionId) -> bool {
+        self.lock().links.contains_key(sid)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock cannot leave the maps half-updated in a way that
         // matters more than losing the host, so a poisoned lock is simply taken over.
@@ -283,6 +288,7 @@ impl Bus for LocalBus {
             sessions: inner.state.len(),
             logged_in: inner.state.logged_in(),
             dropped: self.dropped.load(Ordering::Relaxed),
+            undelivered: 0,
         }
     }
 }

@@ -19,13 +19,19 @@
 //! Ordering: one sender's casts are delivered one after the other by the sender itself, so
 //! every receiver sees them in send order; each cast reaches each matching session once.
 //!
+//! [`NatsBus`] (`bus/nats`) is the cluster implementation: [`LocalBus`] for this node's
+//! sessions plus NATS between nodes, with its own routing and fault policy in its header;
+//! `bus/wire` is what nodes send each other.
+//!
 //! Invariant: the bus is the sole owner of the session registry and of the routing indexes
 //! (who is logged in as whom, who has which sub-channel open, who belongs to which channel);
 //! it never touches SQLite.
 
 mod event;
 mod local;
+mod nats;
 mod state;
+mod wire;
 
 use std::{sync::Arc, time::Duration};
 
@@ -37,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use event::{ChEffect, Event, GroupChange, P2pKind};
 pub use local::LocalBus;
+pub use nats::{NatsBus, NatsSettings, NodeSeen, connect_nats, nodes_seen};
 pub use state::{BusState, SubReach};
 
 /// Delivery between sessions, wherever they run.
@@ -173,4 +180,7 @@ pub struct BusStats {
     /// Droppable deliveries (system messages, casts, peer data) discarded because a
     /// receiver's queue was full.
     pub dropped: u64,
+    /// Deliveries to other nodes of a cluster that could not be published (NATS
+    /// unreachable); always 0 on a single host.
+    pub undelivered: u64,
 }

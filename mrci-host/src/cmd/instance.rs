@@ -148,6 +148,11 @@ async fn report(name: &str, ctx: &CmdCtx, res: super::CmdResult) {
     match res {
         Ok(()) => {}
         Err(Fail::Refused(refusal)) => ctx.refuse(&refusal).await,
+        Err(Fail::Internal(e)) if e.is_db_unreachable() => {
+            tracing::warn!(command = name, error = %e, "database unreachable");
+            ctx.refuse(&super::Refusal::new(super::refusal::DB_UNREACHABLE))
+                .await;
+        }
         Err(Fail::Internal(e)) => {
             tracing::error!(command = name, error = %e, "internal command failed");
             ctx.refuse(&super::Refusal::new(INTERNAL_ERROR)).await;

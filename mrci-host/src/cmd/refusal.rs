@@ -49,6 +49,11 @@ pub(crate) enum Fail {
 pub(crate) const INTERNAL_ERROR: &str =
     "The command failed because of an internal error; details were logged for the host admin.";
 
+/// The ERR sentence a client sees when the database is unreachable (a cluster's PostgreSQL
+/// down or cut off).
+pub(crate) const DB_UNREACHABLE: &str =
+    "The host's database is unreachable right now; nothing was changed. Try again shortly.";
+
 impl From<crate::Error> for Fail {
     fn from(e: crate::Error) -> Self {
         Self::Internal(e)

@@ -176,7 +176,14 @@ impl Session {
                 () = deadline => return Ok(()),
                 next = self.instances.next() => self.handle_instance(next).await?,
                 Some(incoming) = self.inbox.recv() => match incoming {
-                    Incoming::Event(event) => self.handle_event(&event).await?,
+                    Incoming::Event(event) => match self.handle_event(&event).await {
+                        // The database being away must not end sessions; the event's re-read
+                        // is lost, the next one catches up.
+                        Err(e) if e.is_db_unreachable() => {
+                            tracing::warn!(session = %self.view.sid, error = %e, "event not applied: database unreachable");
+                        }
+                        other => other?,
+                    },
                     Incoming::Cast(cast) => self.handle_cast(&cast).await?,
                 },
                 frame = self.conn.next() => match frame {

@@ -104,7 +104,8 @@ pub(super) async fn connect(url: &str) -> Result<Store> {
         "postgres" | "postgresql" => {
             let pool = AnyPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(10))
+                // A command waits this long for an unreachable database before its ERR.
+                .acquire_timeout(Duration::from_secs(3))
                 .connect_with(AnyConnectOptions::from_str(url)?)
                 .await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod ca;
+mod cluster;
 mod interactive;
 mod scripted;
 mod support;

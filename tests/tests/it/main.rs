@@ -5,6 +5,7 @@
 mod accounts;
 mod channels;
 mod client;
+mod cluster;
 mod commands;
 mod coverage_accounts;
 mod coverage_channels;

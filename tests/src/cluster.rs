@@ -1,0 +1,283 @@
+//! Helpers for the cluster suite: the PostgreSQL and NATS it runs against (`MRCI_TEST_PG`,
+//! `MRCI_TEST_NATS`), a fresh database per test, three hosts sharing it and one NATS subject
+//! prefix, and a TCP proxy a test can cut to make a server vanish.
+//!
+//! Invariant: when either service is unreachable, [`Services::find`] says so with one visible
+//! `SKIPPED` line per test binary and the suite's tests pass without running.
+
+use std::{io::Write as _, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use mrci_host::Config;
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+use crate::TestHost;
+
+/// The administrative PostgreSQL URL when `MRCI_TEST_PG` is unset.
+pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The NATS URL when `MRCI_TEST_NATS` is unset.
+pub const DEFAULT_NATS: &str = "nats://127.0.0.1:4222";
+
+/// Where the services answer.
+#[derive(Clone, Debug)]
+pub struct Services {
+    /// A PostgreSQL URL allowed to create databases.
+    pub pg: String,
+    /// The NATS URL.
+    pub nats: String,
+}
+
+/// `host:port` of a `scheme://[user@]host:port/...` URL.
+pub fn authority(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
+}
+
+/// `url` with its `host:port` replaced by `addr`.
+pub fn with_authority(url: &str, addr: SocketAddr) -> String {
+    match authority(url) {
+        Some(old) => url.replacen(&old, &addr.to_string(), 1),
+        None => url.to_owned(),
+    }
+}
+
+impl Services {
+    /// The services if both answer; `None` after one visible SKIPPED line.
+    pub async fn find() -> Option<Self> {
+        static FOUND: tokio::sync::OnceCell<Option<Services>> = tokio::sync::OnceCell::const_new();
+        FOUND
+            .get_or_init(|| async {
+                let pg = std::env::var("MRCI_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.into());
+                let nats = std::env::var("MRCI_TEST_NATS").unwrap_or_else(|_| DEFAULT_NATS.into());
+                let pg_ok = matches!(
+                    tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&pg)).await,
+                    Ok(Ok(_))
+                );
+                let nats_ok = match authority(&nats) {
+                    Some(addr) => matches!(
+                        tokio::time::timeout(
+                            Duration::from_secs(5),
+                            tokio::net::TcpStream::connect(addr)
+                        )
+                        .await,
+                        Ok(Ok(_))
+                    ),
+                    None => false,
+                };
+                if pg_ok && nats_ok {
+                    Some(Self { pg, nats })
+                } else {
+                    // Straight to the stream: the harness captures eprintln! of passing tests.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "SKIPPED: cluster suite (no PostgreSQL/NATS at {pg} / {nats})"
+                    );
+                    None
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+/// A uniquely named PostgreSQL database, dropped by [`TestDb::drop_db`].
+pub struct TestDb {
+    /// Its URL.
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 8];
+    getrandom_fill(&mut b);
+    hex::encode(b)
+}
+
+fn getrandom_fill(b: &mut [u8]) {
+    // The std hasher's random keys are enough to keep names apart between test runs.
+    use std::hash::{BuildHasher, Hasher};
+    for chunk in b.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let v = h.finish().to_le_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+}
+
+impl TestDb {
+    /// Creates a fresh database next to `admin`'s.
+    pub async fn create(admin: &str) -> anyhow::Result<Self> {
+        let name = format!("mrci_cluster_{}", random_hex());
+        let mut conn = PgConnection::connect(admin).await?;
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await?;
+        conn.close().await?;
+        let base = admin.split('?').next().unwrap_or(admin);
+        let url = match base.rfind('/') {
+            Some(i) if i > base.find("://").map_or(0, |p| p + 2) => {
+                format!("{}/{name}", &base[..i])
+            }
+            _ => format!("{base}/{name}"),
+        };
+        Ok(Self {
+            url,
+            admin: admin.to_owned(),
+            name,
+        })
+    }
+
+    /// Drops the database (closing whatever still uses it).
+    pub async fn drop_db(self) -> anyhow::Result<()> {
+        let mut conn = PgConnection::connect(&self.admin).await?;
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .await?;
+        conn.close().await?;
+        Ok(())
+    }
+}
+
+/// Three (or more) hosts on loopback ports sharing one fresh database and one NATS prefix.
+pub struct Cluster {
+    /// The nodes, `n1`, `n2`, ...
+    pub nodes: Vec<TestHost>,
+    /// The shared database.
+    pub db: TestDb,
+    /// The services.
+    pub services: Services,
+    /// The NATS subject prefix of this cluster.
+    pub prefix: String,
+}
+
+impl Cluster {
+    /// Starts `n` nodes; `tweak(i, config)` adjusts node `i`'s configuration (0-based).
+    /// `None` when the services are unreachable.
+    pub async fn start(
+        n: usize,
+        tweak: impl Fn(usize, &mut Config),
+    ) -> anyhow::Result<Option<Self>> {
+        let Some(services) = Services::find().await else {
+            return Ok(None);
+        };
+        let db = TestDb::create(&services.pg).await?;
+        let prefix = format!("t{}", random_hex());
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let host = TestHost::start_with(|c| {
+                c.cluster.database_url = Some(db.url.clone());
+                c.cluster.nats_url = Some(services.nats.clone());
+                c.cluster.node = Some(format!("n{}", i + 1));
+                c.cluster.subject_prefix = prefix.clone();
+                c.cluster.heartbeat_ms = 200;
+                c.cluster.missed_heartbeats = 5;
+                c.security.auth_attempts_per_minute = 10_000;
+                tweak(i, c);
+            })
+            .await
+            .with_context(|| format!("start node n{}", i + 1))?;
+            nodes.push(host);
+        }
+        for node in &nodes {
+            node.bus().until_connected().await;
+        }
+        Ok(Some(Self {
+            nodes,
+            db,
+            services,
+            prefix,
+        }))
+    }
+
+    /// Waits until every node's subscriptions for its current sessions are in place.
+    pub async fn settled(&self) {
+        for node in &self.nodes {
+            node.bus().settled().await;
+        }
+    }
+
+    /// Shuts every node down and drops the database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let mut res = Ok(());
+        for node in self.nodes {
+            if let Err(e) = node.shutdown().await {
+                res = Err(e);
+            }
+        }
+        self.db.drop_db().await?;
+        res
+    }
+}
+
+impl TestHost {
+    /// The host's cluster bus; panics on a host that is not a cluster node.
+    pub fn bus(&self) -> &mrci_host::bus::NatsBus {
+        self.ctx
+            .cluster
+            .as_ref()
+            .expect("a cluster node (cluster.nats_url set)")
+    }
+}
+
+/// A TCP proxy to `target` that a test can cut (closing every connection through it and
+/// refusing new ones) and restore.
+pub struct TcpProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    up: Arc<watch::Sender<bool>>,
+    task: JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Starts a proxy on a free loopback port.
+    pub async fn start(target: String) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let up = Arc::new(watch::Sender::new(true));
+        let flag = Arc::clone(&up);
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !*flag.borrow() {
+                    continue;
+                }
+                let target = target.clone();
+                let mut up = flag.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = up.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, up, task })
+    }
+
+    /// Closes every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    /// Accepts and forwards connections again.
+    pub fn restore(&self) {
+        self.up.send_replace(true);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
