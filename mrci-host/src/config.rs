@@ -222,6 +222,13 @@ pub struct Security {
     pub account_backoff_secs: i64,
     /// Password attempts (`auth`) allowed per client address per minute; 0 disables.
     pub auth_attempts_per_minute: u32,
+    /// Failed logins from one address (on any accounts) within `auto_ban_window_secs` that
+    /// ban the address; 0 (the default) disables the automatic ban.
+    pub auto_ban_failed_logins: u32,
+    /// Seconds over which `auto_ban_failed_logins` are counted.
+    pub auto_ban_window_secs: i64,
+    /// Seconds an automatic ban lasts; 0 bans until an operator lifts it.
+    pub auto_ban_secs: i64,
     /// Argon2id memory cost in KiB.
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
@@ -383,6 +390,9 @@ impl Default for Security {
             max_failed_logins_per_account: 20,
             account_backoff_secs: 60,
             auth_attempts_per_minute: 20,
+            auto_ban_failed_logins: 0,
+            auto_ban_window_secs: 3600,
+            auto_ban_secs: 86_400,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
         }
@@ -447,6 +457,10 @@ impl Config {
                     || security.max_failed_logins_per_account == 0
                     || security.account_backoff_secs < 1,
                 "security.max_failed_logins, lockout_secs, max_failed_logins_per_account and account_backoff_secs must be at least 1",
+            ),
+            (
+                security.auto_ban_window_secs < 1 || security.auto_ban_secs < 0,
+                "security.auto_ban_window_secs must be at least 1 and auto_ban_secs at least 0",
             ),
             (
                 self.tls.common_names.iter().any(|n| n.trim().is_empty()),

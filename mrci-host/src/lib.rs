@@ -11,6 +11,8 @@
 //! - `modules`: the registered module executables and the commands they listed.
 //! - `mail`: the mail transports for recovery tokens and verification codes.
 //! - [`admin`]: operator actions behind `mrci host …`.
+//! - [`runtime`]: the settings that change while the host runs; [`debug_log`]: recent
+//!   warnings and errors for `ls_dbg`.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -18,6 +20,7 @@ mod admission;
 pub mod bus;
 mod cmd;
 pub mod config;
+pub mod debug_log;
 pub mod error;
 mod handshake;
 pub mod host;
@@ -26,6 +29,7 @@ pub mod listener;
 mod mail;
 mod modules;
 pub mod password;
+pub mod runtime;
 mod session;
 pub mod store;
 mod stream;

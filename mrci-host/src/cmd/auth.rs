@@ -115,6 +115,7 @@ async fn check_password(
             store
                 .log_auth(None, &ip, &app, false, "unknown account", now)
                 .await?;
+            auto_ban(ctx, &ip, now).await?;
             ctx.refuse(&Refusal::new(DENIED)).await;
             continue;
         };
@@ -128,9 +129,10 @@ async fn check_password(
         store
             .log_auth(Some(&user.id), &ip, &app, false, "wrong password", now)
             .await?;
-        let limits = &ctx.host.config.security;
+        auto_ban(ctx, &ip, now).await?;
+        let settings = ctx.host.settings();
         if let Some(block) = store
-            .record_login_failure(&user.id, &ip, now, limits)
+            .record_login_failure(&user.id, &ip, now, &settings.security)
             .await?
         {
             tracing::warn!(user = %user.name, %ip, ?block, "login paused after repeated failures");
@@ -138,6 +140,27 @@ async fn check_password(
         }
         ctx.refuse(&Refusal::new(DENIED)).await;
     }
+}
+
+/// Bans the address once its failed logins within the window reach the automatic-ban
+/// threshold (`security.auto_ban_failed_logins`, 0: never); the ban ends this session too.
+async fn auto_ban(ctx: &CmdCtx, ip: &str, now: i64) -> Result<(), Fail> {
+    let settings = ctx.host.settings();
+    let security = &settings.security;
+    if security.auto_ban_failed_logins == 0 {
+        return Ok(());
+    }
+    let since = now - security.auto_ban_window_secs;
+    let failures = ctx.host.store.failed_logins_from(ip, since).await?;
+    if failures < i64::from(security.auto_ban_failed_logins) {
+        return Ok(());
+    }
+    let net = crate::store::IpNet::parse(ip)?;
+    let expires = (security.auto_ban_secs > 0).then(|| now + security.auto_ban_secs);
+    let reason = format!("{failures} failed logins");
+    tracing::warn!(%ip, failures, "address banned automatically after failed logins");
+    ctx.host.ban(net, expires, &reason).await?;
+    Err(Refusal::new("Access denied. Too many failed logins: your address is banned.").into())
 }
 
 /// Why a login must wait: this address failed too often (the owner's other addresses are not

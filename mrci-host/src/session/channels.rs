@@ -44,7 +44,7 @@ impl Session {
     /// the published view.
     pub(super) fn sync_channels(&mut self) {
         self.view.active =
-            self.host.config.channels.active_updates || self.view.open.iter().any(|o| o.active);
+            self.host.settings().channels.active_updates || self.view.open.iter().any(|o| o.active);
         let sid = self.view.sid;
         self.host
             .bus

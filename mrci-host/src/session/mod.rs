@@ -147,7 +147,9 @@ impl Session {
         let grace = Duration::from_secs(self.host.config.limits.shutdown_grace_secs);
         let mut drain_deadline = None;
         loop {
-            if self.instances.is_draining() && !self.instances.any_busy() {
+            // An ending session still delivers the events already queued for it (the
+            // host's closing message, a ban's notice).
+            if self.instances.is_draining() && !self.instances.any_busy() && self.inbox.is_empty() {
                 return Ok(());
             }
             // Output leaves once nothing more is queued, so replies and casts are batched.

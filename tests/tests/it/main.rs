@@ -15,5 +15,7 @@ mod handshake;
 mod kits;
 mod load;
 mod modules;
+mod operate;
+mod operate_certs;
 mod recovery;
 mod shutdown;
