@@ -133,8 +133,12 @@ impl Session {
             .log_session_event(&self.view, "Session Active")
             .await;
         let res = self.serve().await;
-        if let Err(e) = &res {
-            tracing::info!(session = %sid, error = %e, "session closed");
+        match &res {
+            Err(e) if e.is_disconnect() => {
+                tracing::debug!(session = %sid, error = %e, "client disconnected");
+            }
+            Err(e) => tracing::info!(session = %sid, error = %e, "session closed"),
+            Ok(()) => {}
         }
         self.finish().await;
     }

@@ -4,5 +4,6 @@
 
 mod ca;
 mod interactive;
+mod operate;
 mod scripted;
 mod support;
