@@ -37,6 +37,16 @@ pub struct Config {
     pub channels: Channels,
     /// Module executables loaded at start, besides those added with `add_mod`.
     pub modules: Modules,
+    /// The optional Prometheus endpoint.
+    pub metrics: Metrics,
+}
+
+/// The Prometheus endpoint (`GET /metrics`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    /// Address to serve metrics on, e.g. `127.0.0.1:9185`; unset (the default) serves none.
+    pub listen: Option<SocketAddr>,
 }
 
 /// Module settings: which modules, and the limits their processes run under
@@ -347,6 +357,7 @@ impl Default for Config {
             mail: Mail::default(),
             channels: Channels::default(),
             modules: Modules::default(),
+            metrics: Metrics::default(),
         }
     }
 }

@@ -78,6 +78,8 @@ pub struct HostCtx {
     stop: tokio::sync::watch::Sender<Option<Stop>>,
     /// Reloads done so far.
     reloads: tokio::sync::watch::Sender<u64>,
+    /// Where the metrics endpoint listens, once bound.
+    metrics_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// Password hashing.
     pub(crate) hasher: Hasher,
     /// The time source.
@@ -151,6 +153,7 @@ impl HostCtx {
             live,
             stop: tokio::sync::watch::Sender::new(None),
             reloads: tokio::sync::watch::Sender::new(0),
+            metrics_addr: std::sync::OnceLock::new(),
             hasher,
             auth_limit,
             clock,
@@ -297,6 +300,15 @@ impl HostCtx {
         Ok(())
     }
 
+    /// Where the Prometheus endpoint listens (`[metrics] listen`), once the host is bound.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr.get().copied()
+    }
+
+    pub(crate) fn set_metrics_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.metrics_addr.set(addr);
+    }
+
     /// Follows the number of reloads ([`HostCtx::reload`]) done.
     pub fn watch_reloads(&self) -> tokio::sync::watch::Receiver<u64> {
         self.reloads.subscribe()
@@ -326,11 +338,13 @@ impl HostCtx {
         net: crate::store::IpNet,
         expires_at: Option<i64>,
         reason: &str,
+        automatic: bool,
     ) -> Result<()> {
         self.store
             .ban(&net.to_string(), self.clock.now(), expires_at, reason)
             .await?;
         tracing::info!(%net, ?expires_at, reason, "address banned");
+        crate::metrics::ban(automatic);
         self.bus
             .broadcast(None, false, crate::bus::Event::Banned { net });
         Ok(())

@@ -10,6 +10,7 @@
 //!   the in-process delivery of async events between sessions.
 //! - `modules`: the registered module executables and the commands they listed.
 //! - `mail`: the mail transports for recovery tokens and verification codes.
+//! - `metrics`: the optional Prometheus endpoint.
 //! - [`admin`]: operator actions behind `mrci host …`.
 //! - [`runtime`]: the settings that change while the host runs; [`debug_log`]: recent
 //!   warnings and errors for `ls_dbg`.
@@ -27,6 +28,7 @@ pub mod host;
 mod limit;
 pub mod listener;
 mod mail;
+mod metrics;
 mod modules;
 pub mod password;
 pub mod runtime;

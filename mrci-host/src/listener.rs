@@ -30,6 +30,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub struct Host {
     ctx: Arc<HostCtx>,
     listener: TcpListener,
+    metrics: Option<TcpListener>,
 }
 
 impl Host {
@@ -39,7 +40,19 @@ impl Host {
     /// If the address cannot be bound.
     pub async fn bind(ctx: Arc<HostCtx>) -> Result<Self> {
         let listener = TcpListener::bind(ctx.config.listen).await?;
-        Ok(Self { ctx, listener })
+        let metrics = match ctx.config.metrics.listen {
+            Some(addr) => {
+                let metrics = crate::metrics::bind(addr).await?;
+                ctx.set_metrics_addr(metrics.local_addr()?);
+                Some(metrics)
+            }
+            None => None,
+        };
+        Ok(Self {
+            ctx,
+            listener,
+            metrics,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -70,9 +83,20 @@ impl Host {
     /// # Errors
     /// Never for per-connection failures; only if the listener itself fails for good.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<Stop> {
-        let Self { ctx, listener } = self;
+        let Self {
+            ctx,
+            listener,
+            metrics,
+        } = self;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
+        if let Some(metrics) = metrics {
+            tracker.spawn(crate::metrics::serve(
+                metrics,
+                Arc::clone(&ctx),
+                cancel.clone(),
+            ));
+        }
         tokio::pin!(shutdown);
         let stop_requested = ctx.stop_requested();
         tokio::pin!(stop_requested);
@@ -177,7 +201,10 @@ async fn admit(
     peer: SocketAddr,
 ) {
     let ip = normalise_ip(peer.ip());
-    match ctx.store.is_banned(&ip.to_string(), ctx.clock.now()).await {
+    let start = tokio::time::Instant::now();
+    let banned = ctx.store.is_banned(&ip.to_string(), ctx.clock.now()).await;
+    crate::metrics::db_query("is_banned", start.elapsed());
+    match banned {
         Ok(false) => {}
         Ok(true) => {
             tracing::info!(%peer, "refused: address is banned");

@@ -58,7 +58,9 @@ async fn logout(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
 async fn auth(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     let args = &input.args;
     let login = login_arg(args)?.to_owned();
+    let start = tokio::time::Instant::now();
     let user = ctx.host.store.find_user(&login).await?;
+    crate::metrics::db_query("find_user", start.elapsed());
     let Some(user) = check_password(ctx, user).await? else {
         return Ok(());
     };
@@ -115,6 +117,7 @@ async fn check_password(
             store
                 .log_auth(None, &ip, &app, false, "unknown account", now)
                 .await?;
+            crate::metrics::auth_failure();
             auto_ban(ctx, &ip, now).await?;
             ctx.refuse(&Refusal::new(DENIED)).await;
             continue;
@@ -129,6 +132,7 @@ async fn check_password(
         store
             .log_auth(Some(&user.id), &ip, &app, false, "wrong password", now)
             .await?;
+        crate::metrics::auth_failure();
         auto_ban(ctx, &ip, now).await?;
         let settings = ctx.host.settings();
         if let Some(block) = store
@@ -159,7 +163,7 @@ async fn auto_ban(ctx: &CmdCtx, ip: &str, now: i64) -> Result<(), Fail> {
     let expires = (security.auto_ban_secs > 0).then(|| now + security.auto_ban_secs);
     let reason = format!("{failures} failed logins");
     tracing::warn!(%ip, failures, "address banned automatically after failed logins");
-    ctx.host.ban(net, expires, &reason).await?;
+    ctx.host.ban(net, expires, &reason, true).await?;
     Err(Refusal::new("Access denied. Too many failed logins: your address is banned.").into())
 }
 

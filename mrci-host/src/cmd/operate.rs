@@ -108,7 +108,7 @@ async fn add_ban(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         ));
     }
     let expires_at = expire_secs.map(|s| ctx.host.clock.now() + s);
-    ctx.host.ban(net, expires_at, reason).await?;
+    ctx.host.ban(net, expires_at, reason, false).await?;
     Ok(match expire_secs {
         Some(secs) => format!("Banned {net} for {secs} seconds.\n"),
         None => format!("Banned {net}.\n"),

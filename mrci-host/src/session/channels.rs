@@ -173,7 +173,8 @@ impl Session {
                 type_id: frame.type_id,
                 payload: frame.payload,
             };
-            self.host.bus.cast(&header, false, cast).await;
+            let n = self.host.bus.cast(&header, false, cast).await;
+            crate::metrics::casts_delivered(n);
         }
         self.conn
             .feed(Frame::idle(frame.cmd_id, frame.branch_id))

@@ -17,5 +17,6 @@ mod load;
 mod modules;
 mod operate;
 mod operate_certs;
+mod operate_metrics;
 mod recovery;
 mod shutdown;
