@@ -7,3 +7,5 @@ CREATE TABLE host_settings (
     value       TEXT NOT NULL,
     changed_at  BIGINT NOT NULL
 );
+-- The automatic ban counts an address's failed logins.
+CREATE INDEX auth_log_ip ON auth_log(ip_address, time_stamp);
