@@ -31,6 +31,9 @@ use mrci_host::{Config, admin, host::Clock};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -160,8 +163,9 @@ enum HostCmd {
         /// The user to elevate.
         name: String,
     },
-    /// Show the data directory, accounts, certificate and whether the host answers (and, on
-    /// a cluster node, the nodes heard on NATS with their sessions).
+    /// Show the data directory, accounts, certificate and whether this data directory's
+    /// host runs (exit code 3 when it does not; on a cluster node, also the nodes heard on
+    /// NATS with their sessions).
     Status {
         #[command(flatten)]
         common: Common,
@@ -174,6 +178,94 @@ enum HostCmd {
         #[arg(long)]
         to: String,
     },
+    /// Ban addresses (works while the host runs or not; a running host is told).
+    #[command(subcommand)]
+    Ban(BanCmd),
+    /// Certificates per common name (a running host is told to reload them).
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// Give a user (for instance one who is locked out) a new one-time password that must be
+    /// changed at the next login, and end the pauses of its failed logins.
+    Passwd {
+        #[command(flatten)]
+        common: Common,
+        /// The user.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BanCmd {
+    /// Ban an address or CIDR range.
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// An IPv4 or IPv6 address, or a range such as 203.0.113.0/24.
+        ip: String,
+        /// End the ban after this many seconds (default: never).
+        #[arg(long)]
+        expire_secs: Option<u32>,
+        /// A note shown by `ls`.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Lift a ban.
+    Rm {
+        #[command(flatten)]
+        common: Common,
+        /// The address or range as it was banned.
+        ip: String,
+    },
+    /// List the bans.
+    Ls {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCmd {
+    /// Add or replace the certificate served to clients asking for a common name.
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// The common name.
+        name: String,
+        /// PEM certificate chain.
+        #[arg(long)]
+        cert: PathBuf,
+        /// PEM private key.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Remove the certificate of a common name.
+    Rm {
+        #[command(flatten)]
+        common: Common,
+        /// The common name.
+        name: String,
+    },
+    /// List the certificates.
+    Ls {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show a certificate (default: the one served by default).
+    Info {
+        #[command(flatten)]
+        common: Common,
+        /// The common name.
+        name: Option<String>,
+    },
+}
+
+/// How log lines are written to stderr.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -190,12 +282,7 @@ fn main() -> ExitCode {
         return ExitCode::from(127);
     }
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -250,15 +337,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match cmd {
         HostCmd::Run { common, listen } => {
-            let mut config = common.load()?;
-            if let Some(addr) = listen {
-                config.listen = addr;
-            }
-            if config.modules.launcher.is_none() {
-                // This binary confines module processes through its hidden subcommand.
-                config.modules.launcher = std::env::current_exe().ok();
-            }
-            serve(config).await?;
+            // Read again at every restart and reload (SIGHUP).
+            let load = move || {
+                let mut config = common
+                    .load()
+                    .map_err(|e| mrci_host::Error::Config(format!("{e:#}")))?;
+                if let Some(addr) = listen {
+                    config.listen = addr;
+                }
+                if config.modules.launcher.is_none() {
+                    // This binary confines module processes through its hidden subcommand.
+                    config.modules.launcher = std::env::current_exe().ok();
+                }
+                Ok(config)
+            };
+            serve(load).await?;
             Ok(ExitCode::SUCCESS)
         }
         HostCmd::AddAdmin { common, name } => {
@@ -299,7 +392,136 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(3)
             })
         }
+        other => host_admin(other).await,
     }
+}
+
+/// Logs to stderr (colours only on a terminal, or JSON lines) and feeds `ls_dbg`'s store.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::{Layer, layer::SubscriberExt, util::SubscriberInitExt};
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        LogFormat::Json => fmt.json().with_ansi(false).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(mrci_host::debug_log::layer())
+        .init();
+}
+
+/// Tells the host recorded in the data directory, if one runs, to reload (SIGHUP).
+fn tell_running_host(config: &Config) {
+    if let Some((pid, _)) = admin::PidFile::running(&config.data_dir) {
+        let pid = nix::unistd::Pid::from_raw(pid as i32);
+        match nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP) {
+            Ok(()) => println!("The running host (pid {pid}) was told to reload."),
+            Err(e) => eprintln!("warning: cannot signal the running host (pid {pid}): {e}"),
+        }
+    }
+}
+
+fn print_cert(name: &str, info: &mrci_host::tls::CertInfo) {
+    println!("common name: {name}");
+    println!("subject:     {}", info.subject);
+    println!("issuer:      {}", info.issuer);
+    println!(
+        "self-signed: {}",
+        if info.self_signed { "yes" } else { "no" }
+    );
+    println!("not before:  {}", info.not_before);
+    println!("not after:   {}", info.not_after);
+    println!("SHA-256:     {}", info.fingerprint);
+}
+
+async fn host_admin(cmd: HostCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        HostCmd::Ban(BanCmd::Add {
+            common,
+            ip,
+            expire_secs,
+            reason,
+        }) => {
+            let config = common.load()?;
+            let net = admin::ban_add(&config, &ip, expire_secs.map(i64::from), &reason).await?;
+            println!("Banned {net}.");
+            tell_running_host(&config);
+        }
+        HostCmd::Ban(BanCmd::Rm { common, ip }) => {
+            let config = common.load()?;
+            if admin::ban_rm(&config, &ip).await? {
+                println!("Ban lifted.");
+            } else {
+                println!("{ip} was not banned.");
+            }
+        }
+        HostCmd::Ban(BanCmd::Ls { common }) => {
+            let config = common.load()?;
+            for ban in admin::bans(&config).await? {
+                let expires = ban
+                    .expires_at
+                    .map_or_else(|| "never".to_owned(), |t| t.to_string());
+                println!(
+                    "{}\t{}\texpires {expires}\t{}",
+                    ban.time_stamp, ban.ip_address, ban.reason
+                );
+            }
+        }
+        HostCmd::Cert(CertCmd::Add {
+            common,
+            name,
+            cert,
+            key,
+        }) => {
+            let config = common.load()?;
+            let info = admin::cert_add(&config, &name, &cert, &key)?;
+            println!(
+                "Certificate for {name} stored (SHA-256 {}).",
+                info.fingerprint
+            );
+            tell_running_host(&config);
+        }
+        HostCmd::Cert(CertCmd::Rm { common, name }) => {
+            let config = common.load()?;
+            if admin::cert_rm(&config, &name)? {
+                println!("Certificate for {name} removed.");
+                tell_running_host(&config);
+            } else {
+                anyhow::bail!("no certificate was added for {name}");
+            }
+        }
+        HostCmd::Cert(CertCmd::Ls { common }) => {
+            let config = common.load()?;
+            for (name, info) in admin::certs(&config) {
+                let name = if name.is_empty() { "(default)" } else { &name };
+                println!("{name}\t{}\t{}", info.not_after, info.fingerprint);
+            }
+        }
+        HostCmd::Cert(CertCmd::Info { common, name }) => {
+            let config = common.load()?;
+            let wanted = name.clone().unwrap_or_default().to_ascii_lowercase();
+            let Some((_, info)) = admin::certs(&config)
+                .into_iter()
+                .find(|(n, _)| *n == wanted)
+            else {
+                anyhow::bail!("no such certificate");
+            };
+            print_cert(name.as_deref().unwrap_or("(default)"), &info);
+        }
+        HostCmd::Passwd { common, name } => {
+            let config = common.load()?;
+            let password = admin::passwd(&config, &name).await?;
+            println!("New one-time password for {name}: {password}");
+            println!(
+                "It is shown only now; the user must choose a new password at the next login."
+            );
+        }
+        _ => unreachable!("handled by run"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Raises the soft open-file limit to the hard one: every session holds a socket, and
@@ -316,33 +538,67 @@ fn raise_open_file_limit() {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(
+    mut load: impl FnMut() -> mrci_host::Result<Config> + Send + 'static,
+) -> anyhow::Result<()> {
     raise_open_file_limit();
-    let ctx = mrci_host::HostCtx::open(config, Clock::system())
-        .await
-        .context("cannot open the host")?;
-    let host = mrci_host::Host::bind(ctx.clone())
-        .await
-        .context("cannot listen")?;
-    let addr = host.local_addr()?;
-    println!("MRCI host listening on {addr}");
-    println!("data directory: {}", ctx.config.data_dir.display());
-    println!("certificate SHA-256 fingerprint: {}", ctx.fingerprint());
-    host.run(shutdown_signal()).await?;
+    let first = load().context("cannot load the configuration")?;
+    let mut pid_file = admin::PidFile::create(&first.data_dir)?;
+    let mut first = Some(first);
+    let load = move || match first.take() {
+        Some(config) => Ok(config),
+        None => load(),
+    };
+    let reload = std::sync::Arc::new(tokio::sync::Notify::new());
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            let reload = std::sync::Arc::clone(&reload);
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the configuration and certificates");
+                    reload.notify_one();
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot watch SIGHUP; reload by restarting"),
+    }
+    let started = |ctx: &std::sync::Arc<mrci_host::HostCtx>, addr: std::net::SocketAddr| {
+        if let Err(e) = pid_file.record(addr) {
+            tracing::warn!(error = %e, "cannot record the host in its data directory");
+        }
+        println!("MRCI host listening on {addr}");
+        println!("data directory: {}", ctx.config.data_dir.display());
+        println!("certificate SHA-256 fingerprint: {}", ctx.fingerprint());
+    };
+    mrci_host::listener::run_until_closed(
+        load,
+        Clock::system(),
+        shutdown_signal(),
+        reload,
+        started,
+    )
+    .await
+    .context("the host stopped")?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the host");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Completes at SIGINT or SIGTERM. The handlers are installed before this returns, so a
+/// signal that arrives while the host starts is not lost to the default action.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the host");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

@@ -39,6 +39,8 @@ pub struct Config {
     pub modules: Modules,
     /// Several hosts as one: a shared PostgreSQL store and NATS between nodes.
     pub cluster: Cluster,
+    /// The optional Prometheus endpoint.
+    pub metrics: Metrics,
 }
 
 /// Cluster settings. With neither URL set the host runs alone (SQLite file, in-process bus).
@@ -149,6 +151,14 @@ impl ModuleEntry {
             Self::Entry { listing, .. } => *listing,
         }
     }
+}
+
+/// The Prometheus endpoint (`GET /metrics`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    /// Address to serve metrics on, e.g. `127.0.0.1:9185`; unset (the default) serves none.
+    pub listen: Option<SocketAddr>,
 }
 
 /// Module settings: which modules, and the limits their processes run under
@@ -338,6 +348,13 @@ pub struct Security {
     pub account_backoff_secs: i64,
     /// Password attempts (`auth`) allowed per client address per minute; 0 disables.
     pub auth_attempts_per_minute: u32,
+    /// Failed logins from one address (on any accounts) within `auto_ban_window_secs` that
+    /// ban the address; 0 (the default) disables the automatic ban.
+    pub auto_ban_failed_logins: u32,
+    /// Seconds over which `auto_ban_failed_logins` are counted.
+    pub auto_ban_window_secs: i64,
+    /// Seconds an automatic ban lasts; 0 bans until an operator lifts it.
+    pub auto_ban_secs: i64,
     /// Argon2id memory cost in KiB.
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
@@ -457,6 +474,7 @@ impl Default for Config {
             channels: Channels::default(),
             modules: Modules::default(),
             cluster: Cluster::default(),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -500,6 +518,9 @@ impl Default for Security {
             max_failed_logins_per_account: 20,
             account_backoff_secs: 60,
             auth_attempts_per_minute: 20,
+            auto_ban_failed_logins: 0,
+            auto_ban_window_secs: 3600,
+            auto_ban_secs: 86_400,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
         }
@@ -564,6 +585,10 @@ impl Config {
                     || security.max_failed_logins_per_account == 0
                     || security.account_backoff_secs < 1,
                 "security.max_failed_logins, lockout_secs, max_failed_logins_per_account and account_backoff_secs must be at least 1",
+            ),
+            (
+                security.auto_ban_window_secs < 1 || security.auto_ban_secs < 0,
+                "security.auto_ban_window_secs must be at least 1 and auto_ban_secs at least 0",
             ),
             (
                 self.tls.common_names.iter().any(|n| n.trim().is_empty()),

@@ -52,6 +52,18 @@ impl Error {
             )
         )
     }
+
+    /// True for a peer that went away (end of stream, reset, broken pipe): how clients
+    /// usually leave, logged quietly rather than as a failure.
+    pub fn is_disconnect(&self) -> bool {
+        matches!(self, Self::Io(e) if matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+        ))
+    }
 }
 
 /// Result with [`Error`] as the default error.

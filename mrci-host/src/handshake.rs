@@ -58,32 +58,35 @@ pub(crate) async fn handshake(
     let header = ClientHeader::parse(&raw)?;
     let sid = SessionId(crate::host::random_bytes());
     let loopback = crate::host::normalise_ip(peer.ip()).is_loopback();
+    let material = host.tls();
+    let served = material.pick(&header.common_name);
     let reply = if loopback && host.config.tls.allow_plaintext_loopback {
         Reply::NO_TLS
-    } else if host.serves_common_name(&header.common_name) {
+    } else if served.is_some() {
         Reply::TLS
     } else {
         Reply::NO_CERT
     };
-    let mut out = BytesMut::with_capacity(HostHeader::LEN + 8 + host.tls.cert_pem.len());
+    let pem_len = served.map_or(0, |(pem, _)| pem.len());
+    let mut out = BytesMut::with_capacity(HostHeader::LEN + 8 + pem_len);
     HostHeader {
         reply,
         version: crate::host::version(),
         session_id: sid,
     }
     .write(&mut out);
-    if reply == Reply::TLS {
-        let pem = bytes::Bytes::from(host.tls.cert_pem.clone().into_bytes());
+    if let (Reply::TLS, Some((pem, _))) = (reply, served) {
+        let pem = bytes::Bytes::from(pem.to_owned().into_bytes());
         AsyncId::SYS_MSG
             .frame(TypeId::HOST_CERT, pem)
             .encode(&mut out)?;
     }
     tcp.write_all(&out).await?;
-    let stream = match reply {
-        Reply::NO_TLS => Stream::Plain(tcp),
-        Reply::TLS => {
+    let stream = match (reply, served) {
+        (Reply::NO_TLS, _) => Stream::Plain(tcp),
+        (Reply::TLS, Some((_, server_config))) => {
             let tls_deadline = Duration::from_secs(limits.tls_timeout_secs);
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&host.tls.server_config));
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(server_config));
             let tls = tokio::time::timeout(tls_deadline, acceptor.accept(tcp))
                 .await
                 .map_err(|_| HandshakeError::TlsTimeout(tls_deadline))?

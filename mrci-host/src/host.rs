@@ -74,8 +74,16 @@ pub struct HostCtx {
     /// The same bus when this host is a cluster node (`cluster.nats_url` set): the nodes it
     /// hears from, undelivered counts.
     pub cluster: Option<crate::bus::NatsBus>,
-    /// The certificate and rustls configuration.
-    pub(crate) tls: TlsMaterial,
+    /// The certificate and rustls configuration (replaced by a reload).
+    tls: std::sync::RwLock<Arc<TlsMaterial>>,
+    /// The live settings: the configuration file's with `host_config`'s changes on top.
+    live: crate::runtime::Live,
+    /// Set when `close_host` or `restart_host` asks the listener to stop.
+    stop: tokio::sync::watch::Sender<Option<Stop>>,
+    /// Reloads done so far.
+    reloads: tokio::sync::watch::Sender<u64>,
+    /// Where the metrics endpoint listens, once bound.
+    metrics_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// Password hashing.
     pub(crate) hasher: Hasher,
     /// The time source.
@@ -111,6 +119,7 @@ impl HostCtx {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = crate::admin::open_store(&config).await?;
         let tls = TlsMaterial::load_or_generate(&config)?;
+        let live = crate::runtime::Live::new(config.clone(), &store.host_settings().await?);
         let hasher = Hasher::new(&config);
         let removed = mrci_shm::cleanup_stale();
         if removed > 0 {
@@ -161,7 +170,11 @@ impl HostCtx {
             store,
             bus,
             cluster,
-            tls,
+            tls: std::sync::RwLock::new(Arc::new(tls)),
+            live,
+            stop: tokio::sync::watch::Sender::new(None),
+            reloads: tokio::sync::watch::Sender::new(0),
+            metrics_addr: std::sync::OnceLock::new(),
             hasher,
             auth_limit,
             clock,
@@ -214,13 +227,161 @@ impl HostCtx {
     }
 
     /// The SHA-256 fingerprint of the certificate served by default.
-    pub fn fingerprint(&self) -> &str {
-        &self.tls.fingerprint
+    pub fn fingerprint(&self) -> String {
+        self.tls().fingerprint.clone()
+    }
+
+    /// The certificate material new connections get.
+    pub(crate) fn tls(&self) -> Arc<TlsMaterial> {
+        Arc::clone(&self.tls.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The live settings: the configuration file's, with the runtime changes of
+    /// `host_config` on top (see [`crate::runtime`]).
+    pub fn settings(&self) -> Arc<Config> {
+        self.live.current()
+    }
+
+    /// The configuration file's settings (as last read).
+    pub fn file_settings(&self) -> Arc<Config> {
+        self.live.file()
+    }
+
+    /// Changes a runtime setting (`value`, as the operator typed it) or, with `None`, returns
+    /// it to the configuration file's value; stored, so it outlives restarts. Returns the
+    /// new value as a TOML literal.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] for a key that cannot change or a bad value; database
+    /// failures.
+    pub async fn set_setting(&self, key: &str, value: Option<&str>) -> Result<String> {
+        let before = self.features();
+        let next = match value {
+            Some(text) => crate::runtime::with(&self.settings(), key, text)?,
+            None => {
+                let file = crate::runtime::get(&self.file_settings(), key)?;
+                crate::runtime::with(&self.settings(), key, &file)?
+            }
+        };
+        let literal = crate::runtime::get(&next, key)?;
+        let stored = value.map(|_| literal.as_str());
+        self.store
+            .set_host_setting(key, stored, self.clock.now())
+            .await?;
+        self.live.set_current(next);
+        tracing::info!(key, value = %literal, "runtime setting changed");
+        if self.features() != before {
+            self.bus
+                .broadcast(None, false, crate::bus::Event::CmdRanksChanged);
+        }
+        Ok(literal)
+    }
+
+    /// Re-reads what can change without a restart: `file` (the configuration file read
+    /// again) with the stored runtime settings on top, and the certificates. Settings that
+    /// need a restart are logged when they differ.
+    ///
+    /// # Errors
+    /// Database failures, or a certificate that cannot be loaded (the old one stays).
+    pub async fn reload(&self, file: Config) -> Result<()> {
+        let before = self.features();
+        let tls = TlsMaterial::load_or_generate(&file)?;
+        let stored = self.store.host_settings().await?;
+        for ((key, old), (_, new)) in crate::runtime::flatten(&self.file_settings())
+            .iter()
+            .zip(crate::runtime::flatten(&file).iter())
+        {
+            if old != new && !crate::runtime::RUNTIME_KEYS.contains(&key.as_str()) {
+                tracing::warn!(%key, "changed in the configuration file; takes effect at the next restart");
+            }
+        }
+        self.live.reload(file, &stored);
+        // Bans added from the data directory (`mrci host ban add`) end live sessions now.
+        let now = self.clock.now();
+        for ban in self.store.bans().await? {
+            if ban.expires_at.is_none_or(|t| t > now)
+                && let Ok(net) = crate::store::IpNet::parse(&ban.ip_address)
+            {
+                self.bus
+                    .broadcast(None, false, crate::bus::Event::Banned { net });
+            }
+        }
+        let fingerprint = tls.fingerprint.clone();
+        *self.tls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tls);
+        tracing::info!(%fingerprint, "configuration and certificates reloaded");
+        self.reloads.send_modify(|n| *n += 1);
+        if self.features() != before {
+            self.bus
+                .broadcast(None, false, crate::bus::Event::CmdRanksChanged);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the TLS material from the certificate files (after `add_cert` / `rm_cert`);
+    /// new connections get the new material, established ones keep theirs.
+    ///
+    /// # Errors
+    /// If the default certificate cannot be loaded (the old material stays).
+    pub(crate) fn reload_tls(&self) -> Result<()> {
+        let tls = TlsMaterial::load_or_generate(&self.file_settings())?;
+        *self.tls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tls);
+        Ok(())
+    }
+
+    /// Where the Prometheus endpoint listens (`[metrics] listen`), once the host is bound.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr.get().copied()
+    }
+
+    pub(crate) fn set_metrics_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.metrics_addr.set(addr);
+    }
+
+    /// Follows the number of reloads ([`HostCtx::reload`]) done.
+    pub fn watch_reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reloads.subscribe()
+    }
+
+    /// Asks the listener to stop: close or restart the host.
+    pub fn request_stop(&self, stop: Stop) {
+        self.stop.send_replace(Some(stop));
+    }
+
+    /// Completes when [`HostCtx::request_stop`] was called.
+    pub(crate) async fn stop_requested(&self) -> Stop {
+        let mut rx = self.stop.subscribe();
+        let stop = rx.wait_for(Option::is_some).await.ok().and_then(|s| *s);
+        match stop {
+            Some(stop) => stop,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Bans an address or range and ends the live sessions it covers.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] for a malformed address; database failures.
+    pub async fn ban(
+        &self,
+        net: crate::store::IpNet,
+        expires_at: Option<i64>,
+        reason: &str,
+        automatic: bool,
+    ) -> Result<()> {
+        self.store
+            .ban(&net.to_string(), self.clock.now(), expires_at, reason)
+            .await?;
+        tracing::info!(%net, ?expires_at, reason, "address banned");
+        crate::metrics::ban(automatic);
+        self.bus
+            .broadcast(None, false, crate::bus::Event::Banned { net });
+        Ok(())
     }
 
     /// The self-service features on now: a feature that mails needs a mail transport.
     pub(crate) fn features(&self) -> crate::cmd::Features {
-        let accounts = &self.config.accounts;
+        let settings = self.settings();
+        let accounts = &settings.accounts;
         let mail = self.mailer.is_enabled();
         crate::cmd::Features {
             registration: accounts.public_registration,
@@ -236,17 +397,13 @@ impl HostCtx {
 
     /// The admission limits of the configuration.
     pub(crate) fn admission_limits(&self) -> crate::admission::Limits {
-        let limits = &self.config.limits;
+        let settings = self.settings();
+        let limits = &settings.limits;
         crate::admission::Limits {
             max_sessions: limits.max_sessions as usize,
             max_unauthenticated: limits.max_unauthenticated as usize,
             max_unauthenticated_per_address: limits.max_unauthenticated_per_address as usize,
         }
-    }
-
-    /// True if the host has a certificate for the common name a client asked for.
-    pub(crate) fn serves_common_name(&self, cn: &str) -> bool {
-        self.tls.serves(cn)
     }
 
     /// The host rank each internal command needs, from the `command_ranks` table.
@@ -293,6 +450,15 @@ impl HostCtx {
             tracing::warn!(error = %e, event, "could not write ip history");
         }
     }
+}
+
+/// How the host was asked to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// `close_host`, or a signal: stop for good.
+    Close,
+    /// `restart_host`: re-read the configuration and database, then listen again.
+    Restart,
 }
 
 /// The host's version, from the package version.

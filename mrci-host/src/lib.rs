@@ -10,7 +10,10 @@
 //!   the in-process delivery of async events between sessions.
 //! - `modules`: the registered module executables and the commands they listed.
 //! - `mail`: the mail transports for recovery tokens and verification codes.
+//! - `metrics`: the optional Prometheus endpoint.
 //! - [`admin`]: operator actions behind `mrci host …`.
+//! - [`runtime`]: the settings that change while the host runs; [`debug_log`]: recent
+//!   warnings and errors for `ls_dbg`.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -18,14 +21,17 @@ mod admission;
 pub mod bus;
 mod cmd;
 pub mod config;
+pub mod debug_log;
 pub mod error;
 mod handshake;
 pub mod host;
 mod limit;
 pub mod listener;
 mod mail;
+mod metrics;
 mod modules;
 pub mod password;
+pub mod runtime;
 mod session;
 pub mod store;
 mod stream;

@@ -14,10 +14,11 @@ use tokio::{io::AsyncWriteExt, net::TcpListener};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    Result,
+    Config, Result,
     admission::Stage,
+    bus::Event,
     handshake::handshake,
-    host::{HostCtx, normalise_ip},
+    host::{Clock, HostCtx, Stop, normalise_ip},
     session::Session,
 };
 
@@ -29,6 +30,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub struct Host {
     ctx: Arc<HostCtx>,
     listener: TcpListener,
+    metrics: Option<TcpListener>,
 }
 
 impl Host {
@@ -38,7 +40,19 @@ impl Host {
     /// If the address cannot be bound.
     pub async fn bind(ctx: Arc<HostCtx>) -> Result<Self> {
         let listener = TcpListener::bind(ctx.config.listen).await?;
-        Ok(Self { ctx, listener })
+        let metrics = match ctx.config.metrics.listen {
+            Some(addr) => {
+                let metrics = crate::metrics::bind(addr).await?;
+                ctx.set_metrics_addr(metrics.local_addr()?);
+                Some(metrics)
+            }
+            None => None,
+        };
+        Ok(Self {
+            ctx,
+            listener,
+            metrics,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -59,14 +73,45 @@ impl Host {
     /// # Errors
     /// Never for per-connection failures; only if the listener itself fails for good.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let Self { ctx, listener } = self;
+        self.serve(shutdown).await.map(drop)
+    }
+
+    /// Serves until `shutdown` completes ([`Stop::Close`]) or `close_host` / `restart_host`
+    /// asks, then shuts down gracefully: every session is told, running commands end with
+    /// IDLE, and the database is closed. Returns how it was asked to stop.
+    ///
+    /// # Errors
+    /// Never for per-connection failures; only if the listener itself fails for good.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<Stop> {
+        let Self {
+            ctx,
+            listener,
+            metrics,
+        } = self;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
+        if let Some(metrics) = metrics {
+            tracker.spawn(crate::metrics::serve(
+                metrics,
+                Arc::clone(&ctx),
+                cancel.clone(),
+            ));
+        }
         tokio::pin!(shutdown);
-        loop {
+        let stop_requested = ctx.stop_requested();
+        tokio::pin!(stop_requested);
+        let stop = loop {
             tokio::select! {
                 biased;
-                () = &mut shutdown => break,
+                () = &mut shutdown => break Stop::Close,
+                stop = &mut stop_requested => {
+                    let text = match stop {
+                        Stop::Close => "\nThe host is closing; the connection will end.\n",
+                        Stop::Restart => "\nThe host is restarting; the connection will end. Reconnect in a moment.\n",
+                    };
+                    ctx.bus.broadcast(None, false, Event::SysMsg { text: text.into(), is_err: false });
+                    break stop;
+                }
                 res = listener.accept() => match res {
                     Ok((tcp, peer)) => admit(&ctx, &tracker, &cancel, tcp, peer).await,
                     Err(e) => {
@@ -76,8 +121,8 @@ impl Host {
                     }
                 },
             }
-        }
-        tracing::info!(sessions = ctx.session_count(), "shutting down");
+        };
+        tracing::info!(sessions = ctx.session_count(), ?stop, "shutting down");
         drop(listener);
         cancel.cancel();
         tracker.close();
@@ -94,7 +139,59 @@ impl Host {
         }
         ctx.store.close().await;
         tracing::info!("host stopped");
-        Ok(())
+        Ok(stop)
+    }
+}
+
+/// Runs the host until it is closed: opens the context for `load()`'s configuration, listens,
+/// and serves; after `restart_host` it calls `load()` again, re-opens the database and
+/// listens again on the same address (the one actually bound, when the configured port is
+/// 0 and the configured address did not change). `reload` asks for the configuration and
+/// certificates to be re-read without a restart (SIGHUP); `started` sees each start.
+///
+/// # Errors
+/// If the configuration cannot be loaded, or the context opened or the address bound.
+pub async fn run_until_closed(
+    mut load: impl FnMut() -> Result<Config>,
+    clock: Clock,
+    shutdown: impl Future<Output = ()>,
+    reload: Arc<tokio::sync::Notify>,
+    mut started: impl FnMut(&Arc<HostCtx>, SocketAddr),
+) -> Result<()> {
+    tokio::pin!(shutdown);
+    let mut bound: Option<(SocketAddr, SocketAddr)> = None;
+    loop {
+        let mut config = load()?;
+        if let Some((configured, actual)) = bound
+            && configured == config.listen
+        {
+            config.listen = actual;
+        }
+        let configured = config.listen;
+        let ctx = HostCtx::open(config, clock.clone()).await?;
+        let host = Host::bind(Arc::clone(&ctx)).await?;
+        let addr = host.local_addr()?;
+        bound = Some((configured, addr));
+        started(&ctx, addr);
+        let serving = host.serve(&mut shutdown);
+        tokio::pin!(serving);
+        let stop = loop {
+            tokio::select! {
+                res = &mut serving => break res?,
+                () = reload.notified() => match load() {
+                    Ok(file) => {
+                        if let Err(e) = ctx.reload(file).await {
+                            tracing::error!(error = %e, "reload failed; the previous settings stay");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "reload failed; the previous settings stay"),
+                },
+            }
+        };
+        if stop == Stop::Close {
+            return Ok(());
+        }
+        tracing::info!("restarting");
     }
 }
 
@@ -107,7 +204,10 @@ async fn admit(
     peer: SocketAddr,
 ) {
     let ip = normalise_ip(peer.ip());
-    match ctx.store.is_banned(&ip.to_string(), ctx.clock.now()).await {
+    let start = tokio::time::Instant::now();
+    let banned = ctx.store.is_banned(&ip.to_string(), ctx.clock.now()).await;
+    crate::metrics::db_query("is_banned", start.elapsed());
+    match banned {
         Ok(false) => {}
         Ok(true) => {
             tracing::info!(%peer, "refused: address is banned");

@@ -19,8 +19,15 @@ use crate::{Config, Error, Result};
 
 const CERT_FILE: &str = "cert.pem";
 const KEY_FILE: &str = "key.pem";
+/// Where `add_cert` keeps certificates per common name, inside the data directory:
+/// `<name>.pem` and `<name>.key` (mode 0600).
+const CERT_DIR: &str = "certs";
 
-/// The host's certificate and the rustls configuration built from it.
+/// A certificate expiring within this many days is warned about (log, `mrci host status`).
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// The host's certificate and the rustls configuration built from it, and the certificates
+/// added per common name.
 #[derive(Clone)]
 pub struct TlsMaterial {
     /// The certificate chain as PEM (sent in HOST_CERT).
@@ -31,6 +38,214 @@ pub struct TlsMaterial {
     pub fingerprint: String,
     /// Common names a client may ask for.
     pub common_names: Vec<String>,
+    /// Certificates added with `add_cert`, by lower-case common name; they win over the
+    /// default certificate for their name.
+    pub named: std::collections::BTreeMap<String, Served>,
+}
+
+/// One certificate the host can serve.
+#[derive(Clone)]
+pub struct Served {
+    /// The certificate chain as PEM.
+    pub cert_pem: String,
+    /// The rustls server configuration.
+    pub server_config: Arc<ServerConfig>,
+    /// SHA-256 of the leaf certificate's DER.
+    pub fingerprint: String,
+}
+
+/// What `cert_info` shows about a certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertInfo {
+    /// The subject's distinguished name.
+    pub subject: String,
+    /// The issuer's distinguished name.
+    pub issuer: String,
+    /// Issued by itself (issuer is the subject and its own key verifies the signature).
+    pub self_signed: bool,
+    /// Valid from (Unix seconds).
+    pub not_before: i64,
+    /// Valid until (Unix seconds).
+    pub not_after: i64,
+    /// SHA-256 of the DER, colon-separated upper-case hex.
+    pub fingerprint: String,
+    /// The DNS names of its subject alternative names.
+    pub dns_names: Vec<String>,
+}
+
+impl CertInfo {
+    /// Reads the first certificate of a PEM text.
+    ///
+    /// # Errors
+    /// If the PEM holds no certificate X.509 can parse.
+    pub fn from_pem(pem: &str) -> Result<Self> {
+        let certs = parse_certs(pem)?;
+        let der = certs.first().ok_or_else(|| tls_err("no certificate"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(tls_err)?;
+        let self_signed = cert.subject() == cert.issuer() && cert.verify_signature(None).is_ok();
+        let validity = cert.validity();
+        Ok(Self {
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            self_signed,
+            not_before: validity.not_before.timestamp(),
+            not_after: validity.not_after.timestamp(),
+            fingerprint: fingerprint(der),
+            dns_names: dns_names(der),
+        })
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Logs a warning for a certificate that expired or expires within
+/// [`EXPIRY_WARNING_DAYS`].
+fn warn_expiry(what: &str, pem: &str) {
+    let Ok(info) = CertInfo::from_pem(pem) else {
+        return;
+    };
+    let left = info.not_after - now_secs();
+    if left <= 0 {
+        tracing::warn!(cert = what, "the certificate has expired");
+    } else if left < EXPIRY_WARNING_DAYS * 86_400 {
+        tracing::warn!(
+            cert = what,
+            days = left / 86_400,
+            "the certificate expires soon"
+        );
+    }
+}
+
+/// True for a common name `add_cert` accepts: 1–200 characters of letters, digits and
+/// `. - _ : *`, not starting with a dot (it names files in the data directory).
+pub fn valid_common_name(cn: &str) -> bool {
+    (1..=200).contains(&cn.len())
+        && !cn.starts_with('.')
+        && cn
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_:*".contains(c))
+}
+
+/// A certificate and key that belong together, ready to serve.
+///
+/// # Errors
+/// If the PEM texts hold no certificate or key, or the key is not the certificate's.
+pub fn load_pair(cert_pem: &str, key_pem: &[u8]) -> Result<Served> {
+    let certs = parse_certs(cert_pem)?;
+    let key = rustls_pemfile::private_key(&mut BufReader::new(key_pem))
+        .map_err(tls_err)?
+        .ok_or_else(|| tls_err("no private key in the key file"))?;
+    let fingerprint = fingerprint(certs.first().ok_or_else(|| tls_err("no certificate"))?);
+    let server_config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| Error::Tls(format!("the key does not fit the certificate: {e}")))?;
+    Ok(Served {
+        cert_pem: cert_pem.to_owned(),
+        server_config: Arc::new(server_config),
+        fingerprint,
+    })
+}
+
+/// Checks a certificate and key for `cn` (they belong together, the certificate is valid
+/// now) and stores them in the data directory, replacing an earlier pair of that name.
+/// Returns what the certificate says.
+///
+/// # Errors
+/// [`Error::Invalid`] for a bad name, an unusable pair or a certificate outside its
+/// validity; IO failures.
+pub fn install_named(
+    data_dir: &Path,
+    cn: &str,
+    cert_pem: &str,
+    key_pem: &[u8],
+) -> Result<CertInfo> {
+    if !valid_common_name(cn) {
+        return Err(Error::Invalid(format!("{cn:?} is not a valid common name")));
+    }
+    let invalid = |e: Error| Error::Invalid(e.to_string());
+    load_pair(cert_pem, key_pem).map_err(invalid)?;
+    let info = CertInfo::from_pem(cert_pem).map_err(invalid)?;
+    let now = now_secs();
+    if info.not_after <= now {
+        return Err(Error::Invalid("the certificate has expired".into()));
+    }
+    if info.not_before > now {
+        return Err(Error::Invalid("the certificate is not valid yet".into()));
+    }
+    let dir = data_dir.join(CERT_DIR);
+    fs::create_dir_all(&dir)?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+    let cn = cn.to_ascii_lowercase();
+    write_new(&dir.join(format!("{cn}.key")), key_pem, 0o600)?;
+    write_new(&dir.join(format!("{cn}.pem")), cert_pem.as_bytes(), 0o644)?;
+    Ok(info)
+}
+
+/// Removes the pair stored for `cn`. False if there was none.
+///
+/// # Errors
+/// IO failures.
+pub fn remove_named(data_dir: &Path, cn: &str) -> Result<bool> {
+    if !valid_common_name(cn) {
+        return Ok(false);
+    }
+    let dir = data_dir.join(CERT_DIR);
+    let cn = cn.to_ascii_lowercase();
+    let found = match fs::remove_file(dir.join(format!("{cn}.pem"))) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e.into()),
+    };
+    match fs::remove_file(dir.join(format!("{cn}.key"))) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(found)
+}
+
+/// The certificates stored per common name: (name, PEM), in name order.
+pub fn named_pems(data_dir: &Path) -> Vec<(String, String)> {
+    let Ok(entries) = fs::read_dir(data_dir.join(CERT_DIR)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let cn = name.strip_suffix(".pem")?.to_owned();
+            let pem = fs::read_to_string(e.path()).ok()?;
+            Some((cn, pem))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn load_named(data_dir: &Path) -> std::collections::BTreeMap<String, Served> {
+    let mut named = std::collections::BTreeMap::new();
+    let dir = data_dir.join(CERT_DIR);
+    for (cn, pem) in named_pems(data_dir) {
+        let key = fs::read(dir.join(format!("{cn}.key")));
+        match key
+            .map_err(Error::from)
+            .and_then(|key| load_pair(&pem, &key))
+        {
+            Ok(served) => {
+                warn_expiry(&cn, &pem);
+                named.insert(cn, served);
+            }
+            Err(e) => tracing::warn!(%cn, error = %e, "stored certificate not loaded"),
+        }
+    }
+    named
 }
 
 impl std::fmt::Debug for TlsMaterial {
@@ -101,12 +316,37 @@ impl TlsMaterial {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(tls_err)?;
+        warn_expiry("default", &cert_pem);
         Ok(Self {
             cert_pem,
             server_config: Arc::new(server_config),
             fingerprint,
             common_names: unique(names),
+            named: load_named(&config.data_dir),
         })
+    }
+
+    /// The certificate (PEM) and configuration for a client asking for `common_name`: the
+    /// one added for that name, else the default certificate if it covers the name (an
+    /// empty name takes the default). `None`: no certificate for that name.
+    pub fn pick(&self, common_name: &str) -> Option<(&str, &Arc<ServerConfig>)> {
+        if let Some(served) = self.named.get(&common_name.to_ascii_lowercase()) {
+            return Some((&served.cert_pem, &served.server_config));
+        }
+        self.serves(common_name)
+            .then_some((self.cert_pem.as_str(), &self.server_config))
+    }
+
+    /// The last day (Unix seconds) of the certificate served by default, if it can be read
+    /// (for `mrci host status`).
+    pub fn existing_not_after(config: &Config) -> Option<i64> {
+        let path = config
+            .tls
+            .cert_path
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join(CERT_FILE));
+        let pem = fs::read_to_string(path).ok()?;
+        CertInfo::from_pem(&pem).ok().map(|i| i.not_after)
     }
 
     /// True if a client asking for `common_name` can be served. An empty name (a client

@@ -10,7 +10,7 @@ use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use mrci_cli::client::{Client, ConnectOptions, Error as ClientError, Target, Trust};
-use mrci_host::{Config, Host, HostCtx, host::Clock};
+use mrci_host::{Config, HostCtx, host::Clock};
 use mrci_proto::{
     BranchId, CmdId, Frame, TypeId,
     client::{Announcement, CommandTable, Handshake},
@@ -19,19 +19,25 @@ use mrci_proto::{
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    sync::oneshot,
+    sync::{oneshot, watch},
     task::JoinHandle,
 };
 
 /// How long a test waits for something that should happen promptly. Only a hang reaches it.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A running host on `127.0.0.1` with its own temporary data directory.
+/// A running host on `127.0.0.1` with its own temporary data directory. It runs as
+/// `mrci host run` does ([`mrci_host::listener::run_until_closed`]), so `restart_host`
+/// restarts it on the same address and `close_host` ends it.
 pub struct TestHost {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Its shared context (store, clock, config).
+    /// Its shared context (store, clock, config) as first started; [`TestHost::current`]
+    /// follows restarts.
     pub ctx: Arc<HostCtx>,
+    started: watch::Receiver<Option<Arc<HostCtx>>>,
+    config: Arc<std::sync::Mutex<Config>>,
+    reload: Arc<tokio::sync::Notify>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<mrci_host::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -45,6 +51,7 @@ impl TestHost {
 
     /// Starts a host after `tweak` adjusts the configuration.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
+        install_debug_log();
         let dir = tempfile::tempdir()?;
         let mut config = Config {
             data_dir: dir.path().join("data"),
@@ -54,20 +61,94 @@ impl TestHost {
         config.security.argon2_memory_kib = 64;
         config.security.argon2_iterations = 1;
         tweak(&mut config);
-        let ctx = HostCtx::open(config, Clock::manual(1_800_000_000)).await?;
-        let host = Host::bind(Arc::clone(&ctx)).await?;
-        let addr = host.local_addr()?;
+        let config = Arc::new(std::sync::Mutex::new(config));
+        let load = {
+            let config = Arc::clone(&config);
+            move || Ok(config.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        };
+        let (started_tx, mut started) = watch::channel(None);
+        let (addr_tx, addr_rx) = oneshot::channel();
+        let mut addr_tx = Some(addr_tx);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(host.run(async move {
-            let _ = stopped.await;
-        }));
+        let reload = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(mrci_host::listener::run_until_closed(
+            load,
+            Clock::manual(1_800_000_000),
+            async move {
+                let _ = stopped.await;
+            },
+            Arc::clone(&reload),
+            move |ctx, addr| {
+                if let Some(tx) = addr_tx.take() {
+                    let _ = tx.send(addr);
+                }
+                started_tx.send_replace(Some(Arc::clone(ctx)));
+            },
+        ));
+        let Ok(addr) = addr_rx.await else {
+            task.await??;
+            bail!("the host ended before it started");
+        };
+        let ctx = started
+            .wait_for(Option::is_some)
+            .await?
+            .clone()
+            .context("started")?;
+        started.mark_unchanged();
         Ok(Self {
             addr,
             ctx,
+            started,
+            config,
+            reload,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
         })
+    }
+
+    /// The context of the host running now (a restart opens a new one).
+    pub fn current(&self) -> Arc<HostCtx> {
+        self.started
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| Arc::clone(&self.ctx))
+    }
+
+    /// Waits until the host has started again after a restart; returns its new context.
+    pub async fn restarted(&mut self) -> anyhow::Result<Arc<HostCtx>> {
+        tokio::time::timeout(PATIENCE, self.started.changed())
+            .await
+            .context("the host did not restart")??;
+        Ok(self.current())
+    }
+
+    /// Waits until the host has ended by itself (`close_host`).
+    pub async fn closed(mut self) -> anyhow::Result<()> {
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(PATIENCE, task)
+                .await
+                .context("host did not stop")???;
+        }
+        Ok(())
+    }
+
+    /// Changes the configuration the host reads at a reload or restart.
+    pub fn edit_config(&self, edit: impl FnOnce(&mut Config)) {
+        edit(&mut self.config.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Asks the host to re-read its configuration and certificates (what SIGHUP does) and
+    /// waits until it has.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let ctx = self.current();
+        let mut reloads = ctx.watch_reloads();
+        reloads.mark_unchanged();
+        self.reload.notify_one();
+        tokio::time::timeout(PATIENCE, reloads.changed())
+            .await
+            .context("the host did not reload")??;
+        Ok(())
     }
 
     /// Creates an account directly in the store and returns its name.
@@ -92,6 +173,17 @@ impl TestHost {
         }
         Ok(())
     }
+}
+
+/// Installs the host's debug-log layer (`ls_dbg`) as this process's subscriber, once.
+fn install_debug_log() {
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::registry()
+            .with(mrci_host::debug_log::layer())
+            .try_init();
+    });
 }
 
 /// The client's end of a connection, plaintext or TLS, as raw bytes.
@@ -136,13 +228,26 @@ impl TestClient {
         Self::connect_with(addr, Some(from)).await
     }
 
+    /// [`TestClient::connect`] asking the host for the certificate of `common_name`.
+    pub async fn connect_cn(addr: SocketAddr, common_name: &str) -> anyhow::Result<Self> {
+        Self::connect_opts(addr, None, common_name).await
+    }
+
     async fn connect_with(
         addr: SocketAddr,
         from: Option<std::net::IpAddr>,
     ) -> anyhow::Result<Self> {
+        Self::connect_opts(addr, from, "localhost").await
+    }
+
+    async fn connect_opts(
+        addr: SocketAddr,
+        from: Option<std::net::IpAddr>,
+        common_name: &str,
+    ) -> anyhow::Result<Self> {
         let mut opts = ConnectOptions::new(Trust::first_use_in_memory())
             .app_name(APP_NAME)
-            .common_name("localhost")
+            .common_name(common_name)
             .ready_timeout(PATIENCE)
             .read_timeout(Some(PATIENCE));
         if let Some(from) = from {

@@ -79,6 +79,11 @@ pub enum Event {
     /// ASYNC_ENABLE_MOD (15) / ASYNC_DISABLE_MOD (16): the module registry changed; every
     /// session recomputes its command set (and stops processes of removed commands).
     ModulesChanged,
+    /// An address or range was banned: sessions from it are told and end.
+    Banned {
+        /// The banned address or range.
+        net: crate::store::IpNet,
+    },
     /// ASYNC_CLOSE_P2P (25): session `sid` is going away or logged out.
     CloseP2p {
         /// The session that left.

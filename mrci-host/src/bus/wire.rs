@@ -403,6 +403,10 @@ fn put_event(b: &mut BytesMut, e: &Event) {
             b.put_u8(11);
             put_str(b, user_name);
         }
+        Event::Banned { net } => {
+            b.put_u8(12);
+            put_str(b, &net.to_string());
+        }
     }
 }
 
@@ -481,6 +485,9 @@ fn get_event(r: &mut &[u8]) -> Result<Event, BadMsg> {
         },
         11 => Event::AccountHint {
             user_name: str_(r)?,
+        },
+        12 => Event::Banned {
+            net: crate::store::IpNet::parse(&str_(r)?).map_err(|_| BadMsg)?,
         },
         _ => return Err(BadMsg),
     })
@@ -639,6 +646,9 @@ mod tests {
             Event::CloseP2p { sid: sid(5) },
             Event::AccountHint {
                 user_name: "mia".into(),
+            },
+            Event::Banned {
+                net: crate::store::IpNet::parse("2001:db8::/32").expect("a range"),
             },
         ];
         let routes = [

@@ -58,7 +58,9 @@ async fn logout(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
 async fn auth(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     let args = &input.args;
     let login = login_arg(args)?.to_owned();
+    let start = tokio::time::Instant::now();
     let user = ctx.host.store.find_user(&login).await?;
+    crate::metrics::db_query("find_user", start.elapsed());
     let Some(user) = check_password(ctx, user).await? else {
         return Ok(());
     };
@@ -115,6 +117,8 @@ async fn check_password(
             store
                 .log_auth(None, &ip, &app, false, "unknown account", now)
                 .await?;
+            crate::metrics::auth_failure();
+            auto_ban(ctx, &ip, now).await?;
             ctx.refuse(&Refusal::new(DENIED)).await;
             continue;
         };
@@ -128,9 +132,11 @@ async fn check_password(
         store
             .log_auth(Some(&user.id), &ip, &app, false, "wrong password", now)
             .await?;
-        let limits = &ctx.host.config.security;
+        crate::metrics::auth_failure();
+        auto_ban(ctx, &ip, now).await?;
+        let settings = ctx.host.settings();
         if let Some(block) = store
-            .record_login_failure(&user.id, &ip, now, limits)
+            .record_login_failure(&user.id, &ip, now, &settings.security)
             .await?
         {
             tracing::warn!(user = %user.name, %ip, ?block, "login paused after repeated failures");
@@ -138,6 +144,27 @@ async fn check_password(
         }
         ctx.refuse(&Refusal::new(DENIED)).await;
     }
+}
+
+/// Bans the address once its failed logins within the window reach the automatic-ban
+/// threshold (`security.auto_ban_failed_logins`, 0: never); the ban ends this session too.
+async fn auto_ban(ctx: &CmdCtx, ip: &str, now: i64) -> Result<(), Fail> {
+    let settings = ctx.host.settings();
+    let security = &settings.security;
+    if security.auto_ban_failed_logins == 0 {
+        return Ok(());
+    }
+    let since = now - security.auto_ban_window_secs;
+    let failures = ctx.host.store.failed_logins_from(ip, since).await?;
+    if failures < i64::from(security.auto_ban_failed_logins) {
+        return Ok(());
+    }
+    let net = crate::store::IpNet::parse(ip)?;
+    let expires = (security.auto_ban_secs > 0).then(|| now + security.auto_ban_secs);
+    let reason = format!("{failures} failed logins");
+    tracing::warn!(%ip, failures, "address banned automatically after failed logins");
+    ctx.host.ban(net, expires, &reason, true).await?;
+    Err(Refusal::new("Access denied. Too many failed logins: your address is banned.").into())
 }
 
 /// Why a login must wait: this address failed too often (the owner's other addresses are not

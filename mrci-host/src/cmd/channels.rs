@@ -212,7 +212,7 @@ async fn add_ch_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     let name = arg(args, "-ch_name")?;
     valid(constraints::channel_name(name))?;
     let (uid, uname) = me(ctx)?;
-    let max = ctx.host.config.channels.max_channels_per_user;
+    let max = ctx.host.settings().channels.max_channels_per_user;
     let id = match ctx.host.store.add_channel(name, &uid, max).await {
         Ok(Some(id)) => id,
         Ok(None) => return refused(format!("You are already in {max} channels.")),

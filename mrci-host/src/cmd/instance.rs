@@ -130,7 +130,7 @@ async fn run_instance(
                 Some(Control::Term) => Ended::Aborted,
                 Some(Control::Kill) | None => Ended::Killed,
             },
-            res = run(&mut ctx, Input::new(frame)) => {
+            res = timed(&name, run(&mut ctx, Input::new(frame))) => {
                 report(&name, &ctx, res).await;
                 Ended::Done
             }
@@ -141,6 +141,14 @@ async fn run_instance(
         }
     }
     out.send(SessionMsg::Ended { cmd, branch }).await;
+}
+
+/// Runs one invocation and records it (`mrci_commands_total`, `mrci_command_seconds`).
+async fn timed(name: &str, body: impl Future<Output = super::CmdResult>) -> super::CmdResult {
+    let start = tokio::time::Instant::now();
+    let res = body.await;
+    crate::metrics::command(name, start.elapsed());
+    res
 }
 
 /// Sends a body's refusal as ERR, or logs its internal failure and sends the generic ERR.

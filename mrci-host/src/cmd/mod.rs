@@ -19,12 +19,14 @@
 mod accounts;
 mod auth;
 mod cast;
+mod certs;
 mod channels;
 mod ctx;
 mod groups;
 mod info;
 pub(crate) mod instance;
 mod mods;
+mod operate;
 mod recovery;
 mod refusal;
 mod subch;
@@ -226,6 +228,8 @@ pub(crate) fn internal_commands() -> &'static [CommandDef] {
             .chain(subch::commands())
             .chain(cast::commands())
             .chain(mods::commands())
+            .chain(operate::commands())
+            .chain(certs::commands())
             .collect();
         all.sort_by_key(|c| c.name);
         debug_assert!(

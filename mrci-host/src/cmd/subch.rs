@@ -136,7 +136,7 @@ async fn add_sub_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
     valid(constraints::sub_channel_name(sub_name))?;
     let ch = channel_arg(ctx, args).await?;
     need_level(level(ctx, ch.id).await?, ADMIN, "adding a sub-channel")?;
-    let max = ctx.host.config.channels.max_sub_channels;
+    let max = ctx.host.settings().channels.max_sub_channels;
     let sub_id = match ctx.host.store.add_sub_channel(ch.id, sub_name, max).await {
         Ok(Some(id)) => id,
         Ok(None) => {
@@ -253,7 +253,7 @@ async fn set_active_body(ctx: &CmdCtx, args: &Args, _caller: u32) -> Outcome {
         sub.name,
         if on { "on" } else { "off" }
     );
-    if ctx.host.config.channels.active_updates {
+    if ctx.host.settings().channels.active_updates {
         out.push_str("Note: active updates are on host-wide, so this flag has no effect.\n");
     }
     Ok(out)

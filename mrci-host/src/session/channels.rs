@@ -44,7 +44,7 @@ impl Session {
     /// the published view.
     pub(super) fn sync_channels(&mut self) {
         self.view.active =
-            self.host.config.channels.active_updates || self.view.open.iter().any(|o| o.active);
+            self.host.settings().channels.active_updates || self.view.open.iter().any(|o| o.active);
         let sid = self.view.sid;
         self.host
             .bus
@@ -179,7 +179,8 @@ impl Session {
                 type_id: frame.type_id,
                 payload: frame.payload,
             };
-            self.host.bus.cast(&header, false, cast).await;
+            let n = self.host.bus.cast(&header, false, cast).await;
+            crate::metrics::casts_delivered(n);
         }
         self.conn
             .feed(Frame::idle(frame.cmd_id, frame.branch_id))

@@ -25,6 +25,15 @@ impl Session {
                 self.life.end();
                 Ok(())
             }
+            Event::Banned { net } => {
+                if net.contains(self.view.ip) {
+                    tracing::info!(session = %self.view.sid, %net, "session ended: its address was banned");
+                    let text = "\nYour address was banned by the host; the connection is closed.\n";
+                    self.send_sys_text(text, true).await?;
+                    self.life.end();
+                }
+                Ok(())
+            }
             Event::CmdRanksChanged => self.reload_commands().await,
             Event::ModulesChanged => {
                 self.lists.invalidate();

@@ -149,7 +149,11 @@ impl Instances {
             .get_or_insert_with(runner)
             .route(key, &target, ipc)
         {
-            Ok(Routed::Sent | Routed::Started | Routed::NoInstance) => Fed::Delivered,
+            Ok(Routed::Started) => {
+                crate::metrics::module(true);
+                Fed::Delivered
+            }
+            Ok(Routed::Sent | Routed::NoInstance) => Fed::Delivered,
             Ok(Routed::Busy) => Fed::TooFast,
             Ok(Routed::TooMany) => {
                 Fed::Failed("Too many module commands are running in this session.")

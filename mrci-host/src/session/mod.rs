@@ -138,8 +138,12 @@ impl Session {
             .log_session_event(&self.view, "Session Active")
             .await;
         let res = self.serve().await;
-        if let Err(e) = &res {
-            tracing::info!(session = %sid, error = %e, "session closed");
+        match &res {
+            Err(e) if e.is_disconnect() => {
+                tracing::debug!(session = %sid, error = %e, "client disconnected");
+            }
+            Err(e) => tracing::info!(session = %sid, error = %e, "session closed"),
+            Ok(()) => {}
         }
         self.finish().await;
     }
@@ -152,7 +156,9 @@ impl Session {
         let grace = Duration::from_secs(self.host.config.limits.shutdown_grace_secs);
         let mut drain_deadline = None;
         loop {
-            if self.instances.is_draining() && !self.instances.any_busy() {
+            // An ending session still delivers the events already queued for it (the
+            // host's closing message, a ban's notice).
+            if self.instances.is_draining() && !self.instances.any_busy() && self.inbox.is_empty() {
                 return Ok(());
             }
             // Output leaves once nothing more is queued, so replies and casts are batched.

@@ -46,6 +46,7 @@ impl Session {
             }
             ModEvent::Ended(ended) => {
                 if ended.cause.is_failure() {
+                    crate::metrics::module(false);
                     let name = self
                         .cmds
                         .get(cmd)

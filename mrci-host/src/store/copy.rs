@@ -183,12 +183,18 @@ const TABLES: &[Table] = &[
             ("ip_address", Text),
             ("time_stamp", Int),
             ("expires_at", Int),
+            ("reason", Text),
         ],
         identity: None,
     },
     Table {
         name: "settings",
         columns: &[("key", Text), ("value", Text)],
+        identity: None,
+    },
+    Table {
+        name: "host_settings",
+        columns: &[("key", Text), ("value", Text), ("changed_at", Int)],
         identity: None,
     },
 ];

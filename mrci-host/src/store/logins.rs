@@ -156,6 +156,28 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+
+    /// Forgets every failed login of `user` from every address and ends its pauses (an
+    /// operator's `mrci host passwd`).
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn clear_login_failures(&self, user: &UserId) -> Result<()> {
+        let mut tx = self.begin_write(WriteLock::User(user)).await?;
+        sqlx::query("DELETE FROM login_failures WHERE user_id = $1")
+            .bind(&user.0[..])
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE users SET failed_logins = 0, lock_count = 0, locked_until = NULL \
+             WHERE user_id = $1",
+        )
+        .bind(&user.0[..])
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

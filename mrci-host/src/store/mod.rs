@@ -38,6 +38,7 @@ mod logs;
 mod modules;
 mod ranks;
 mod recovery;
+mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
 mod users;
@@ -47,7 +48,7 @@ use std::path::Path;
 use sqlx::AnyPool;
 
 pub use backend::Backend;
-pub use bans::{Ban, ip_key};
+pub use bans::{Ban, IpNet, ip_key};
 pub use channels::{Channel, ChannelRow, Member, RdonlyFlag, SubChannel};
 pub use copy::TableCount;
 pub use groups::{Group, INITIAL_GROUP_ID};

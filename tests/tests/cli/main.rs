@@ -5,5 +5,6 @@
 mod ca;
 mod cluster;
 mod interactive;
+mod operate;
 mod scripted;
 mod support;

@@ -16,5 +16,8 @@ mod handshake;
 mod kits;
 mod load;
 mod modules;
+mod operate;
+mod operate_certs;
+mod operate_metrics;
 mod recovery;
 mod shutdown;

@@ -128,6 +128,11 @@ async fn populate(store: &Store) -> Vec<&'static str> {
         .unwrap();
     store.add_ban("10.0.0.7", 100, Some(200)).await.unwrap();
     store.add_ban("2001:db8::1", 100, None).await.unwrap();
+    store.ban("10.9.0.0/16", 100, None, "lab").await.unwrap();
+    store
+        .set_host_setting("limits.max_sessions", Some("7"), 100)
+        .await
+        .unwrap();
     // Insertion order differs from name order: the copy must keep it.
     store.add_module("/opt/b", "session").await.unwrap();
     store.add_module("/opt/a", "once").await.unwrap();
@@ -191,6 +196,7 @@ async fn snapshot(store: &Store, names: &[&str]) -> Vec<String> {
         store.list_command_ranks("", "").await.unwrap()
     ));
     out.push(format!("{:?}", store.bans().await.unwrap()));
+    out.push(format!("{:?}", store.host_settings().await.unwrap()));
     out.push(format!("{:?}", store.list_auth_log("", "").await.unwrap()));
     out.push(format!("{:?}", store.list_act_log("", "").await.unwrap()));
     out.push(format!("{:?}", store.modules().await.unwrap()));
