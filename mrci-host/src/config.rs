@@ -37,6 +37,37 @@ pub struct Config {
     pub channels: Channels,
     /// Module executables loaded at start, besides those added with `add_mod`.
     pub modules: Modules,
+    /// The file-transfer commands and the directory they are confined to.
+    pub files: Files,
+}
+
+/// File commands (`fs_*`, COMMANDS.md §3.7): off unless `root` is set; every path they
+/// take resolves inside it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Files {
+    /// The directory the file commands are confined to; unset (the default) announces no
+    /// file command at all. Created if missing.
+    pub root: Option<PathBuf>,
+    /// Give every account its own subdirectory of `root` (named by its user id), so users
+    /// never see each other's files.
+    pub per_user: bool,
+    /// Largest file an upload may produce (`-offset` + `-len`), in bytes; 0 for no limit.
+    pub max_upload_bytes: u64,
+    /// Bytes that must stay free on the root's file system after an upload; an upload that
+    /// would leave less is refused before it starts.
+    pub keep_free_bytes: u64,
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Self {
+            root: None,
+            per_user: false,
+            max_upload_bytes: 1 << 30,
+            keep_free_bytes: 256 << 20,
+        }
+    }
 }
 
 /// Module settings: which modules, and the limits their processes run under
@@ -340,6 +371,7 @@ impl Default for Config {
             mail: Mail::default(),
             channels: Channels::default(),
             modules: Modules::default(),
+            files: Files::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod bus;
 mod cmd;
 pub mod config;
 pub mod error;
+mod files;
 mod handshake;
 pub mod host;
 mod limit;

@@ -21,6 +21,8 @@ mod auth;
 mod cast;
 mod channels;
 mod ctx;
+mod filecopy;
+mod files;
 mod groups;
 mod info;
 pub(crate) mod instance;
@@ -30,6 +32,7 @@ mod refusal;
 mod subch;
 mod table;
 mod templates;
+mod transfer;
 mod util;
 
 use std::sync::Arc;
@@ -65,6 +68,8 @@ pub(crate) enum Feature {
     Recovery,
     /// Email verification (`verify_email`, logged in or not at all).
     EmailVerify,
+    /// The file commands (`fs_*`), on when `[files] root` is configured.
+    Files,
 }
 
 /// Which [`Feature`]s are on.
@@ -76,6 +81,8 @@ pub(crate) struct Features {
     pub recovery: bool,
     /// [`Feature::EmailVerify`].
     pub email_verify: bool,
+    /// [`Feature::Files`].
+    pub files: bool,
 }
 
 impl Features {
@@ -85,6 +92,7 @@ impl Features {
         registration: true,
         recovery: true,
         email_verify: true,
+        files: true,
     };
 
     /// Whether `feature` is on.
@@ -93,6 +101,7 @@ impl Features {
             Feature::Registration => self.registration,
             Feature::Recovery => self.recovery,
             Feature::EmailVerify => self.email_verify,
+            Feature::Files => self.files,
         }
     }
 }
@@ -226,6 +235,7 @@ pub(crate) fn internal_commands() -> &'static [CommandDef] {
             .chain(subch::commands())
             .chain(cast::commands())
             .chain(mods::commands())
+            .chain(files::commands())
             .collect();
         all.sort_by_key(|c| c.name);
         debug_assert!(
