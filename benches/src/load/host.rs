@@ -57,6 +57,8 @@ pub struct Setup {
     pub extra_accounts: Vec<String>,
     /// How long [`HostProcess::stop`] waits after SIGTERM.
     pub stop_within: Duration,
+    /// `[files] root`, for the file-transfer scenario.
+    pub files_root: Option<PathBuf>,
 }
 
 impl Setup {
@@ -70,6 +72,7 @@ impl Setup {
             max_payload: None,
             extra_accounts: Vec::new(),
             stop_within: Duration::from_secs(10),
+            files_root: None,
         }
     }
 
@@ -94,6 +97,11 @@ impl Setup {
         text.push_str("[security]\nauth_attempts_per_minute = 0\n");
         if !self.default_argon2 {
             text.push_str("argon2_memory_kib = 64\nargon2_iterations = 1\n");
+        }
+        if let Some(root) = &self.files_root {
+            text.push_str(&format!(
+                "[files]\nroot = {root:?}\nmax_upload_bytes = 0\nkeep_free_bytes = 0\n"
+            ));
         }
         text
     }

@@ -24,9 +24,10 @@ use crate::{host::HostCtx, session::SessionView};
 /// Frames a client may queue for one instance before it is told it sends too fast.
 pub(crate) const INPUT_FRAMES: usize = 32;
 
-/// Bytes of GEN_FILE data queued for one instance (one largest frame): past it the session
-/// stops reading from the client until the command has taken the queued data, so an upload
-/// holds about two chunks in memory whatever the file size.
+/// Bytes of GEN_FILE data queued for one instance: each frame holds at least half of it, so
+/// at most two frames (or one largest frame) wait; past that the session stops reading from
+/// the client until the command has taken the queued data, so an upload holds a few chunks
+/// in memory whatever the file size.
 pub(crate) const FILE_QUEUE_BYTES: usize = mrci_proto::frame::MAX_PAYLOAD;
 
 /// A client frame on its way to an instance, with the part of the GEN_FILE queue it holds.
@@ -61,7 +62,11 @@ impl InstanceHandle {
     /// room; the session reads nothing more from its client until that future is done.
     pub(crate) fn feed_file(&self, frame: Frame) -> Option<BoxFuture<'static, ()>> {
         debug_assert_eq!(frame.type_id, TypeId::GEN_FILE);
-        let n = u32::try_from(frame.payload.len().clamp(1, FILE_QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let n = frame
+            .payload
+            .len()
+            .clamp(FILE_QUEUE_BYTES / 2, FILE_QUEUE_BYTES);
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
         if let Ok(permit) = Arc::clone(&self.file_bytes).try_acquire_many_owned(n)
             && let Ok(slot) = self.input.try_reserve()
         {
@@ -165,6 +170,12 @@ async fn run_instance(
                 Ended::Done
             }
         };
+        if matches!(ended, Ended::Aborted) {
+            // Input the client sent before its TERM_CMD (file chunks, acknowledgements) was
+            // meant for the aborted invocation; it must not start new ones. A client waits
+            // for the IDLE below before sending more to this pair.
+            while ctx.input.try_recv().is_ok() {}
+        }
         out.send(SessionMsg::Idle { cmd, branch }).await;
         if matches!(ended, Ended::Killed) {
             break;
