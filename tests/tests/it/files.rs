@@ -691,3 +691,25 @@ async fn file_commands_are_not_announced_without_a_root() -> anyhow::Result<()> 
     assert!(!list.contains("fs_"), "{list}");
     host.shutdown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_roots_keep_accounts_apart() -> anyhow::Result<()> {
+    let mut s = setup(|c| c.files.per_user = true).await?;
+    let src = s.local.path().join("mine.txt");
+    std::fs::write(&src, b"mine")?;
+    s.client
+        .client()
+        .upload(&src, "mine.txt", &opts(), &mut NoEvents)
+        .await?;
+    // The file is in the account's own subdirectory, not in the shared root.
+    assert!(!s.root.join("mine.txt").exists());
+    let dirs: Vec<_> = std::fs::read_dir(&s.root)?.collect::<Result<_, _>>()?;
+    assert_eq!(dirs.len(), 1);
+    assert_eq!(std::fs::read(dirs[0].path().join("mine.txt"))?, b"mine");
+    s.host.add_user("other_admin", PW, "admin").await?;
+    let mut other = TestClient::connect(s.host.addr).await?;
+    other.login("other_admin", PW).await?;
+    other.until_command("fs_list", true).await?;
+    assert!(!other.ok("fs_list", "").await?.contains("mine.txt"));
+    s.host.shutdown().await
+}
