@@ -41,6 +41,8 @@ pub struct Config {
     pub cluster: Cluster,
     /// The optional Prometheus endpoint.
     pub metrics: Metrics,
+    /// The file-transfer commands and the directory they are confined to.
+    pub files: Files,
 }
 
 /// Cluster settings. With neither URL set the host runs alone (SQLite file, in-process bus).
@@ -159,6 +161,35 @@ impl ModuleEntry {
 pub struct Metrics {
     /// Address to serve metrics on, e.g. `127.0.0.1:9185`; unset (the default) serves none.
     pub listen: Option<SocketAddr>,
+}
+
+/// File commands (`fs_*`, COMMANDS.md §3.7): off unless `root` is set; every path they
+/// take resolves inside it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Files {
+    /// The directory the file commands are confined to; unset (the default) announces no
+    /// file command at all. Created if missing.
+    pub root: Option<PathBuf>,
+    /// Give every account its own subdirectory of `root` (named by its user id), so users
+    /// never see each other's files.
+    pub per_user: bool,
+    /// Largest file an upload may produce (`-offset` + `-len`), in bytes; 0 for no limit.
+    pub max_upload_bytes: u64,
+    /// Bytes that must stay free on the root's file system after an upload; an upload that
+    /// would leave less is refused before it starts.
+    pub keep_free_bytes: u64,
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Self {
+            root: None,
+            per_user: false,
+            max_upload_bytes: 1 << 30,
+            keep_free_bytes: 256 << 20,
+        }
+    }
 }
 
 /// Module settings: which modules, and the limits their processes run under
@@ -475,6 +506,7 @@ impl Default for Config {
             modules: Modules::default(),
             cluster: Cluster::default(),
             metrics: Metrics::default(),
+            files: Files::default(),
         }
     }
 }

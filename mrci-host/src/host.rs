@@ -100,6 +100,8 @@ pub struct HostCtx {
     pub(crate) admission: Arc<crate::admission::Admission>,
     /// Mails handed to the transport so far.
     mails_sent: tokio::sync::watch::Sender<u64>,
+    /// The file commands' root, when `[files] root` is set.
+    pub(crate) files: Option<Arc<crate::files::FileRoot>>,
 }
 
 impl std::fmt::Debug for HostCtx {
@@ -141,6 +143,7 @@ impl HostCtx {
             crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
         let mailer = crate::mail::Mailer::from_config(&config)?;
         let modules = open_modules(&config, &store).await?;
+        let files = crate::files::FileRoot::open(&config.files)?;
         let limits = crate::bus::BusLimits {
             events: config.limits.inbox_capacity,
             casts: config.channels.cast_queue,
@@ -180,6 +183,7 @@ impl HostCtx {
             clock,
             admission: crate::admission::Admission::new(host_shm),
             mails_sent: tokio::sync::watch::Sender::new(0),
+            files,
         });
         if let Some(cluster) = &host.cluster {
             tokio::spawn(follow_remote_modules(
@@ -387,6 +391,7 @@ impl HostCtx {
             registration: accounts.public_registration,
             recovery: accounts.password_reset && mail,
             email_verify: accounts.email_verify && mail,
+            files: self.files.is_some(),
         }
     }
 

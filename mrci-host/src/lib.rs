@@ -23,6 +23,7 @@ mod cmd;
 pub mod config;
 pub mod debug_log;
 pub mod error;
+mod files;
 mod handshake;
 pub mod host;
 mod limit;

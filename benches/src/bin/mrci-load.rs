@@ -14,8 +14,8 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use mrci_benches::load::{
-    Plan, baseline::Baseline, connect, fanout, host, idle, login, modules, procfs::load_average,
-    report::Report, roundtrip, soak,
+    Plan, baseline::Baseline, connect, fanout, files, host, idle, login, modules,
+    procfs::load_average, report::Report, roundtrip, soak,
 };
 
 const USAGE: &str = "\
@@ -29,14 +29,14 @@ usage: mrci-load [--quick] [--mrci PATH] [--module PATH] [--out DIR] [--only LIS
   --module PATH a module executable for the module scenario and the soak (default:
                examples/hello_module next to the mrci binary)
   --out DIR    where the results go (default: target/bench)
-  --only LIST  comma-separated scenarios: rtt,connect,fanout,modules,login,idle
+  --only LIST  comma-separated scenarios: rtt,connect,fanout,modules,login,idle,files
   --sessions N idle sessions to open (default 100,000; 1,000 with --quick)
   --soak       run the soak instead of the scenarios
   --duration TIME  how long the soak runs: 90s, 10m, 1h or seconds (default 10m; 30s with
                --quick)
 ";
 
-const ALL: &str = "rtt,connect,fanout,modules,login,idle";
+const ALL: &str = "rtt,connect,fanout,modules,login,idle,files";
 
 struct Options {
     quick: bool,
@@ -230,6 +230,7 @@ async fn run(opts: Options, plan: Plan, nofile: u64) -> anyhow::Result<()> {
                     .await?;
             }
             "idle" => idle::run(&opts.mrci, &opts.out, &plan, &mut report).await?,
+            "files" => files::run(&opts.mrci, &opts.out, &base, &plan, &mut report).await?,
             other => bail!("unknown scenario {other}\n{USAGE}"),
         }
     }

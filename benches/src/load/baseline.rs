@@ -48,6 +48,13 @@ pub const CAST: CmdId = CmdId(301);
 /// Command id that is echoed.
 pub const ECHO: CmdId = CmdId(302);
 
+/// Command id whose data frames are discarded (bulk upload); an empty frame ends it.
+pub const SINK: CmdId = CmdId(303);
+/// Command id that streams the number of bytes its TEXT names (bulk download).
+pub const SOURCE: CmdId = CmdId(304);
+/// Bytes per frame of a [`SOURCE`] stream, as the host's downloads.
+pub const BULK_CHUNK: usize = 1 << 20;
+
 /// Inbox capacity per connection, as the host's default `limits.inbox_capacity`.
 const INBOX: usize = 256;
 
@@ -220,7 +227,21 @@ async fn handle(
     own_inbox: &mpsc::Sender<Frame>,
 ) -> Result<(), ()> {
     let (cmd, branch) = (frame.cmd_id, frame.branch_id);
-    if cmd == JOIN {
+    if cmd == SINK && !frame.payload.is_empty() {
+        return Ok(());
+    }
+    if cmd == SOURCE {
+        let mut left: usize = frame.text_payload().trim().parse().unwrap_or(0);
+        let chunk = Bytes::from(vec![0x5a; BULK_CHUNK]);
+        while left > 0 {
+            let n = left.min(BULK_CHUNK);
+            conn.feed(Frame::new(TypeId::GEN_FILE, cmd, branch, chunk.slice(..n)))
+                .await
+                .map_err(drop)?;
+            left -= n;
+        }
+    } else if cmd == SINK {
+    } else if cmd == JOIN {
         receivers
             .lock()
             .unwrap_or_else(|e| e.into_inner())

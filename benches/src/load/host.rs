@@ -59,6 +59,8 @@ pub struct Setup {
     pub stop_within: Duration,
     /// Module executables in `[modules] paths` (listed by every session).
     pub modules: Vec<PathBuf>,
+    /// `[files] root`, for the file-transfer scenario.
+    pub files_root: Option<PathBuf>,
 }
 
 impl Setup {
@@ -73,6 +75,7 @@ impl Setup {
             extra_accounts: Vec::new(),
             stop_within: Duration::from_secs(10),
             modules: Vec::new(),
+            files_root: None,
         }
     }
 
@@ -100,6 +103,11 @@ impl Setup {
         }
         if !self.modules.is_empty() {
             text.push_str(&format!("[modules]\npaths = {:?}\n", self.modules));
+        }
+        if let Some(root) = &self.files_root {
+            text.push_str(&format!(
+                "[files]\nroot = {root:?}\nmax_upload_bytes = 0\nkeep_free_bytes = 0\n"
+            ));
         }
         text
     }

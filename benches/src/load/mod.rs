@@ -18,6 +18,7 @@ pub mod baseline;
 pub mod client;
 pub mod connect;
 pub mod fanout;
+pub mod files;
 pub mod host;
 pub mod idle;
 pub mod login;
@@ -71,6 +72,8 @@ pub struct Plan {
     pub idle_settle: Duration,
     /// The most the idle scenario spends opening sessions.
     pub idle_time_limit: Duration,
+    /// Size of the file the file-transfer scenario uploads and downloads.
+    pub file_bytes: u64,
 }
 
 impl Plan {
@@ -97,6 +100,7 @@ impl Plan {
                 idle_sample_every: 100,
                 idle_settle: Duration::from_secs(1),
                 idle_time_limit: Duration::from_secs(120),
+                file_bytes: 16 << 20,
             }
         } else {
             Self {
@@ -118,6 +122,7 @@ impl Plan {
                 idle_sample_every: 1_000,
                 idle_settle: Duration::from_secs(3),
                 idle_time_limit: Duration::from_secs(30 * 60),
+                file_bytes: 256 << 20,
             }
         }
     }

@@ -125,6 +125,9 @@ pub enum Error {
     /// The host has not announced a command of this name.
     #[error("the host offers no command {0:?}")]
     UnknownCommand(String),
+    /// A file transfer the host refused or ended early (its ERR texts, or what went wrong).
+    #[error("transfer failed: {0}")]
+    Transfer(String),
     /// `auth` ended without granting access.
     #[error("login refused: {}", errors.join("; "))]
     LoginRefused {

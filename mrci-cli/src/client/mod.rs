@@ -11,6 +11,8 @@
 //!   concurrent use.
 //! - [`Client::run`], [`Client::login`] and friends ([`Output`], [`Login`]): commands to
 //!   their IDLE.
+//! - [`Client::upload`] and [`Client::download`] ([`TransferOptions`], [`TransferEvents`]):
+//!   files over the GEN_FILE mini-protocol, with resume and cancellation.
 //!
 //! Invariant: every frame a [`Client`] or [`ReadHalf`] returns has been applied to its
 //! command table first, so a command name resolves to the id the host announced last.
@@ -20,6 +22,7 @@ mod error;
 mod halves;
 mod known_hosts;
 mod session;
+mod transfer;
 mod transport;
 mod trust;
 
@@ -41,6 +44,7 @@ pub use error::{BoxError, Error, Result};
 pub use halves::{ReadHalf, WriteHalf};
 pub use known_hosts::KnownHosts;
 pub use session::{Login, Output};
+pub use transfer::{DEFAULT_CHUNK, NoEvents, TransferEvents, TransferOptions, TransferOutcome};
 pub use transport::Transport;
 pub use trust::{Fingerprint, MemoryPins, PinStore, Trust};
 

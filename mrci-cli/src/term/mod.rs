@@ -6,6 +6,7 @@
 //!   first-contact question, and the changed-certificate warning.
 //! - [`render`]: frames and command help as text.
 //! - [`script`]: `mrci run`.
+//! - [`transfer`]: the `upload` and `download` lines of both, with the progress bar.
 //! - [`repl`] with [`editor`]: the interactive client; the line editor runs on a blocking
 //!   thread and talks to the network task over channels.
 
@@ -14,3 +15,4 @@ pub(crate) mod editor;
 pub(crate) mod render;
 pub(crate) mod repl;
 pub(crate) mod script;
+pub(crate) mod transfer;

@@ -23,6 +23,7 @@ use super::{
     editor::{self, MrciEditor, Shared},
     render::{command_help, command_list, render},
     script::split_command,
+    transfer,
 };
 
 /// What `mrci connect` does.
@@ -332,13 +333,27 @@ impl Repl {
         if line.is_empty() {
             return Ok(());
         }
+        if let Some(parsed) = transfer::parse(line) {
+            match parsed {
+                Err(why) => self.out.err(&why),
+                Ok(t) => {
+                    let mut progress = transfer::Progress::stderr(&t.remote);
+                    match transfer::run(link, &t, &mut progress).await {
+                        Ok(outcome) => self.out.print(&transfer::summary(&t, outcome)),
+                        Err(e) => self.out.err(&format!("{e:#}")),
+                    }
+                }
+            }
+            return Ok(());
+        }
         let (name, args) = split_command(line);
         if name == "help" || args == "-help" {
             let topic = if name == "help" { args } else { name };
             let text = if topic.is_empty() {
                 format!(
-                    "Commands (`help NAME` or `NAME -help` for one; end a line with & to run it in the background):\n{}",
-                    command_list(link.commands())
+                    "Commands (`help NAME` or `NAME -help` for one; end a line with & to run it in the background):\n{}\nFile transfers (the client's own lines, with a progress bar; Ctrl-C cancels):\n{}",
+                    command_list(link.commands()),
+                    transfer::HELP
                 )
             } else {
                 command_help(link.commands(), topic)
@@ -405,7 +420,7 @@ impl Repl {
                 return Ok(());
             }
             "/help" => {
-                self.out.print(LOCAL_HELP);
+                self.out.print(&format!("{LOCAL_HELP}\n{}", transfer::HELP));
                 return Ok(());
             }
             "/halt" => TypeId::HALT_CMD,

@@ -9,10 +9,10 @@
 use std::{io::Write as _, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context, bail};
-use mrci_cli::client::{Client, Error};
+use mrci_cli::client::{Client, Error, TransferOutcome};
 use mrci_proto::{BranchId, CmdId, TypeId, args::quote};
 
-use super::{connect::Connect, render::render};
+use super::{connect::Connect, render::render, transfer};
 
 /// How long to wait for a command name to be announced (announcements can trail a login).
 const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
@@ -67,6 +67,32 @@ pub(crate) async fn run(opts: ScriptOpts) -> anyhow::Result<ExitCode> {
         }
     }
     for line in &opts.lines {
+        if let Some(parsed) = transfer::parse(line) {
+            let ok = match parsed {
+                Err(why) => {
+                    eprintln!("error: {why}");
+                    false
+                }
+                Ok(t) => {
+                    // No bar unless stderr is a terminal; questions are declined without one.
+                    let mut progress = transfer::Progress::stderr(&t.remote);
+                    match transfer::run(&mut client, &t, &mut progress).await {
+                        Ok(outcome) => {
+                            println!("{}", transfer::summary(&t, outcome));
+                            matches!(outcome, TransferOutcome::Complete { .. })
+                        }
+                        Err(e) => {
+                            eprintln!("error: {e:#}");
+                            false
+                        }
+                    }
+                }
+            };
+            if !ok {
+                return Ok(ExitCode::from(EXIT_ERR));
+            }
+            continue;
+        }
         let (name, args) = split_command(line);
         let Some(id) = client.wait_for_command(name, ANNOUNCE_WAIT).await? else {
             eprintln!("error: the host offers no command {name:?}");

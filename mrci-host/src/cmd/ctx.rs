@@ -64,6 +64,8 @@ pub(crate) enum SessionRequest {
     },
     /// Set or clear the channel owner override.
     OwnerOverride(bool),
+    /// Set the working directory of the file commands (relative to the file root).
+    SetDir(String),
     /// Ping the active peers.
     Ping {
         /// The outcome.
@@ -172,7 +174,7 @@ pub(crate) struct CmdCtx {
     pub cmd: CmdId,
     /// The instance's branch id.
     pub branch: BranchId,
-    pub(super) input: mpsc::Receiver<Frame>,
+    pub(super) input: mpsc::Receiver<super::instance::Queued>,
     pub(super) out: Outbox,
     pub(super) view: watch::Receiver<Arc<SessionView>>,
     pub(super) halted: watch::Receiver<bool>,
@@ -246,7 +248,8 @@ impl CmdCtx {
     /// Waits for the next frame the client sends to this pair (an answer to a prompt, or
     /// the next GEN_FILE chunk). `None` when the session is closing.
     pub(crate) async fn next_input(&mut self) -> Option<Frame> {
-        self.input.recv().await
+        // Taking the frame frees its share of the GEN_FILE queue (the permit drops here).
+        self.input.recv().await.map(|(frame, _)| frame)
     }
 
     /// Waits for the next TEXT answer; any other frame type is treated as an empty answer,
@@ -260,20 +263,7 @@ impl CmdCtx {
         })
     }
 
-    /// True while the client has halted this instance (HALT_CMD, until RESUME_CMD).
-    #[expect(
-        dead_code,
-        reason = "file transfers (issue 14) are the first to honour HALT"
-    )]
-    pub(crate) fn is_halted(&self) -> bool {
-        *self.halted.borrow()
-    }
-
     /// Returns at once unless the instance is halted; then waits for RESUME_CMD.
-    #[expect(
-        dead_code,
-        reason = "file transfers (issue 14) are the first to honour HALT"
-    )]
     pub(crate) async fn wait_resumed(&mut self) {
         // An error means the instance is being torn down; the kill ends the body anyway.
         let _ = self.halted.wait_for(|halted| !halted).await;

@@ -13,8 +13,9 @@
 
 use std::sync::Arc;
 
-use mrci_proto::{BranchId, CmdId, Frame};
-use tokio::sync::{mpsc, watch};
+use futures::future::BoxFuture;
+use mrci_proto::{BranchId, CmdId, Frame, TypeId};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{CmdCtx, Fail, INTERNAL_ERROR, Input, Outbox, RunFn, SessionMsg};
@@ -22,6 +23,15 @@ use crate::{host::HostCtx, session::SessionView};
 
 /// Frames a client may queue for one instance before it is told it sends too fast.
 pub(crate) const INPUT_FRAMES: usize = 32;
+
+/// Bytes of GEN_FILE data queued for one instance: each frame holds at least half of it, so
+/// at most two frames (or one largest frame) wait; past that the session stops reading from
+/// the client until the command has taken the queued data, so an upload holds a few chunks
+/// in memory whatever the file size.
+pub(crate) const FILE_QUEUE_BYTES: usize = mrci_proto::frame::MAX_PAYLOAD;
+
+/// A client frame on its way to an instance, with the part of the GEN_FILE queue it holds.
+pub(crate) type Queued = (Frame, Option<OwnedSemaphorePermit>);
 
 /// A client's control frame for a running instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +45,8 @@ pub(crate) enum Control {
 /// The session's side of a running instance.
 #[derive(Debug)]
 pub(crate) struct InstanceHandle {
-    input: mpsc::Sender<Frame>,
+    input: mpsc::Sender<Queued>,
+    file_bytes: Arc<Semaphore>,
     control: mpsc::UnboundedSender<Control>,
     halted: watch::Sender<bool>,
     kill: CancellationToken,
@@ -44,7 +55,30 @@ pub(crate) struct InstanceHandle {
 impl InstanceHandle {
     /// Queues a client frame; false when the instance is not keeping up (or is gone).
     pub(crate) fn feed(&self, frame: Frame) -> bool {
-        self.input.try_send(frame).is_ok()
+        self.input.try_send((frame, None)).is_ok()
+    }
+
+    /// Queues a GEN_FILE frame, or returns the future that queues it once the instance has
+    /// room; the session reads nothing more from its client until that future is done.
+    pub(crate) fn feed_file(&self, frame: Frame) -> Option<BoxFuture<'static, ()>> {
+        debug_assert_eq!(frame.type_id, TypeId::GEN_FILE);
+        let n = frame
+            .payload
+            .len()
+            .clamp(FILE_QUEUE_BYTES / 2, FILE_QUEUE_BYTES);
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if let Ok(permit) = Arc::clone(&self.file_bytes).try_acquire_many_owned(n)
+            && let Ok(slot) = self.input.try_reserve()
+        {
+            slot.send((frame, Some(permit)));
+            return None;
+        }
+        let (input, bytes) = (self.input.clone(), Arc::clone(&self.file_bytes));
+        Some(Box::pin(async move {
+            let permit = bytes.acquire_many_owned(n).await.ok();
+            // A closed channel means the instance ended; the frame has no one to go to.
+            let _ = input.send((frame, permit)).await;
+        }))
     }
 
     /// Delivers a client TERM_CMD or KILL_CMD.
@@ -88,6 +122,7 @@ pub(crate) fn spawn(
     tokio::spawn(run_instance(name, run, ctx, control, kill.clone()));
     InstanceHandle {
         input: input_tx,
+        file_bytes: Arc::new(Semaphore::new(FILE_QUEUE_BYTES)),
         control: control_tx,
         halted: halted_tx,
         kill,
@@ -121,7 +156,7 @@ async fn run_instance(
                     Some(Control::Kill) | None => break,
                 }
             }
-            frame = ctx.input.recv() => match frame { Some(f) => f, None => break },
+            frame = ctx.input.recv() => match frame { Some((f, _)) => f, None => break },
         };
         let ended = tokio::select! {
             biased;
@@ -135,6 +170,12 @@ async fn run_instance(
                 Ended::Done
             }
         };
+        if matches!(ended, Ended::Aborted) {
+            // Input the client sent before its TERM_CMD (file chunks, acknowledgements) was
+            // meant for the aborted invocation; it must not start new ones. A client waits
+            // for the IDLE below before sending more to this pair.
+            while ctx.input.try_recv().is_ok() {}
+        }
         out.send(SessionMsg::Idle { cmd, branch }).await;
         if matches!(ended, Ended::Killed) {
             break;

@@ -22,6 +22,8 @@ mod cast;
 mod certs;
 mod channels;
 mod ctx;
+mod filecopy;
+mod files;
 mod groups;
 mod info;
 pub(crate) mod instance;
@@ -32,6 +34,7 @@ mod refusal;
 mod subch;
 mod table;
 mod templates;
+mod transfer;
 mod util;
 
 use std::sync::Arc;
@@ -67,6 +70,8 @@ pub(crate) enum Feature {
     Recovery,
     /// Email verification (`verify_email`, logged in or not at all).
     EmailVerify,
+    /// The file commands (`fs_*`), on when `[files] root` is configured.
+    Files,
 }
 
 /// Which [`Feature`]s are on.
@@ -78,6 +83,8 @@ pub(crate) struct Features {
     pub recovery: bool,
     /// [`Feature::EmailVerify`].
     pub email_verify: bool,
+    /// [`Feature::Files`].
+    pub files: bool,
 }
 
 impl Features {
@@ -87,6 +94,7 @@ impl Features {
         registration: true,
         recovery: true,
         email_verify: true,
+        files: true,
     };
 
     /// Whether `feature` is on.
@@ -95,6 +103,7 @@ impl Features {
             Feature::Registration => self.registration,
             Feature::Recovery => self.recovery,
             Feature::EmailVerify => self.email_verify,
+            Feature::Files => self.files,
         }
     }
 }
@@ -230,6 +239,7 @@ pub(crate) fn internal_commands() -> &'static [CommandDef] {
             .chain(mods::commands())
             .chain(operate::commands())
             .chain(certs::commands())
+            .chain(files::commands())
             .collect();
         all.sort_by_key(|c| c.name);
         debug_assert!(

@@ -121,7 +121,7 @@ pub(crate) fn allowed_internal(
         .filter(|def| match rank {
             None => def.public && def.feature.is_none_or(|f| features.on(f)),
             Some(rank) => {
-                let gated = def.feature == Some(Feature::EmailVerify) && !features.email_verify;
+                let gated = matches!(def.feature, Some(f @ (Feature::EmailVerify | Feature::Files)) if !features.on(f));
                 !gated
                     && match def.logged_in {
                         LoggedInClass::Never => false,

@@ -44,10 +44,13 @@ struct Task {
 }
 
 /// What became of a frame sent to an instance.
-#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Fed {
     /// Delivered (or queued for a process that is starting).
     Delivered,
+    /// A GEN_FILE frame for a task that has no room yet: the future delivers it, and the
+    /// session reads nothing more from its client until it is done (backpressure for
+    /// uploads, instead of [`Fed::TooFast`]).
+    Parked(futures::future::BoxFuture<'static, ()>),
     /// Refused because the instance is not keeping up ([`TOO_FAST`]).
     TooFast,
     /// The session is ending and starts nothing.
@@ -120,6 +123,12 @@ impl Instances {
             return Fed::TooFast;
         };
         task.busy = true;
+        if frame.type_id == TypeId::GEN_FILE {
+            return match task.handle.feed_file(frame) {
+                None => Fed::Delivered,
+                Some(parked) => Fed::Parked(parked),
+            };
+        }
         if task.handle.feed(frame) {
             Fed::Delivered
         } else {

@@ -107,6 +107,8 @@ impl Session {
         }
         self.life.logged_out();
         self.conn.set_logged_in(false);
+        // The next account starts at its own file root.
+        self.view.cwd.clear();
         self.leave_channels(true).await;
         self.host.bus.set_user(&self.view.sid, None);
         self.publish();

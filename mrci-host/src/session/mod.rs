@@ -58,10 +58,20 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
+/// Completes when the parked GEN_FILE frame (if any) reached its instance.
+async fn delivered(parked: &mut Option<futures::future::BoxFuture<'static, ()>>) {
+    match parked {
+        Some(fut) => fut.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A ready session (after the handshake).
 pub(crate) struct Session {
     host: Arc<HostCtx>,
     conn: Conn,
+    /// A GEN_FILE frame waiting for room in its instance; no client frame is read meanwhile.
+    parked: Option<futures::future::BoxFuture<'static, ()>>,
     inbox: Inbox,
     instances: Instances,
     cmds: LoadedCommands,
@@ -121,6 +131,7 @@ impl Session {
         Self {
             host,
             conn,
+            parked: None,
             inbox,
             instances,
             cmds: LoadedCommands::default(),
@@ -192,7 +203,8 @@ impl Session {
                     },
                     Incoming::Cast(cast) => self.handle_cast(&cast).await?,
                 },
-                frame = self.conn.next() => match frame {
+                () = delivered(&mut self.parked) => self.parked = None,
+                frame = self.conn.next(), if self.parked.is_none() => match frame {
                     Some(frame) => self.dispatch(frame?).await?,
                     None => return Ok(()),
                 },
@@ -281,6 +293,10 @@ impl Session {
         };
         match fed {
             Fed::Delivered => Ok(()),
+            Fed::Parked(parked) => {
+                self.parked = Some(parked);
+                Ok(())
+            }
             Fed::TooFast => self.refuse(cmd, branch, &Refusal::new(TOO_FAST)).await,
             Fed::Draining => {
                 let why = Refusal::new("The host is shutting down.");
@@ -358,6 +374,11 @@ impl Session {
                     _ => Ok("Sub-channel closed.\n".into()),
                 };
                 let _ = reply.send(res);
+                Ok(())
+            }
+            SessionRequest::SetDir(dir) => {
+                self.view.cwd = dir;
+                self.publish();
                 Ok(())
             }
             SessionRequest::OwnerOverride(on) => {

@@ -69,6 +69,8 @@ pub(crate) struct SessionView {
     pub active: bool,
     /// Peer-to-peer links and requests.
     pub p2p: P2pLinks,
+    /// The file commands' working directory, relative to the file root (`fs_cd`).
+    pub cwd: String,
 }
 
 /// One open sub-channel.
@@ -97,6 +99,7 @@ impl SessionView {
             open: Vec::new(),
             active: false,
             p2p: P2pLinks::default(),
+            cwd: String::new(),
         }
     }
 

@@ -10,6 +10,7 @@ mod commands;
 mod coverage_accounts;
 mod coverage_channels;
 mod events;
+mod files;
 mod front_door;
 mod groups;
 mod handshake;

@@ -1,0 +1,297 @@
+//! The GEN_FILE mini-protocol (PROTOCOL.md §3.4) from the host's side, in both directions,
+//! for any command: [`send_file`] (the host sends: downloads) and [`receive_file`] (the host
+//! receives: uploads), with `-single_step`, progress TEXT (`done/len`, at most
+//! [`PROGRESS_EVERY`] apart) and HALT/RESUME between chunks. TERM and KILL abort the body
+//! (the instance drops its future); the file work runs on the blocking pool behind a channel
+//! of one chunk, so it never blocks the session and memory stays at a few chunks.
+//!
+//! Invariant: a transfer moves exactly the announced number of bytes or reports that it did
+//! not; the receiving side's [`Sink`] decides what an incomplete file becomes.
+
+use std::{
+    io::{self, Read, Seek, SeekFrom, Write},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use mrci_proto::{Frame, TypeId, payload::GenFileArgs, text};
+use tokio::{sync::mpsc, time::Instant};
+
+use super::{CmdCtx, Fail, Refusal, util::refused};
+
+/// Bytes per GEN_FILE frame the host sends (the wire allows up to 2^24 − 1).
+pub(crate) const CHUNK: usize = 1 << 20;
+
+/// Least time between two progress texts (the last one is always sent).
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Decides when a progress text is due; time is passed in.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    len: u64,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    /// Progress of a transfer of `len` bytes.
+    pub(crate) fn new(len: u64) -> Self {
+        Self { len, last: None }
+    }
+
+    /// The text to send after `done` bytes at `now`, if one is due.
+    pub(crate) fn tick(&mut self, done: u64, now: Instant) -> Option<String> {
+        let due = done >= self.len || self.last.is_none_or(|t| now - t >= PROGRESS_EVERY);
+        due.then(|| {
+            self.last = Some(now);
+            format!("{done}/{}\n", self.len)
+        })
+    }
+}
+
+/// How a transfer ended, when it was not refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Every byte went across.
+    Complete,
+    /// The client stopped it (a frame that is not a GEN_FILE, or the session closed).
+    Stopped,
+}
+
+/// Sends the host's reply that opens a transfer: `-to_host` or `-from_host`, and the length.
+pub(crate) async fn open(ctx: &CmdCtx, to_host: bool, len: u64, single_step: bool) {
+    let reply = GenFileArgs {
+        to_host,
+        from_host: !to_host,
+        len: Some(len),
+        single_step,
+        ..GenFileArgs::default()
+    };
+    ctx.send(TypeId::GEN_FILE, reply.to_bytes()).await;
+}
+
+/// Waits for an empty GEN_FILE (the receiver's "ready", or a single-step acknowledgement).
+/// False when the client sent anything else or left.
+async fn wait_ack(ctx: &mut CmdCtx) -> bool {
+    matches!(ctx.next_input().await, Some(f) if f.type_id == TypeId::GEN_FILE && f.payload.is_empty())
+}
+
+/// Streams `len` bytes of `file` from `offset` to the client (after [`open`] with
+/// `to_host = false`): waits for the client's ready, then sends chunks.
+///
+/// # Errors
+/// A refusal if the file cannot be read or ends early.
+pub(crate) async fn send_file(
+    ctx: &mut CmdCtx,
+    mut file: std::fs::File,
+    offset: u64,
+    len: u64,
+    single_step: bool,
+) -> Result<Ended, Fail> {
+    if !wait_ack(ctx).await {
+        return Ok(Ended::Stopped);
+    }
+    // One chunk waits in the channel while the next is read; the reader stops when the
+    // receiver is dropped (the body aborted).
+    let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(1);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left).unwrap_or(CHUNK).min(CHUNK);
+            let mut buf = vec![0; n];
+            let res = read_full(&mut file, &mut buf).map(|got| {
+                buf.truncate(got);
+                Bytes::from(buf)
+            });
+            let stop = !matches!(&res, Ok(b) if !b.is_empty());
+            if tx.blocking_send(res).is_err() || stop {
+                return;
+            }
+            left -= n as u64;
+        }
+    });
+    let mut progress = Progress::new(len);
+    let mut done = 0u64;
+    while done < len {
+        ctx.wait_resumed().await;
+        let chunk = match rx.recv().await {
+            Some(Ok(chunk)) if !chunk.is_empty() => chunk,
+            Some(Ok(_)) | None => return refused("The file became shorter during the download."),
+            Some(Err(e)) => return refused(format!("Cannot read the file: {e}.")),
+        };
+        done += chunk.len() as u64;
+        ctx.send(TypeId::GEN_FILE, chunk).await;
+        if let Some(t) = progress.tick(done, Instant::now()) {
+            ctx.text(&t).await;
+        }
+        if single_step && done < len && !wait_ack(ctx).await {
+            return Ok(Ended::Stopped);
+        }
+    }
+    Ok(Ended::Complete)
+}
+
+/// Reads until `buf` is full or the file ends; the bytes read.
+fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Where received bytes go: a writer on the blocking pool, and what to do at the end.
+pub(crate) trait Sink: Send + 'static {
+    /// Writes the next chunk.
+    ///
+    /// # Errors
+    /// The file system's error; the transfer stops.
+    fn write(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// Every byte arrived: make the result visible.
+    ///
+    /// # Errors
+    /// The file system's error.
+    fn complete(self) -> io::Result<()>;
+    /// The transfer stopped early: keep what can be resumed, or remove it.
+    fn abandon(self);
+}
+
+/// A [`Sink`] over a plain file: `complete` syncs it, `abandon` syncs what arrived.
+impl Sink for std::fs::File {
+    fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.write_all(chunk)
+    }
+    fn complete(self) -> io::Result<()> {
+        self.sync_all()
+    }
+    fn abandon(self) {
+        let _ = self.sync_data();
+    }
+}
+
+/// Receives `len` bytes from the client into `sink` (after [`open`] with `to_host = true`):
+/// sends the empty "ready" GEN_FILE, then takes chunks, acknowledging each in single-step
+/// mode. A body aborted by TERM/KILL drops the channel, and the writer abandons the sink.
+///
+/// # Errors
+/// A refusal if the client sends more than `len` or the sink fails.
+pub(crate) async fn receive_file(
+    ctx: &mut CmdCtx,
+    sink: impl Sink,
+    len: u64,
+    single_step: bool,
+) -> Result<Ended, Fail> {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(1);
+    let writer = tokio::task::spawn_blocking(move || -> io::Result<bool> {
+        let mut sink = sink;
+        let mut written = 0u64;
+        while written < len {
+            let Some(chunk) = rx.blocking_recv() else {
+                sink.abandon();
+                return Ok(false);
+            };
+            if let Err(e) = sink.write(&chunk) {
+                sink.abandon();
+                return Err(e);
+            }
+            written += chunk.len() as u64;
+        }
+        sink.complete().map(|()| true)
+    });
+    ctx.send(TypeId::GEN_FILE, Bytes::new()).await;
+    let mut progress = Progress::new(len);
+    let mut done = 0u64;
+    let mut stopped = false;
+    while done < len {
+        let Some(frame) = ctx.next_input().await else {
+            stopped = true;
+            break;
+        };
+        if frame.type_id != TypeId::GEN_FILE {
+            stopped = true;
+            break;
+        }
+        let Frame { payload, .. } = frame;
+        if payload.is_empty() {
+            continue;
+        }
+        if done + payload.len() as u64 > len {
+            drop(tx);
+            let _ = writer.await;
+            return refused("The upload is longer than its -len.");
+        }
+        done += payload.len() as u64;
+        if tx.send(payload).await.is_err() {
+            break;
+        }
+        if let Some(t) = progress.tick(done, Instant::now()) {
+            ctx.text(&t).await;
+        }
+        if single_step && done < len {
+            ctx.wait_resumed().await;
+            ctx.send(TypeId::GEN_FILE, Bytes::new()).await;
+        }
+    }
+    drop(tx);
+    match writer.await {
+        Ok(Ok(true)) => Ok(Ended::Complete),
+        Ok(Ok(false)) if stopped => Ok(Ended::Stopped),
+        Ok(Ok(false)) => Err(Fail::Refused(Refusal::new("The upload stopped early."))),
+        Ok(Err(e)) => refused(format!("Cannot write the file: {e}.")),
+        Err(e) => Err(Fail::Internal(crate::Error::Io(io::Error::other(e)))),
+    }
+}
+
+/// Sends TEXT that the upload was stopped, after a frame that was not file data.
+pub(crate) async fn stopped(ctx: &CmdCtx, what: &str) {
+    ctx.text(&format!("{what} stopped; nothing more was transferred.\n"))
+        .await;
+}
+
+/// The client's GEN_FILE arguments.
+///
+/// # Errors
+/// A refusal for a TEXT frame or an unreadable `-len`/`-offset`.
+pub(crate) fn args(frame: &Frame) -> Result<GenFileArgs, Fail> {
+    if frame.type_id != TypeId::GEN_FILE {
+        return refused("Send the arguments in a GEN_FILE frame (this command transfers a file).");
+    }
+    GenFileArgs::parse(&frame.payload).map_err(|e| Fail::Refused(Refusal::new(format!("{e}."))))
+}
+
+/// The decoded payload of a TEXT or GEN_FILE answer to a question.
+pub(crate) fn answer(frame: &Frame) -> String {
+    match frame.type_id {
+        TypeId::TEXT | TypeId::GEN_FILE => text::decode(&frame.payload).trim().to_lowercase(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_rate_limited_but_the_last_always_goes() {
+        let t0 = Instant::now();
+        let mut p = Progress::new(100);
+        assert_eq!(p.tick(10, t0).as_deref(), Some("10/100\n"));
+        assert_eq!(p.tick(20, t0 + Duration::from_millis(100)), None);
+        assert_eq!(
+            p.tick(30, t0 + Duration::from_millis(260)).as_deref(),
+            Some("30/100\n")
+        );
+        assert_eq!(
+            p.tick(100, t0 + Duration::from_millis(261)).as_deref(),
+            Some("100/100\n")
+        );
+    }
+}
