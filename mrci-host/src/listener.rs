@@ -204,21 +204,6 @@ async fn admit(
     peer: SocketAddr,
 ) {
     let ip = normalise_ip(peer.ip());
-    let start = tokio::time::Instant::now();
-    let banned = ctx.store.is_banned(&ip.to_string(), ctx.clock.now()).await;
-    crate::metrics::db_query("is_banned", start.elapsed());
-    match banned {
-        Ok(false) => {}
-        Ok(true) => {
-            tracing::info!(%peer, "refused: address is banned");
-            let _ = tcp.shutdown().await;
-            return;
-        }
-        Err(e) => {
-            tracing::error!(%peer, error = %e, "refused: could not check the ban list");
-            return;
-        }
-    }
     let cancel = cancel.child_token();
     let ticket = match ctx
         .admission
@@ -234,6 +219,11 @@ async fn admit(
     let _ = tcp.set_nodelay(true);
     let ctx = Arc::clone(ctx);
     tracker.spawn(async move {
+        // The ban check reads the store: done here, not in the accept loop, so that a slow
+        // database delays only this connection, never the next accept.
+        if banned(&ctx, &mut tcp, peer, ip).await {
+            return;
+        }
         let admitted = tokio::select! {
             res = handshake(&ctx, tcp, peer) => res,
             () = cancel.cancelled() => return,
@@ -247,4 +237,28 @@ async fn admit(
             Err(e) => tracing::info!(%peer, error = %e, "handshake failed; connection closed"),
         }
     });
+}
+
+/// True (and the connection closed) if `ip` is banned or the ban list cannot be read.
+async fn banned(
+    ctx: &HostCtx,
+    tcp: &mut tokio::net::TcpStream,
+    peer: SocketAddr,
+    ip: std::net::IpAddr,
+) -> bool {
+    let start = tokio::time::Instant::now();
+    let banned = ctx.store.is_banned(&ip.to_string(), ctx.clock.now()).await;
+    crate::metrics::db_query("is_banned", start.elapsed());
+    match banned {
+        Ok(false) => false,
+        Ok(true) => {
+            tracing::info!(%peer, "refused: address is banned");
+            let _ = tcp.shutdown().await;
+            true
+        }
+        Err(e) => {
+            tracing::error!(%peer, error = %e, "refused: could not check the ban list");
+            true
+        }
+    }
 }
