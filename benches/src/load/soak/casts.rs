@@ -145,11 +145,11 @@ pub async fn send(me: usize, mut sink: WriteHalf, cast: CmdId, group: Arc<Group>
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let sender = u32::try_from(me).unwrap_or(u32::MAX);
     let mut seq = 0u64;
-    while !stop.is_cancelled() {
+    'cast: while !stop.is_cancelled() {
         let waited = Instant::now();
         while seq >= board.slowest(me) + window {
             if stop.is_cancelled() {
-                return;
+                break 'cast;
             }
             if waited.elapsed() > STALL {
                 tally.unexpected("casts: a receiver fell 15 s behind; its sender gave up");
@@ -158,7 +158,7 @@ pub async fn send(me: usize, mut sink: WriteHalf, cast: CmdId, group: Arc<Group>
             let _ = tokio::time::timeout(Duration::from_millis(100), board.moved.notified()).await;
         }
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => break 'cast,
             _ = tick.tick() => {}
         }
         let frame = Frame::new(TypeId::BYTES, cast, BranchId(0), encode(sender, seq));
@@ -169,6 +169,15 @@ pub async fn send(me: usize, mut sink: WriteHalf, cast: CmdId, group: Arc<Group>
         seq += 1;
         board.sent[me].store(seq, Ordering::Release);
     }
+    // The connection stays open until every receiver has every cast sent (or the stall time
+    // passes): closing it with the host's answers unread makes the kernel reset it, and a
+    // reset may discard casts the host has received but not read yet, which would count as
+    // lost although the host never had them.
+    let until = Instant::now() + STALL;
+    while !board.drained() && Instant::now() < until {
+        let _ = tokio::time::timeout(Duration::from_millis(100), board.moved.notified()).await;
+    }
+    drop(sink);
 }
 
 /// What one receiver saw.
