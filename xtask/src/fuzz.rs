@@ -23,12 +23,12 @@ use crate::{cargo_bin, run};
 /// target runs a real host per process and checks it after each input, so it gets fewer,
 /// slower iterations and a longer per-input timeout.
 const TARGETS: &[(&str, u32, &[&str])] = &[
-    ("frame", 30, &[]),
-    ("header", 15, &[]),
-    ("payload", 30, &[]),
-    ("args", 40, &[]),
-    ("ipc", 40, &[]),
-    ("session", 60, &["-max_len=4096", "-timeout=120"]),
+    ("frame", 20, &[]),
+    ("header", 10, &[]),
+    ("payload", 20, &[]),
+    ("args", 25, &[]),
+    ("ipc", 25, &[]),
+    ("session", 40, &["-max_len=4096", "-timeout=120"]),
 ];
 
 /// How cargo-fuzz builds: no sanitizer (no unstable flags either), because every crate the
