@@ -340,13 +340,19 @@ impl TlsMaterial {
     /// The last day (Unix seconds) of the certificate served by default, if it can be read
     /// (for `mrci host status`).
     pub fn existing_not_after(config: &Config) -> Option<i64> {
+        let pem = Self::existing_pem(config)?;
+        CertInfo::from_pem(&pem).ok().map(|i| i.not_after)
+    }
+
+    /// The PEM of the certificate served by default (configured path, else the data
+    /// directory's), if it exists yet.
+    fn existing_pem(config: &Config) -> Option<String> {
         let path = config
             .tls
             .cert_path
             .clone()
             .unwrap_or_else(|| config.data_dir.join(CERT_FILE));
-        let pem = fs::read_to_string(path).ok()?;
-        CertInfo::from_pem(&pem).ok().map(|i| i.not_after)
+        fs::read_to_string(path).ok()
     }
 
     /// True if a client asking for `common_name` can be served. An empty name (a client
@@ -362,12 +368,7 @@ impl TlsMaterial {
     /// The fingerprint of the certificate in the data directory or configuration, if one
     /// exists yet (for `mrci host status`).
     pub fn existing_fingerprint(config: &Config) -> Option<String> {
-        let path = config
-            .tls
-            .cert_path
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join(CERT_FILE));
-        let pem = fs::read_to_string(path).ok()?;
+        let pem = Self::existing_pem(config)?;
         parse_certs(&pem).ok()?.first().map(|der| fingerprint(der))
     }
 }

@@ -146,15 +146,7 @@ impl Store {
             .bind(ip)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE users SET failed_logins = 0, lock_count = 0, locked_until = NULL \
-             WHERE user_id = $1",
-        )
-        .bind(&user.0[..])
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        end_account_pause(tx, user).await
     }
 
     /// Forgets every failed login of `user` from every address and ends its pauses (an
@@ -168,16 +160,24 @@ impl Store {
             .bind(&user.0[..])
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE users SET failed_logins = 0, lock_count = 0, locked_until = NULL \
-             WHERE user_id = $1",
-        )
-        .bind(&user.0[..])
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        end_account_pause(tx, user).await
     }
+}
+
+/// Ends the account-wide pause of `user` (its failure count and lock) and commits `tx`.
+async fn end_account_pause(
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    user: &UserId,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET failed_logins = 0, lock_count = 0, locked_until = NULL \
+         WHERE user_id = $1",
+    )
+    .bind(&user.0[..])
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]
