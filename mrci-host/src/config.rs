@@ -408,6 +408,10 @@ pub struct Accounts {
     pub recovery_max_attempts: u32,
     /// Seconds before another recovery mail may be sent for the same account.
     pub recovery_resend_secs: i64,
+    /// The group new accounts join (`add_acct`, public registration); empty for the
+    /// built-in initial group (`users` at creation, whatever it is renamed to). A runtime
+    /// setting: `host_config` refuses a group that does not exist.
+    pub initial_group: String,
 }
 
 /// The mail transport.
@@ -471,6 +475,7 @@ impl Default for Accounts {
             recovery_token_secs: 3600,
             recovery_max_attempts: 5,
             recovery_resend_secs: 60,
+            initial_group: String::new(),
         }
     }
 }
@@ -648,6 +653,11 @@ impl Config {
                     || self.cluster.subject_prefix.contains(['*', '>', ' '])
                     || self.cluster.node.as_ref().is_some_and(|n| n.is_empty()),
                 "cluster.heartbeat_ms and missed_heartbeats must be at least 1, subject_prefix a NATS subject without wildcards, node not empty",
+            ),
+            (
+                !self.accounts.initial_group.is_empty()
+                    && mrci_proto::constraints::group_name(&self.accounts.initial_group).is_err(),
+                "accounts.initial_group must be empty or a valid group name",
             ),
             (
                 self.accounts.recovery_token_secs < 60 || self.accounts.recovery_max_attempts == 0,

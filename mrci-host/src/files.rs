@@ -28,15 +28,12 @@ use crate::{Error, Result, config};
 /// Suffix of the file an upload writes before it is complete; see [`part_name`].
 pub(crate) const PART_SUFFIX: &str = ".part";
 
-/// The configured file root and its limits, shared by every session.
+/// The configured file root, shared by every session (its size limits are runtime settings,
+/// read from the live configuration at each upload).
 #[derive(Debug)]
 pub(crate) struct FileRoot {
     root: Dir,
     per_user: bool,
-    /// Largest file an upload may produce; 0 for no limit.
-    pub(crate) max_upload: u64,
-    /// Bytes that must stay free after an upload.
-    pub(crate) keep_free: u64,
     uploads: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -58,8 +55,6 @@ impl FileRoot {
         Ok(Some(Arc::new(Self {
             root,
             per_user: cfg.per_user,
-            max_upload: cfg.max_upload_bytes,
-            keep_free: cfg.keep_free_bytes,
             uploads: Mutex::new(HashMap::new()),
         })))
     }

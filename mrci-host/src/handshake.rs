@@ -49,7 +49,8 @@ pub(crate) async fn handshake(
     mut tcp: TcpStream,
     peer: SocketAddr,
 ) -> Result<Admitted, HandshakeError> {
-    let limits = &host.config.limits;
+    let settings = host.settings();
+    let limits = &settings.limits;
     let header_deadline = Duration::from_secs(limits.header_timeout_secs);
     let mut raw = [0u8; ClientHeader::LEN];
     tokio::time::timeout(header_deadline, tcp.read_exact(&mut raw))

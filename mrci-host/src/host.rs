@@ -137,10 +137,8 @@ impl HostCtx {
                 None
             }
         };
-        let auth_limit =
-            crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
-        let recovery_limit =
-            crate::limit::RateLimiter::new(config.security.auth_attempts_per_minute, 60);
+        let auth_limit = crate::limit::RateLimiter::new(60);
+        let recovery_limit = crate::limit::RateLimiter::new(60);
         let mailer = crate::mail::Mailer::from_config(&config)?;
         let modules = open_modules(&config, &store).await?;
         let files = crate::files::FileRoot::open(&config.files)?;
@@ -267,6 +265,7 @@ impl HostCtx {
                 crate::runtime::with(&self.settings(), key, &file)?
             }
         };
+        self.check_with_store(&next).await?;
         let literal = crate::runtime::get(&next, key)?;
         let stored = value.map(|_| literal.as_str());
         self.store
@@ -279,6 +278,18 @@ impl HostCtx {
                 .broadcast(None, false, crate::bus::Event::CmdRanksChanged);
         }
         Ok(literal)
+    }
+
+    /// What [`Config::validate`] cannot check without the database: the initial group
+    /// exists.
+    async fn check_with_store(&self, next: &Config) -> Result<()> {
+        let group = &next.accounts.initial_group;
+        if !group.is_empty() && self.store.group(group).await?.is_none() {
+            return Err(crate::Error::Invalid(format!(
+                "accounts.initial_group: no group named {group:?}"
+            )));
+        }
+        Ok(())
     }
 
     /// Re-reads what can change without a restart: `file` (the configuration file read

@@ -1,5 +1,7 @@
 //! A per-address rate limit for login and recovery attempts (COMMANDS.md §7 item 9): at
-//! most `max` attempts per address in each fixed window of `window_secs`.
+//! most `max` attempts per address in each fixed window of `window_secs`. `max` is passed
+//! with each attempt, so a runtime change of `security.auth_attempts_per_minute` applies to
+//! the next attempt.
 //!
 //! Invariant: the limiter never reads a clock; callers pass `now`, so tests control time.
 
@@ -8,24 +10,23 @@ use std::{collections::HashMap, net::IpAddr, sync::Mutex};
 /// Fixed-window counters keyed by address.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
-    max: u32,
     window_secs: i64,
     windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
 }
 
 impl RateLimiter {
-    /// At most `max` attempts per `window_secs`; `max == 0` disables the limit.
-    pub(crate) fn new(max: u32, window_secs: i64) -> Self {
+    /// Windows of `window_secs`.
+    pub(crate) fn new(window_secs: i64) -> Self {
         Self {
-            max,
             window_secs: window_secs.max(1),
             windows: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts one attempt from `ip` at `now`; false if the address is over its limit.
-    pub(crate) fn allow(&self, ip: IpAddr, now: i64) -> bool {
-        if self.max == 0 {
+    /// Counts one attempt from `ip` at `now`; false if the address is over `max` in this
+    /// window. `max == 0` disables the limit.
+    pub(crate) fn allow(&self, ip: IpAddr, now: i64, max: u32) -> bool {
+        if max == 0 {
             return true;
         }
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
@@ -38,7 +39,7 @@ impl RateLimiter {
             *entry = (now, 0);
         }
         entry.1 += 1;
-        entry.1 <= self.max
+        entry.1 <= max
     }
 }
 
@@ -48,13 +49,19 @@ mod tests {
 
     #[test]
     fn limits_per_address_and_window() {
-        let limiter = RateLimiter::new(2, 60);
+        let limiter = RateLimiter::new(60);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(limiter.allow(a, 0) && limiter.allow(a, 1));
-        assert!(!limiter.allow(a, 2));
-        assert!(limiter.allow(b, 2), "other addresses are not affected");
-        assert!(limiter.allow(a, 60), "a new window starts");
-        assert!(RateLimiter::new(0, 60).allow(a, 0));
+        assert!(limiter.allow(a, 0, 2) && limiter.allow(a, 1, 2));
+        assert!(!limiter.allow(a, 2, 2));
+        assert!(limiter.allow(b, 2, 2), "other addresses are not affected");
+        // Refused attempts count too: this is the fourth in the window.
+        assert!(
+            limiter.allow(a, 2, 4),
+            "a raised limit applies to the next attempt"
+        );
+        assert!(!limiter.allow(a, 3, 4));
+        assert!(limiter.allow(a, 60, 2), "a new window starts");
+        assert!(RateLimiter::new(60).allow(a, 0, 0));
     }
 }

@@ -126,7 +126,7 @@ impl Host {
         drop(listener);
         cancel.cancel();
         tracker.close();
-        let deadline = Duration::from_secs(ctx.config.limits.shutdown_grace_secs)
+        let deadline = Duration::from_secs(ctx.settings().limits.shutdown_grace_secs)
             + crate::session::CLOSE_WAIT * 2;
         if tokio::time::timeout(deadline, tracker.wait())
             .await
@@ -246,9 +246,7 @@ async fn banned(
     peer: SocketAddr,
     ip: std::net::IpAddr,
 ) -> bool {
-    let start = tokio::time::Instant::now();
     let banned = ctx.store.is_banned(&ip.to_string(), ctx.clock.now()).await;
-    crate::metrics::db_query("is_banned", start.elapsed());
     match banned {
         Ok(false) => false,
         Ok(true) => {

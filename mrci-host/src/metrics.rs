@@ -10,8 +10,9 @@
 //! - `mrci_casts_delivered_total`, `mrci_casts_dropped_total`;
 //! - `mrci_auth_failures_total`, `mrci_bans_total{kind="operator"|"automatic"}`;
 //! - `mrci_module_starts_total`, `mrci_module_crashes_total`;
-//! - `mrci_db_query_seconds{query}` (histogram): the queries on the connection and login
-//!   path (the ban check at accept, the account lookup of `auth`).
+//! - `mrci_db_query_seconds{query}` (histogram): every statement the store runs on its pool,
+//!   labelled by kind and first table (`select users`, `insert auth_log`; see
+//!   `store::timed`).
 //!
 //! Invariant: the recorder is installed once per process; recording without it costs a
 //! no-op call, so a host without `[metrics]` pays nothing measurable.
@@ -122,8 +123,8 @@ pub(crate) fn command(command: &str, elapsed: Duration) {
         .record(elapsed.as_secs_f64());
 }
 
-/// A database query on the connection or login path that took `elapsed`.
-pub(crate) fn db_query(query: &'static str, elapsed: Duration) {
+/// A database statement (labelled `select users`, `insert auth_log`, …) that took `elapsed`.
+pub(crate) fn db_query(query: String, elapsed: Duration) {
     metrics::histogram!("mrci_db_query_seconds", "query" => query).record(elapsed.as_secs_f64());
 }
 

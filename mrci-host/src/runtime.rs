@@ -30,6 +30,23 @@ pub const RUNTIME_KEYS: &[&str] = &[
     "security.account_backoff_secs",
     "security.auto_ban_window_secs",
     "security.auto_ban_secs",
+    "security.auth_attempts_per_minute",
+    "accounts.initial_group",
+    "accounts.recovery_token_secs",
+    "accounts.recovery_max_attempts",
+    "accounts.recovery_resend_secs",
+    "limits.login_timeout_secs",
+    "limits.header_timeout_secs",
+    "limits.tls_timeout_secs",
+    "limits.max_payload",
+    "limits.max_payload_before_login",
+    "limits.frame_stall_secs",
+    "limits.write_stall_secs",
+    "limits.output_budget_bytes",
+    "limits.shutdown_grace_secs",
+    "modules.listing_timeout_ms",
+    "files.max_upload_bytes",
+    "files.keep_free_bytes",
 ];
 
 /// Every setting of `config` as (dotted key, TOML literal), in key order.

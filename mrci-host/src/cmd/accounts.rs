@@ -293,9 +293,17 @@ async fn add_acct_body(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     };
     let phc = ctx.host.hasher.hash(&pw).await?;
     let store = &ctx.host.store;
-    let groups = store.list_groups("", "").await?;
-    let Some(group) = groups.into_iter().find(|g| g.id == INITIAL_GROUP_ID) else {
-        return refused("The initial group is missing.");
+    let wanted = ctx.host.settings().accounts.initial_group.clone();
+    let group = if wanted.is_empty() {
+        let groups = store.list_groups("", "").await?;
+        groups.into_iter().find(|g| g.id == INITIAL_GROUP_ID)
+    } else {
+        store.group(&wanted).await?
+    };
+    let Some(group) = group else {
+        return refused(format!(
+            "The initial group {wanted:?} is missing; an operator must set accounts.initial_group to an existing group."
+        ));
     };
     let id = match store
         .create_user(&name, Some(&email), &group.name, &phc, false, false)

@@ -58,9 +58,7 @@ async fn logout(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
 async fn auth(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     let args = &input.args;
     let login = login_arg(args)?.to_owned();
-    let start = tokio::time::Instant::now();
     let user = ctx.host.store.find_user(&login).await?;
-    crate::metrics::db_query("find_user", start.elapsed());
     let Some(user) = check_password(ctx, user).await? else {
         return Ok(());
     };
@@ -104,7 +102,8 @@ async fn check_password(
             ctx.text("Login cancelled.\n").await;
             return Ok(None);
         };
-        if !ctx.host.auth_limit.allow(ctx.view().ip, now) {
+        let max = ctx.host.settings().security.auth_attempts_per_minute;
+        if !ctx.host.auth_limit.allow(ctx.view().ip, now, max) {
             tracing::warn!(ip = %ip, "login attempts over the per-address limit");
             return Err(Refusal::new(
                 "Too many login attempts from your address; try again in a minute.",

@@ -236,10 +236,16 @@ async fn fs_upload(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     let offset = args.offset;
     let size = offset.saturating_add(len);
     let root = Arc::clone(&place.root);
-    if root.max_upload > 0 && size > root.max_upload {
+    let (max_upload, keep_free) = {
+        let settings = ctx.host.settings();
+        (
+            settings.files.max_upload_bytes,
+            settings.files.keep_free_bytes,
+        )
+    };
+    if max_upload > 0 && size > max_upload {
         return refused(format!(
-            "The upload would make a file of {size} bytes; the largest allowed is {}.",
-            root.max_upload
+            "The upload would make a file of {size} bytes; the largest allowed is {max_upload}."
         ));
     }
     let free = {
@@ -247,10 +253,9 @@ async fn fs_upload(ctx: &mut CmdCtx, input: Input) -> CmdResult {
         files::blocking(move || root.free_bytes()).await
     };
     match free {
-        Ok(free) if free < len.saturating_add(root.keep_free) => {
+        Ok(free) if free < len.saturating_add(keep_free) => {
             return refused(format!(
-                "Not enough free space: the upload needs {len} bytes and {} must stay free; {free} are free.",
-                root.keep_free
+                "Not enough free space: the upload needs {len} bytes and {keep_free} must stay free; {free} are free."
             ));
         }
         Ok(_) => {}

@@ -146,8 +146,20 @@ async fn add_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     Ok(format!("Group {name} created with host rank {rank}.\n"))
 }
 
+/// True if `group` is the one `accounts.initial_group` names.
+fn is_initial(ctx: &CmdCtx, group: &Group) -> bool {
+    let initial = &ctx.host.settings().accounts.initial_group;
+    !initial.is_empty() && initial.eq_ignore_ascii_case(&group.name)
+}
+
 async fn rm_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     let group = outranked_group(ctx, arg(args, "-name")?, caller).await?;
+    if is_initial(ctx, &group) {
+        return refused(format!(
+            "{} is the group new accounts join (accounts.initial_group); choose another with host_config first.",
+            group.name
+        ));
+    }
     ctx.host
         .store
         .remove_group(&group)
@@ -160,11 +172,18 @@ async fn rename_group_body(ctx: &CmdCtx, args: &Args, caller: u32) -> Outcome {
     let (name, new_name) = (arg(args, "-name")?, arg(args, "-new_name")?);
     valid(constraints::group_name(new_name))?;
     let group = outranked_group(ctx, name, caller).await?;
+    let initial = is_initial(ctx, &group);
     ctx.host
         .store
         .rename_group(&group, new_name)
         .await
         .map_err(Fail::from_store)?;
+    if initial {
+        // New accounts keep joining the same group under its new name.
+        ctx.host
+            .set_setting("accounts.initial_group", Some(new_name))
+            .await?;
+    }
     broadcast(
         ctx,
         Event::Group {

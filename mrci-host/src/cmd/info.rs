@@ -156,7 +156,7 @@ async fn host_info(ctx: &mut CmdCtx, _input: Input) -> CmdResult {
         std::env::consts::ARCH,
         machine,
         host.session_count(),
-        host.config.limits.max_sessions,
+        host.settings().limits.max_sessions,
         host.config.listen,
         host.bus.stats().dropped,
     );

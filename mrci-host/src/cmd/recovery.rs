@@ -109,7 +109,12 @@ async fn account_arg(ctx: &CmdCtx, args: &Args) -> Result<Option<UserRecord>, Fa
 /// Counts an attempt from the caller's address; refused if the address is over its limit.
 fn within_limit(ctx: &CmdCtx) -> Result<(), Fail> {
     let view = ctx.view();
-    if ctx.host.recovery_limit.allow(view.ip, ctx.host.clock.now()) {
+    let max = ctx.host.settings().security.auth_attempts_per_minute;
+    if ctx
+        .host
+        .recovery_limit
+        .allow(view.ip, ctx.host.clock.now(), max)
+    {
         return Ok(());
     }
     tracing::warn!(ip = %view.ip, "recovery attempts over the per-address limit");
@@ -120,7 +125,8 @@ async fn request_pw_reset(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     let args = &input.args;
     let user = account_arg(ctx, args).await?;
     within_limit(ctx)?;
-    let (now, accounts) = (ctx.host.clock.now(), &ctx.host.config.accounts);
+    let settings = ctx.host.settings();
+    let (now, accounts) = (ctx.host.clock.now(), &settings.accounts);
     let (ip, app) = {
         let view = ctx.view();
         (view.ip.to_string(), view.app.clone())
@@ -222,7 +228,7 @@ async fn check_token(
 ) -> crate::Result<Option<(UserRecord, Vec<u8>)>> {
     let (now, max) = (
         ctx.host.clock.now(),
-        ctx.host.config.accounts.recovery_max_attempts,
+        ctx.host.settings().accounts.recovery_max_attempts,
     );
     let (ip, app) = {
         let view = ctx.view();

@@ -92,7 +92,7 @@ impl Session {
                 cwd: None,
                 tag: format!("{}l", hex::encode(&self.view.sid.0[..8])),
             };
-            let deadline = Duration::from_millis(self.host.config.modules.listing_timeout_ms);
+            let deadline = Duration::from_millis(self.host.settings().modules.listing_timeout_ms);
             let cfg = self.host.modules.config();
             let sid = self.view.sid;
             let jobs = listed

@@ -113,7 +113,9 @@ impl Session {
             app,
             stream.is_tls(),
         );
-        let limits = &host.config.limits;
+        // The live settings: a runtime change of a limit applies to the next connection.
+        let settings = host.settings();
+        let limits = &settings.limits;
         let conn = Conn::new(
             stream,
             conn::ConnLimits {
@@ -164,7 +166,7 @@ impl Session {
         self.conn
             .send(AsyncId::RDY.text_frame("\nReady!\n\n"))
             .await?;
-        let grace = Duration::from_secs(self.host.config.limits.shutdown_grace_secs);
+        let grace = Duration::from_secs(self.host.settings().limits.shutdown_grace_secs);
         let mut drain_deadline = None;
         loop {
             // An ending session still delivers the events already queued for it (the

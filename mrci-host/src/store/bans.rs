@@ -138,7 +138,7 @@ impl Store {
         .bind(now)
         .bind(expires_at)
         .bind(reason)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -150,7 +150,7 @@ impl Store {
     pub async fn remove_ban(&self, ip: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM ban_list WHERE ip_address = $1")
             .bind(ip_key(ip)?)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -167,7 +167,7 @@ impl Store {
         )
         .bind(net.to_string())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         if hit.is_some() {
             return Ok(true);
@@ -177,7 +177,7 @@ impl Store {
              AND (expires_at IS NULL OR expires_at > $1)",
         )
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         Ok(ranges
             .iter()
@@ -193,7 +193,7 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT ip_address, time_stamp, expires_at, reason FROM ban_list ORDER BY time_stamp, ip_address",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?)
     }
 
@@ -209,7 +209,7 @@ impl Store {
         )
         .bind(ip)
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?)
     }
 }

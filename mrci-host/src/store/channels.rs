@@ -209,7 +209,7 @@ impl Store {
             "SELECT channel_id, channel_name FROM channels WHERE lower(channel_name) = lower($1)",
         ))
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(channel_from).transpose()
     }
@@ -225,7 +225,7 @@ impl Store {
         let row =
             sqlx::query("SELECT channel_id, channel_name FROM channels WHERE channel_id = $1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db())
                 .await?;
         row.as_ref().map(channel_from).transpose()
     }
@@ -241,7 +241,7 @@ impl Store {
         };
         let done = sqlx::query("DELETE FROM channels WHERE channel_id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -258,7 +258,7 @@ impl Store {
         let res = sqlx::query("UPDATE channels SET channel_name = $1 WHERE channel_id = $2")
             .bind(new_name)
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.db())
             .await;
         match res {
             Ok(done) => Ok(done.rows_affected() == 1),
@@ -291,7 +291,7 @@ impl Store {
         )
         .bind(contains(name_contains))
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(channel_from).collect()
     }
@@ -307,7 +307,7 @@ impl Store {
              WHERE m.user_id = $1 ORDER BY m.channel_id",
         )
         .bind(&user.0[..])
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -331,7 +331,7 @@ impl Store {
              ORDER BY channel_id",
         )
         .bind(&user.0[..])
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter().map(|r| ch_id_from(r, "channel_id")).collect()
     }
@@ -347,7 +347,7 @@ impl Store {
         )
         .bind(&user.0[..])
         .bind(db_level(ChLevel::OWNER))
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         Ok(owns.0)
     }
@@ -366,7 +366,7 @@ impl Store {
         )
         .bind(ch)
         .bind(&user.0[..])
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.map(|r| Ok((level_from(&r, "access_level")?, flag(&r, "pending_invite")?)))
             .transpose()
@@ -387,7 +387,7 @@ impl Store {
         .bind(ch)
         .bind(&user.0[..])
         .bind(db_level(ChLevel::REGULAR))
-        .execute(&self.pool)
+        .execute(self.db())
         .await;
         match res {
             Ok(done) => Ok(done.rows_affected() == 1),
@@ -414,7 +414,7 @@ impl Store {
         )
         .bind(ch)
         .bind(&user.0[..])
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -431,7 +431,7 @@ impl Store {
             sqlx::query("DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2")
                 .bind(ch)
                 .bind(&user.0[..])
-                .execute(&self.pool)
+                .execute(self.db())
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -514,7 +514,7 @@ impl Store {
         .bind(ch)
         .bind(contains(user_contains))
         .bind(contains(disp_contains))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -614,7 +614,7 @@ impl Store {
         ))
         .bind(ch)
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.as_ref().map(sub_from).transpose()
     }
@@ -630,7 +630,7 @@ impl Store {
         let row = sqlx::query(select_sub!("WHERE channel_id = $1 AND sub_channel_id = $2"))
             .bind(ch)
             .bind(i64::from(sub))
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         row.as_ref().map(sub_from).transpose()
     }
@@ -645,7 +645,7 @@ impl Store {
         };
         let rows = sqlx::query(select_sub!("WHERE channel_id = $1 ORDER BY sub_channel_id"))
             .bind(ch)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
         rows.iter().map(sub_from).collect()
     }
@@ -663,7 +663,7 @@ impl Store {
             sqlx::query("DELETE FROM sub_channels WHERE channel_id = $1 AND sub_channel_id = $2")
                 .bind(ch)
                 .bind(i64::from(sub))
-                .execute(&self.pool)
+                .execute(self.db())
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -684,7 +684,7 @@ impl Store {
         .bind(new_name)
         .bind(ch)
         .bind(i64::from(sub))
-        .execute(&self.pool)
+        .execute(self.db())
         .await;
         match res {
             Ok(done) => Ok(done.rows_affected() == 1),
@@ -709,7 +709,7 @@ impl Store {
         .bind(db_level(level))
         .bind(ch)
         .bind(i64::from(sub))
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -730,7 +730,7 @@ impl Store {
         .bind(on)
         .bind(ch)
         .bind(i64::from(sub))
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(done.rows_affected() == 1)
     }

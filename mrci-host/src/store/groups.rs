@@ -36,7 +36,7 @@ impl Store {
             "SELECT group_id, name, host_rank FROM groups WHERE lower(name) = lower($1)",
         ))
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         row.map(|r| -> Result<Group> {
             Ok(Group {
@@ -61,7 +61,7 @@ impl Store {
         )
         .bind(contains(name))
         .bind(contains(host_rank))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -82,7 +82,7 @@ impl Store {
         let res = sqlx::query("INSERT INTO groups (name, host_rank) VALUES ($1, $2)")
             .bind(name)
             .bind(i64::from(host_rank))
-            .execute(&self.pool)
+            .execute(self.db())
             .await;
         match res {
             Ok(_) => Ok(()),
@@ -106,7 +106,7 @@ impl Store {
         }
         let members: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE group_id = $1")
             .bind(group.id)
-            .fetch_one(&self.pool)
+            .fetch_one(self.db())
             .await?;
         if members > 0 {
             return Err(Error::Invalid(format!(
@@ -116,7 +116,7 @@ impl Store {
         }
         sqlx::query("DELETE FROM groups WHERE group_id = $1")
             .bind(group.id)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -129,7 +129,7 @@ impl Store {
         let res = sqlx::query("UPDATE groups SET name = $1 WHERE group_id = $2")
             .bind(new_name)
             .bind(group.id)
-            .execute(&self.pool)
+            .execute(self.db())
             .await;
         match res {
             Ok(_) => Ok(()),
@@ -148,7 +148,7 @@ impl Store {
         sqlx::query("UPDATE groups SET host_rank = $1 WHERE group_id = $2")
             .bind(i64::from(host_rank))
             .bind(group.id)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -161,7 +161,7 @@ impl Store {
         let done = sqlx::query("UPDATE users SET group_id = $1 WHERE group_id = $2")
             .bind(dst.id)
             .bind(src.id)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(done.rows_affected())
     }

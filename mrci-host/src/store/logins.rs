@@ -49,7 +49,7 @@ impl Store {
         )
         .bind(&user.0[..])
         .bind(ip)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         let Some(row) = pair else {
             return Ok(None);

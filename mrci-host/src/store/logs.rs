@@ -56,7 +56,7 @@ impl Store {
         .bind(kind)
         .bind(accepted)
         .bind(reason)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -71,7 +71,7 @@ impl Store {
             concat!(count_auth!(), "WHERE lower(u.user_name) = lower($1)"),
         ))
         .bind(user_name)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         Ok(row)
     }
@@ -94,7 +94,7 @@ impl Store {
             .bind(session_hex)
             .bind(app)
             .bind(entry)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -107,7 +107,7 @@ impl Store {
         Ok(sqlx::query_as("SELECT time_stamp, log_entry FROM ip_history WHERE ip_address = $1 ORDER BY id DESC LIMIT $2")
             .bind(ip)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?)
     }
 }
@@ -134,7 +134,7 @@ impl Store {
         )
         .bind(contains(ip))
         .bind(contains(user))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         Ok(rows
             .into_iter()
@@ -155,7 +155,7 @@ impl Store {
         )
         .bind(contains(ip))
         .bind(contains(entry))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?)
     }
 }
@@ -173,7 +173,7 @@ impl Store {
         )
         .bind(contains(ip))
         .bind(contains(entry))
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(done.rows_affected())
     }

@@ -41,6 +41,7 @@ mod recovery;
 mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
+mod timed;
 mod users;
 
 use std::path::Path;
@@ -89,6 +90,11 @@ impl Store {
     /// reached or a migration fails.
     pub async fn connect(url: &str) -> Result<Self> {
         backend::connect(url).await
+    }
+
+    /// The pool as an executor that times each statement (see [`timed`]).
+    fn db(&self) -> timed::Timed<'_> {
+        timed::Timed(&self.pool)
     }
 
     /// Which database this store runs on.

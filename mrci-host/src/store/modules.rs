@@ -13,7 +13,7 @@ impl Store {
     /// On a database failure.
     pub async fn modules(&self) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT module_executable, listing FROM modules ORDER BY rowid")
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -32,7 +32,7 @@ impl Store {
         )
         .bind(path)
         .bind(listing)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -44,7 +44,7 @@ impl Store {
     pub async fn remove_module(&self, path: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM modules WHERE module_executable = $1")
             .bind(path)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(done.rows_affected() == 1)
     }

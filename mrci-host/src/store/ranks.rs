@@ -32,7 +32,7 @@ impl Store {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT command_name, host_rank FROM command_ranks WHERE module = $1")
                 .bind(module)
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await?;
         Ok(rows
             .into_iter()
@@ -61,7 +61,7 @@ impl Store {
         .bind(module)
         .bind(command)
         .bind(i64::from(rank))
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -83,7 +83,7 @@ impl Store {
         )
         .bind(contains(module))
         .bind(contains(command))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         Ok(rows
             .into_iter()
@@ -100,7 +100,7 @@ impl Store {
             .bind(module)
             .bind(command)
             .bind(i64::from(rank))
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -116,7 +116,7 @@ impl Store {
         ))
         .bind(module)
         .bind(command)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -40,7 +40,7 @@ impl Store {
         .bind(token_hash)
         .bind(issued_at)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -54,7 +54,7 @@ impl Store {
             "SELECT token_hash, issued_at, expires_at, attempts FROM recovery_tokens WHERE user_id = $1",
         )
         .bind(&user.0[..])
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         Ok(row.map(
             |(token_hash, issued_at, expires_at, attempts)| RecoveryToken {
@@ -75,7 +75,7 @@ impl Store {
             "UPDATE recovery_tokens SET attempts = attempts + 1 WHERE user_id = $1 RETURNING attempts",
         )
         .bind(&user.0[..])
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db())
         .await?;
         Ok(n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
@@ -87,7 +87,7 @@ impl Store {
     pub async fn delete_recovery_token(&self, user: &UserId) -> Result<bool> {
         let done = sqlx::query("DELETE FROM recovery_tokens WHERE user_id = $1")
             .bind(&user.0[..])
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -102,7 +102,7 @@ impl Store {
             sqlx::query("DELETE FROM recovery_tokens WHERE user_id = $1 AND token_hash = $2")
                 .bind(&user.0[..])
                 .bind(token_hash)
-                .execute(&self.pool)
+                .execute(self.db())
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -115,7 +115,7 @@ impl Store {
         sqlx::query("UPDATE users SET email_verified = $1 WHERE user_id = $2")
             .bind(verified)
             .bind(&user.0[..])
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -145,7 +145,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
                 .bind(key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db())
                 .await?,
         )
     }
@@ -163,13 +163,13 @@ impl Store {
                 )
                 .bind(key)
                 .bind(value)
-                .execute(&self.pool)
+                .execute(self.db())
                 .await?
             }
             None => {
                 sqlx::query("DELETE FROM settings WHERE key = $1")
                     .bind(key)
-                    .execute(&self.pool)
+                    .execute(self.db())
                     .await?
             }
         };

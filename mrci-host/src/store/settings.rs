@@ -13,7 +13,7 @@ impl Store {
     pub async fn host_settings(&self) -> Result<Vec<(String, String)>> {
         Ok(
             sqlx::query_as("SELECT key, value FROM host_settings ORDER BY key")
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await?,
         )
     }
@@ -33,13 +33,13 @@ impl Store {
                 .bind(key)
                 .bind(value)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(self.db())
                 .await?
             }
             None => {
                 sqlx::query("DELETE FROM host_settings WHERE key = $1")
                     .bind(key)
-                    .execute(&self.pool)
+                    .execute(self.db())
                     .await?
             }
         };

@@ -118,7 +118,7 @@ impl Store {
         .bind(must_change_name)
         .bind(now)
         .bind(group)
-        .execute(&self.pool)
+        .execute(self.db())
         .await;
         match res {
             Ok(done) if done.rows_affected() == 1 => Ok(id),
@@ -143,7 +143,7 @@ impl Store {
         );
         let row = sqlx::query(sql)
             .bind(name_or_email)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         row.as_ref().map(record).transpose()
     }
@@ -156,7 +156,7 @@ impl Store {
         let sql = select_user!("WHERE u.user_id = $1");
         let row = sqlx::query(sql)
             .bind(&id.0[..])
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         row.as_ref().map(record).transpose()
     }
@@ -170,7 +170,7 @@ impl Store {
             .bind(phc)
             .bind(must_change)
             .bind(&id.0[..])
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -184,7 +184,7 @@ impl Store {
             sqlx::query("UPDATE users SET user_name = $1, new_name_req = FALSE WHERE user_id = $2")
                 .bind(name)
                 .bind(&id.0[..])
-                .execute(&self.pool)
+                .execute(self.db())
                 .await;
         match res {
             Ok(done) => Ok(done.rows_affected() == 1),
@@ -208,7 +208,7 @@ impl Store {
         ))
         .bind(group)
         .bind(user)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -220,7 +220,7 @@ impl Store {
     pub async fn delete_user(&self, id: &UserId) -> Result<bool> {
         let done = sqlx::query("DELETE FROM users WHERE user_id = $1")
             .bind(&id.0[..])
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -261,7 +261,7 @@ impl Store {
         )
         .bind(email)
         .bind(&id.0[..])
-        .execute(&self.pool)
+        .execute(self.db())
         .await;
         match res {
             Ok(done) => Ok(done.rows_affected() == 1),
@@ -314,7 +314,7 @@ impl Store {
         )
         .bind(contains(name))
         .bind(contains(group))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         Ok(rows
             .into_iter()
@@ -333,7 +333,7 @@ impl Store {
         sqlx::query(sql)
             .bind(value)
             .bind(id.0.to_vec())
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -347,7 +347,7 @@ impl Store {
             "SELECT COUNT(*) AS n, COUNT(CASE WHEN g.host_rank = 1 THEN 1 END) AS admins \
              FROM users u JOIN groups g ON g.group_id = u.group_id",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         Ok((row.try_get("n")?, row.try_get("admins")?))
     }

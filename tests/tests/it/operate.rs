@@ -380,3 +380,69 @@ async fn ls_dbg_shows_a_provoked_warning_and_deletes_it() -> anyhow::Result<()> 
     );
     host.shutdown().await
 }
+
+#[tokio::test]
+async fn the_initial_group_and_the_front_door_limits_change_at_run_time() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let mut admin = admin(&host).await?;
+
+    // The group new accounts join.
+    let err = admin
+        .refused("host_config", "-set accounts.initial_group=nobody")
+        .await?;
+    assert!(err.contains("no group named \"nobody\""), "{err}");
+    admin.ok("add_group", "-name staff -rank 5").await?;
+    assert_eq!(
+        admin
+            .ok("host_config", "-set accounts.initial_group=staff")
+            .await?,
+        "accounts.initial_group = \"staff\" (was \"\")\n"
+    );
+    let id = admin.id("add_acct")?;
+    admin
+        .send(Frame::text(
+            id,
+            BranchId(0),
+            "-name newbie -email newbie@example.org",
+        ))
+        .await?;
+    admin.expect(id, TypeId::PRIV_TEXT).await?;
+    admin
+        .send(Frame::text(id, BranchId(0), "Fresh-Pass1!"))
+        .await?;
+    let out = admin.collect(id, BranchId(0)).await?;
+    assert!(
+        out.iter()
+            .any(|(_, s)| s.contains("Account newbie created in group staff")),
+        "{out:?}"
+    );
+    let err = admin.refused("rm_group", "-name staff").await?;
+    assert!(err.contains("accounts.initial_group"), "{err}");
+    admin
+        .ok("rename_group", "-name staff -new_name crew")
+        .await?;
+    assert_eq!(
+        admin
+            .ok("host_config", "-get accounts.initial_group")
+            .await?,
+        "accounts.initial_group = \"crew\"\n",
+        "a renamed initial group stays the initial group"
+    );
+
+    // The largest frame before login: 2,000 bytes are answered under the default (64 KiB)
+    // and close a new connection once the limit is 1,024.
+    let long = format!("-user {}", "x".repeat(2000));
+    let mut before = TestClient::connect(host.addr).await?;
+    before.refused("auth", &long).await?;
+    admin
+        .ok("host_config", "-set limits.max_payload_before_login=1024")
+        .await?;
+    let mut after = TestClient::connect(host.addr).await?;
+    let id = after.id("auth")?;
+    after.send(Frame::text(id, BranchId(0), &long)).await?;
+    assert!(
+        ends(&mut after).await,
+        "the new limit closes the connection"
+    );
+    host.shutdown().await
+}

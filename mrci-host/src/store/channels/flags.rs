@@ -24,7 +24,7 @@ impl Store {
         .bind(ch)
         .bind(i64::from(sub))
         .bind(super::db_level(level))
-        .execute(&self.pool)
+        .execute(self.db())
         .await;
         match res {
             Ok(done) => Ok(done.rows_affected() == 1),
@@ -49,7 +49,7 @@ impl Store {
         .bind(ch)
         .bind(i64::from(sub))
         .bind(super::db_level(level))
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -69,7 +69,7 @@ impl Store {
              WHERE f.channel_id = $1 ORDER BY f.sub_channel_id, f.access_level",
         )
         .bind(ch)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.iter()
             .map(|r| {
@@ -98,7 +98,7 @@ impl Store {
         .bind(ch)
         .bind(i64::from(sub))
         .bind(super::db_level(level))
-        .fetch_one(&self.pool)
+        .fetch_one(self.db())
         .await?;
         Ok(found.0)
     }
