@@ -4,9 +4,9 @@
 //!
 //! What is measured (names as scraped):
 //! - `mrci_sessions{state="logged_in"|"not_logged_in"}`: connections now (set at each scrape);
-//! - `mrci_commands_total{command}` and `mrci_command_seconds{command}` (histogram): internal
-//!   command invocations and how long each took (module commands are counted by
-//!   `mrci_module_starts_total` only);
+//! - `mrci_commands_total{command}` and `mrci_command_seconds{command}` (histogram): command
+//!   invocations and how long each took, internal ones until their task ends and module
+//!   ones from their first frame to their IDLE (or their process's end);
 //! - `mrci_casts_delivered_total`, `mrci_casts_dropped_total`;
 //! - `mrci_auth_failures_total`, `mrci_bans_total{kind="operator"|"automatic"}`;
 //! - `mrci_module_starts_total`, `mrci_module_crashes_total`;

@@ -73,6 +73,9 @@ pub(crate) struct Instances {
     /// Tasks told to end whose `Ended` has not arrived yet, per pair.
     dying: HashMap<InstanceKey, usize>,
     modules: Option<Runner>,
+    /// Module command invocations under way: the command's name and when its first frame
+    /// was routed, for the command metrics (recorded at its IDLE or its process's end).
+    invocations: HashMap<InstanceKey, (Arc<str>, std::time::Instant)>,
     outbox: Outbox,
     output: mpsc::Receiver<SessionMsg>,
     draining: bool,
@@ -86,9 +89,18 @@ impl Instances {
             tasks: HashMap::new(),
             dying: HashMap::new(),
             modules: None,
+            invocations: HashMap::new(),
             outbox,
             output,
             draining: false,
+        }
+    }
+
+    /// A module command's invocation on `key` ended (its IDLE, or its process ended): counts
+    /// it and its time in the command metrics, as internal commands are.
+    pub(crate) fn module_invocation_ended(&mut self, key: InstanceKey) {
+        if let Some((name, start)) = self.invocations.remove(&key) {
+            crate::metrics::command(&name, start.elapsed());
         }
     }
 
@@ -153,11 +165,19 @@ impl Instances {
             name: cmd.new_cmd.name.clone(),
         };
         let ipc = IpcFrame::new(frame.type_id, frame.payload);
-        match self
+        let routed = self
             .modules
             .get_or_insert_with(runner)
-            .route(key, &target, ipc)
-        {
+            .route(key, &target, ipc);
+        if matches!(routed, Ok(Routed::Started | Routed::Sent)) {
+            self.invocations.entry(key).or_insert_with(|| {
+                (
+                    Arc::from(cmd.new_cmd.name.as_str()),
+                    std::time::Instant::now(),
+                )
+            });
+        }
+        match routed {
             Ok(Routed::Started) => {
                 crate::metrics::module(true);
                 Fed::Delivered

@@ -36,6 +36,9 @@ impl Session {
         let (cmd, branch) = (key.cmd_id, key.branch_id);
         match event {
             ModEvent::Output(frame) => {
+                if frame.type_id == TypeId::IDLE {
+                    self.instances.module_invocation_ended(key);
+                }
                 self.conn
                     .feed(Frame::new(frame.type_id, cmd, branch, frame.payload))
                     .await
@@ -45,6 +48,7 @@ impl Session {
                 Ok(())
             }
             ModEvent::Ended(ended) => {
+                self.instances.module_invocation_ended(key);
                 if ended.cause.is_failure() {
                     crate::metrics::module(false);
                     let name = self

@@ -1,5 +1,5 @@
 //! The Prometheus endpoint (issue 15): scraped over HTTP and parsed as the text exposition
-//! format after sessions, commands, a failed login and a ban.
+//! format after sessions, internal and module commands, a failed login and a ban.
 
 use std::collections::HashMap;
 
@@ -60,6 +60,14 @@ async fn the_metrics_endpoint_is_scraped_and_parsed() -> anyhow::Result<()> {
     guesser.send(Frame::text(id, BranchId(0), "wrong")).await?;
     guesser.expect(id, TypeId::ERR).await?;
     admin.ok("add_ban", "-ip 198.51.100.1").await?;
+    // A module command is counted and timed by name like an internal one.
+    let module = env!("CARGO_BIN_EXE_fake_module");
+    admin
+        .ok("add_mod", &format!("-mod_path {module} -listing once"))
+        .await?;
+    admin.until_command("echo", true).await?;
+    admin.ok("echo", "hi").await?;
+    admin.ok("echo", "again").await?;
     admin.ok("host_config", "-get limits.max_sessions").await?;
 
     let (status, body) = get(metrics, "/metrics").await?;
@@ -84,6 +92,11 @@ async fn the_metrics_endpoint_is_scraped_and_parsed() -> anyhow::Result<()> {
         samples["mrci_command_seconds_count{command=\"auth\"}"] >= 1.0,
         "{body}"
     );
+    assert!(
+        samples["mrci_command_seconds_count{command=\"echo\"}"] >= 2.0,
+        "{body}"
+    );
+    assert!(samples["mrci_module_starts_total"] >= 1.0, "{body}");
     assert!(samples["mrci_auth_failures_total"] >= 1.0, "{body}");
     assert!(
         samples["mrci_bans_total{kind=\"operator\"}"] >= 1.0,
