@@ -316,6 +316,12 @@ impl NatsBus {
         }
     }
 
+    /// Returns once this node has noticed that its NATS connection is lost.
+    pub async fn until_disconnected(&self) {
+        let mut rx = self.shared.connected.subscribe();
+        let _ = rx.wait_for(|up| !*up).await;
+    }
+
     /// Returns once session `sid` is known here, on this node or another.
     pub async fn until_known(&self, sid: &SessionId) {
         let mut changed = self.shared.changed.subscribe();
