@@ -7,7 +7,7 @@
 //! the restart test prints its own `SKIPPED` line.
 
 use bytes::Bytes;
-use mrci_proto::{BranchId, Frame, TypeId, async_id::AsyncId};
+use mrci_proto::{BranchId, Frame, SessionId, TypeId, async_id::AsyncId, payload::PeerStat};
 use mrci_tests::{
     TestClient, TestHost,
     cluster::{Cluster, NatsServer, TcpProxy, authority, with_authority},
@@ -306,6 +306,60 @@ async fn p2p_crosses_nodes_and_a_killed_node_closes_its_links() -> anyhow::Resul
     assert_eq!(&closed.payload[..], &b_sid.0[..]);
     assert_eq!(a.ok("ls_p2p", "").await?, "No matching rows.\n");
     drop(b);
+    cluster.stop().await
+}
+
+/// The next PEER_STAT about session `sid`.
+async fn peer_stat_of(client: &mut TestClient, sid: SessionId) -> anyhow::Result<PeerStat> {
+    loop {
+        let f = next_on(client, AsyncId::LIMITED_CAST).await?;
+        if f.type_id == TypeId::PEER_STAT {
+            let stat = PeerStat::parse(&f.payload)?;
+            if stat.session_id == sid {
+                return Ok(stat);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_killed_nodes_sessions_leave_their_sub_channels_with_peer_stat() -> anyhow::Result<()> {
+    let Some(cluster) = Cluster::start(3, |_, _| {}).await? else {
+        return Ok(());
+    };
+    let n = &cluster.nodes;
+    let mut ann = user(&n[0], "ann", "users").await?;
+    open_channel(&mut ann, "room", "hall").await?;
+    let mut bea = user(&n[1], "bea", "users").await?;
+    let mut pat = user(&n[2], "pat", "users").await?;
+    let pat_sid = pat.header.session_id;
+    for node in &n[..2] {
+        node.bus().until_known(&pat_sid).await;
+    }
+    bea.ok("open_sub_ch", "-ch_name room -sub_name hall")
+        .await?;
+    cluster.settled().await;
+
+    // Pat opens the sub-channel on node 3: the peers on nodes 1 and 2 hear of it.
+    pat.ok("open_sub_ch", "-ch_name room -sub_name hall")
+        .await?;
+    for peer in [&mut ann, &mut bea] {
+        let stat = peer_stat_of(peer, pat_sid).await?;
+        assert!(
+            !stat.disconnected && stat.sub_channels.len() == 1,
+            "{stat:?}"
+        );
+    }
+
+    // Node 3 dies without a word: after the missed heartbeats its sessions' peers get the
+    // PEER_STAT pat would have sent on leaving.
+    n[2].bus().halt();
+    for peer in [&mut ann, &mut bea] {
+        let stat = peer_stat_of(peer, pat_sid).await?;
+        assert!(stat.disconnected, "{stat:?}");
+        assert!(stat.sub_channels.is_empty(), "{stat:?}");
+    }
+    drop(pat);
     cluster.stop().await
 }
 
