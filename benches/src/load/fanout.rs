@@ -238,8 +238,26 @@ pub async fn measure(
     Ok(out)
 }
 
-/// Opens the scenario's sub-channel in a new host session.
-async fn host_member(host: &HostProcess) -> anyhow::Result<Client> {
+/// Creates the scenario's channel and sub-channel on `host`; false (nothing done) when the
+/// host lacks the commands ([`NEEDED`]).
+///
+/// # Errors
+/// Connection failures, or a channel command that answers with ERR.
+pub async fn create_channel(host: &HostProcess) -> anyhow::Result<bool> {
+    let mut owner = host.session().await?;
+    if NEEDED.iter().any(|c| !owner.commands().contains(c)) {
+        return Ok(false);
+    }
+    client::ok(&mut owner, "add_ch", "-ch_name load_ch").await?;
+    client::ok(&mut owner, "add_sub_ch", CHANNEL_ARGS).await?;
+    Ok(true)
+}
+
+/// A new logged-in session on `host` with the scenario's sub-channel open.
+///
+/// # Errors
+/// Connection failures, or an `open_sub_ch` that answers with ERR.
+pub async fn host_member(host: &HostProcess) -> anyhow::Result<Client> {
     let mut session = host.session().await?;
     client::ok(&mut session, "open_sub_ch", CHANNEL_ARGS).await?;
     Ok(session)
@@ -310,14 +328,10 @@ pub async fn run(
     plan: &Plan,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let mut owner = host.session().await?;
-    if NEEDED.iter().any(|c| !owner.commands().contains(c)) {
+    if !create_channel(host).await? {
         report.skip(SCENARIO, "host lacks channel commands");
         return Ok(());
     }
-    client::ok(&mut owner, "add_ch", "-ch_name load_ch").await?;
-    client::ok(&mut owner, "add_sub_ch", CHANNEL_ARGS).await?;
-    drop(owner);
     for &receivers in &plan.receivers {
         for (window, total) in [
             (1, plan.casts_serial),
