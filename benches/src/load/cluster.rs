@@ -23,6 +23,8 @@ use std::{
 };
 
 use anyhow::Context as _;
+use mrci_cli::client::Client;
+use mrci_proto::CmdId;
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -166,15 +168,25 @@ async fn measure(
         (plan.cast_window, plan.casts_pipelined),
     ] {
         let label = format!("fan-out 1 -> {RECEIVERS} over {NODES} nodes, {window} in flight");
-        let on_single = fan_out(&single, &[&single], total, window).await?;
+        let (sender, cast, receivers) = fan_out_sessions(&single, &[&single]).await?;
+        let on_single = fanout::measure(sender, cast, receivers, total, window).await?;
         let hosts: Vec<&HostProcess> = nodes.iter().collect();
-        // The receivers' subscriptions reach NATS in the background; give them a moment.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let mark = meter.start().await?;
-        let on_cluster = fan_out(&nodes[0], &hosts, total, window).await?;
-        if window > 1 {
+        let (sender, cast, receivers) = fan_out_sessions(&nodes[0], &hosts).await?;
+        // The sessions are open before the counters are read and closed after, so that
+        // only the casts are counted (in the pipelined run); the wait lets the receivers'
+        // subscriptions reach NATS.
+        let mark = if window > 1 {
+            Some(meter.start().await?)
+        } else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            None
+        };
+        let (on_cluster, held) =
+            fanout::measure_held(sender, cast, receivers, total, window).await?;
+        if let Some(mark) = mark {
             per_cast = Some(meter.finish(mark, on_cluster.sent).await?);
         }
+        drop(held);
         record(report, &label, on_cluster, on_single);
     }
 
@@ -234,13 +246,12 @@ async fn measure(
     single.stop()
 }
 
-/// One sender on `sender_host` casting to [`RECEIVERS`] sessions spread over `hosts`.
-async fn fan_out(
+/// One sender on `sender_host` and [`RECEIVERS`] sessions spread over `hosts`, all with
+/// the fan-out's sub-channel open, and the sender's `cast` id.
+async fn fan_out_sessions(
     sender_host: &HostProcess,
     hosts: &[&HostProcess],
-    total: usize,
-    window: usize,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<(Client, CmdId, Vec<Client>)> {
     let sender = fanout::host_member(sender_host).await?;
     let cast = client::id(&sender, "cast")?;
     let next = AtomicUsize::new(0);
@@ -249,7 +260,7 @@ async fn fan_out(
         fanout::host_member(host)
     })
     .await?;
-    fanout::measure(sender, cast, receivers, total, window).await
+    Ok((sender, cast, receivers))
 }
 
 fn record(report: &mut Report, label: &str, mut cluster: Outcome, mut single: Outcome) {
@@ -296,10 +307,7 @@ async fn login_loop(host: &HostProcess, n: usize) -> anyhow::Result<Samples> {
 
 /// `n` logins one after another on one session, each followed by `logout`; the login
 /// alone is timed.
-async fn login_loop_on(
-    session: &mut mrci_cli::client::Client,
-    n: usize,
-) -> anyhow::Result<Samples> {
+async fn login_loop_on(session: &mut Client, n: usize) -> anyhow::Result<Samples> {
     let mut out = Samples::with_capacity(n);
     for _ in 0..n {
         let t0 = Instant::now();

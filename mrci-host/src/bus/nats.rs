@@ -25,7 +25,8 @@
 //! connection's order per subscriber, so a receiver sees one sender's casts in send order
 //! (for casts with the same header; a sender that changes its open list between two casts
 //! may see the two cross when they travel on different subjects). A node never applies
-//! its own messages: its own sessions were served locally, which also keeps the sender out.
+//! its own messages: its own sessions were served locally, which also keeps the sender out;
+//! its connection is made without echo, so NATS does not even send them back to it.
 //!
 //! Presence and faults: every node publishes a heartbeat every `cluster.heartbeat_ms` with
 //! its name and session list, and a presence message when a session registers or leaves, so
@@ -199,7 +200,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Connects to NATS with the options every node uses: reconnecting forever, quickly.
+/// Connects to NATS with the options every node uses: reconnecting forever, quickly, and
+/// without echo (the server does not hand the connection back what it published itself).
 ///
 /// # Errors
 /// If the URL is invalid.
@@ -215,6 +217,7 @@ async fn connect_watched(
 ) -> crate::Result<async_nats::Client> {
     async_nats::ConnectOptions::new()
         .name(name)
+        .no_echo()
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
