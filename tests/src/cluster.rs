@@ -1,6 +1,7 @@
 //! Helpers for the cluster suite: the PostgreSQL and NATS it runs against (`MRCI_TEST_PG`,
 //! `MRCI_TEST_NATS`), a fresh database per test, three hosts sharing it and one NATS subject
-//! prefix, and a TCP proxy a test can cut to make a server vanish.
+//! prefix, a TCP proxy a test can cut to make a server vanish, and a `nats-server` of the
+//! test's own that it can kill and restart on the same port.
 //!
 //! Invariant: when either service is unreachable, [`Services::find`] says so with one visible
 //! `SKIPPED` line per test binary and the suite's tests pass without running.
@@ -279,5 +280,102 @@ impl TcpProxy {
 impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// A `nats-server` process of the test's own (from `MRCI_TEST_NATS_SERVER`, else
+/// `/usr/sbin/nats-server`) on a free loopback port with a JetStream store in a temporary
+/// directory, which the test can kill and start again on the same port. Dropping it kills
+/// the process.
+pub struct NatsServer {
+    /// `nats://127.0.0.1:PORT`.
+    pub url: String,
+    port: u16,
+    binary: std::path::PathBuf,
+    store: tempfile::TempDir,
+    child: Option<tokio::process::Child>,
+}
+
+/// The nats-server binary the tests start.
+pub fn nats_server_binary() -> std::path::PathBuf {
+    std::env::var_os("MRCI_TEST_NATS_SERVER")
+        .map_or_else(|| "/usr/sbin/nats-server".into(), Into::into)
+}
+
+impl NatsServer {
+    /// Starts a server; `None` (after one visible SKIPPED line naming `test`) when the
+    /// binary is absent.
+    pub async fn start(test: &str) -> anyhow::Result<Option<Self>> {
+        let binary = nats_server_binary();
+        if !binary.is_file() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {test} (no nats-server at {}; set MRCI_TEST_NATS_SERVER)",
+                binary.display()
+            );
+            return Ok(None);
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut server = Self {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            binary,
+            store: tempfile::tempdir()?,
+            child: None,
+        };
+        server.restart().await?;
+        Ok(Some(server))
+    }
+
+    /// Kills the server at once (SIGKILL) and waits for the process to end.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same port and returns once it accepts connections
+    /// (within 30 s).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await?;
+        let child = tokio::process::Command::new(&self.binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("start {}", self.binary.display()))?;
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if let Some(child) = &mut self.child
+                && let Some(status) = child.try_wait()?
+            {
+                anyhow::bail!("nats-server exited at start: {status}");
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server on port {} did not accept within 30 s",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

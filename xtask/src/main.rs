@@ -27,6 +27,11 @@ commands:
                    target/bench/load.json, latency.svg, idle-sessions.svg; up to 100,000 idle
                    sessions, or N), then the criterion benchmarks and a summary table;
                    --quick is the short smoke run
+  bench --cluster [--quick]
+                   release build, then only the cluster scenario: three hosts sharing a fresh
+                   PostgreSQL database (MRCI_TEST_PG) and NATS, fan-out and connect/login
+                   next to a single host, server counters per operation
+                   (target/bench/cluster.txt, cluster.json); SKIPPED without the services
   bench --soak [--quick] [--duration TIME]
                    release build, then only the soak: a mixed load for TIME (default 10m,
                    30s with --quick), judged on memory, descriptors and delivery
@@ -134,6 +139,10 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
         if let Some(v) = value(flag)? {
             extra.extend([flag.to_owned(), v.to_owned()]);
         }
+    }
+    if args.iter().any(|a| a == "--cluster") {
+        extra.push("--cluster".to_owned());
+        return load(quick, &extra);
     }
     if args.iter().any(|a| a == "--soak") {
         extra.push("--soak".to_owned());

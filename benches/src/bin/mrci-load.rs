@@ -3,7 +3,8 @@
 //! it and against the built-in baseline, prints a table and writes `load.json`, `load.txt`,
 //! `latency.svg`, `idle-sessions.svg` and the hosts' logs into the output directory. With
 //! `--soak` it runs the soak instead and writes `soak.json`, `soak.txt`, `soak.svg` and
-//! `soak-host.log`.
+//! `soak-host.log`. With `--cluster` it runs only the cluster scenario (three hosts on
+//! PostgreSQL and NATS next to a single host) and writes `cluster.json` and `cluster.txt`.
 //!
 //! It exits non-zero only on a real error (a host that does not start, a refused login, a
 //! broken connection, a cast lost or damaged in the soak), never because a figure misses its
@@ -14,7 +15,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use mrci_benches::load::{
-    Plan, baseline::Baseline, connect, fanout, files, host, idle, login, modules,
+    Plan, baseline::Baseline, cluster, connect, fanout, files, host, idle, login, modules,
     procfs::load_average, report::Report, roundtrip, soak,
 };
 
@@ -22,6 +23,7 @@ const USAGE: &str = "\
 usage: mrci-load [--quick] [--mrci PATH] [--module PATH] [--out DIR] [--only LIST]
                  [--sessions N]
        mrci-load --soak [--quick] [--duration TIME] [--mrci PATH] [--module PATH] [--out DIR]
+       mrci-load --cluster [--quick] [--mrci PATH] [--out DIR]
 
   --quick      short smoke run (the load part in about a minute, 1,000 idle sessions; a
                30-second soak)
@@ -34,6 +36,9 @@ usage: mrci-load [--quick] [--mrci PATH] [--module PATH] [--out DIR] [--only LIS
   --soak       run the soak instead of the scenarios
   --duration TIME  how long the soak runs: 90s, 10m, 1h or seconds (default 10m; 30s with
                --quick)
+  --cluster    only the cluster scenario: three hosts sharing a fresh PostgreSQL database
+               (MRCI_TEST_PG) and NATS (a private nats-server, else MRCI_TEST_NATS), next to
+               one SQLite host; prints SKIPPED without the services
 ";
 
 const ALL: &str = "rtt,connect,fanout,modules,login,idle,files";
@@ -46,6 +51,7 @@ struct Options {
     only: String,
     sessions: Option<usize>,
     soak: bool,
+    cluster: bool,
     duration: Option<Duration>,
 }
 
@@ -58,6 +64,7 @@ fn options() -> anyhow::Result<Options> {
         only: ALL.to_owned(),
         sessions: None,
         soak: false,
+        cluster: false,
         duration: None,
     };
     let mut args = std::env::args().skip(1);
@@ -73,6 +80,7 @@ fn options() -> anyhow::Result<Options> {
                 opts.sessions = Some(n.replace([',', '_'], "").parse()?);
             }
             "--soak" => opts.soak = true,
+            "--cluster" => opts.cluster = true,
             "--duration" => {
                 let d = args.next().context("--duration needs a time")?;
                 opts.duration = Some(parse_duration(&d)?);
@@ -133,6 +141,8 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     if opts.soak {
         runtime.block_on(run_soak(opts, nofile))
+    } else if opts.cluster {
+        runtime.block_on(run_cluster(opts, plan))
     } else {
         runtime.block_on(run(opts, plan, nofile))
     }
@@ -188,6 +198,27 @@ async fn run_soak(opts: Options, nofile: u64) -> anyhow::Result<()> {
             verdict.host_died.as_deref().unwrap_or("alive")
         );
     }
+    Ok(())
+}
+
+async fn run_cluster(opts: Options, plan: Plan) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&opts.out)?;
+    let mut report = Report {
+        quick: opts.quick,
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        ..Report::default()
+    };
+    report
+        .notes
+        .push(format!("load average before: {}", load_average()));
+    println!("running: cluster");
+    cluster::run(&opts.mrci, &opts.out, &plan, &mut report).await?;
+    report
+        .notes
+        .push(format!("load average after: {}", load_average()));
+    println!("\n{}", report.table());
+    report.write_as(&opts.out, "cluster")?;
+    println!("results written to {}", opts.out.display());
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use std::{
 };
 
 use anyhow::Context;
-use mrci_cli::client::Client;
+use mrci_cli::client::{Client, ReadHalf, WriteHalf};
 use mrci_proto::{BranchId, CmdId, Frame, TypeId, async_id::AsyncId};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -112,7 +112,7 @@ struct Received {
     latency: Samples,
 }
 
-async fn receive(mut session: Client, shared: Arc<Shared>) -> Received {
+async fn receive(mut session: Client, shared: Arc<Shared>) -> (Received, Client) {
     let mut seen = vec![false; shared.counts.len()];
     let mut out = Received::default();
     session.set_read_timeout(None);
@@ -150,7 +150,7 @@ async fn receive(mut session: Client, shared: Arc<Shared>) -> Received {
             shared.window.add_permits(1);
         }
     }
-    out
+    (out, session)
 }
 
 /// Sends `total` casts from `sender` to `cast` with at most `window` not yet delivered to
@@ -165,6 +165,29 @@ pub async fn measure(
     total: usize,
     window: usize,
 ) -> anyhow::Result<Outcome> {
+    Ok(measure_held(sender, cast, receivers, total, window)
+        .await?
+        .0)
+}
+
+/// The sessions of a run, still open until dropped (so that closing them is not part of
+/// what a caller measures around the run).
+pub struct Held {
+    _receivers: Vec<Client>,
+    _sender: (ReadHalf, WriteHalf),
+}
+
+/// [`measure`], handing back the run's sessions still open.
+///
+/// # Errors
+/// Connection failures of the sender.
+pub async fn measure_held(
+    sender: Client,
+    cast: CmdId,
+    receivers: Vec<Client>,
+    total: usize,
+    window: usize,
+) -> anyhow::Result<(Outcome, Held)> {
     let n = receivers.len();
     let shared = Arc::new(Shared {
         counts: (0..total).map(|_| AtomicU32::new(0)).collect(),
@@ -193,7 +216,7 @@ pub async fn measure(
                 },
             }
         }
-        errors
+        (errors, answers)
     });
     let mut sent = 0;
     for seq in 0..total {
@@ -218,14 +241,17 @@ pub async fn measure(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     shared.stop.cancel();
+    let (errors, answers) = errors.await?;
     let mut out = Outcome {
         sent,
-        errors: errors.await?,
+        errors,
         ..Outcome::default()
     };
     let mut unique = 0;
+    let mut sessions = Vec::with_capacity(n);
     for task in tasks {
-        let r = task.await?;
+        let (r, session) = task.await?;
+        sessions.push(session);
         unique += r.unique;
         out.duplicates += r.duplicates;
         out.corrupt += r.corrupt;
@@ -235,11 +261,33 @@ pub async fn measure(
     out.complete = shared.complete.load(Ordering::Acquire);
     let last = Duration::from_nanos(shared.last_ns.load(Ordering::Acquire));
     out.rate = per_second(out.complete, last);
-    Ok(out)
+    let held = Held {
+        _receivers: sessions,
+        _sender: (answers, sink),
+    };
+    Ok((out, held))
 }
 
-/// Opens the scenario's sub-channel in a new host session.
-async fn host_member(host: &HostProcess) -> anyhow::Result<Client> {
+/// Creates the scenario's channel and sub-channel on `host`; false (nothing done) when the
+/// host lacks the commands ([`NEEDED`]).
+///
+/// # Errors
+/// Connection failures, or a channel command that answers with ERR.
+pub async fn create_channel(host: &HostProcess) -> anyhow::Result<bool> {
+    let mut owner = host.session().await?;
+    if NEEDED.iter().any(|c| !owner.commands().contains(c)) {
+        return Ok(false);
+    }
+    client::ok(&mut owner, "add_ch", "-ch_name load_ch").await?;
+    client::ok(&mut owner, "add_sub_ch", CHANNEL_ARGS).await?;
+    Ok(true)
+}
+
+/// A new logged-in session on `host` with the scenario's sub-channel open.
+///
+/// # Errors
+/// Connection failures, or an `open_sub_ch` that answers with ERR.
+pub async fn host_member(host: &HostProcess) -> anyhow::Result<Client> {
     let mut session = host.session().await?;
     client::ok(&mut session, "open_sub_ch", CHANNEL_ARGS).await?;
     Ok(session)
@@ -310,14 +358,10 @@ pub async fn run(
     plan: &Plan,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let mut owner = host.session().await?;
-    if NEEDED.iter().any(|c| !owner.commands().contains(c)) {
+    if !create_channel(host).await? {
         report.skip(SCENARIO, "host lacks channel commands");
         return Ok(());
     }
-    client::ok(&mut owner, "add_ch", "-ch_name load_ch").await?;
-    client::ok(&mut owner, "add_sub_ch", CHANNEL_ARGS).await?;
-    drop(owner);
     for &receivers in &plan.receivers {
         for (window, total) in [
             (1, plan.casts_serial),

@@ -61,6 +61,24 @@ pub struct Setup {
     pub modules: Vec<PathBuf>,
     /// `[files] root`, for the file-transfer scenario.
     pub files_root: Option<PathBuf>,
+    /// `[cluster]`, for a node of the cluster scenario.
+    pub cluster: Option<ClusterSetup>,
+    /// Create the load account (and log in once to set [`PASSWORD`]); off for the second
+    /// and later nodes of a cluster, which share the first node's store.
+    pub create_account: bool,
+}
+
+/// The `[cluster]` settings of one node.
+#[derive(Clone, Debug)]
+pub struct ClusterSetup {
+    /// `cluster.database_url` (PostgreSQL).
+    pub database_url: String,
+    /// `cluster.nats_url`, when the node delivers through NATS.
+    pub nats_url: Option<String>,
+    /// `cluster.node`.
+    pub node: String,
+    /// `cluster.subject_prefix`.
+    pub prefix: String,
 }
 
 impl Setup {
@@ -76,6 +94,8 @@ impl Setup {
             stop_within: Duration::from_secs(10),
             modules: Vec::new(),
             files_root: None,
+            cluster: None,
+            create_account: true,
         }
     }
 
@@ -103,6 +123,15 @@ impl Setup {
         }
         if !self.modules.is_empty() {
             text.push_str(&format!("[modules]\npaths = {:?}\n", self.modules));
+        }
+        if let Some(c) = &self.cluster {
+            text.push_str(&format!(
+                "[cluster]\ndatabase_url = {:?}\nnode = {:?}\nsubject_prefix = {:?}\n",
+                c.database_url, c.node, c.prefix
+            ));
+            if let Some(url) = &c.nats_url {
+                text.push_str(&format!("nats_url = {url:?}\n"));
+            }
         }
         if let Some(root) = &self.files_root {
             text.push_str(&format!(
@@ -134,9 +163,15 @@ impl HostProcess {
         let text = setup.config_text(&data_dir);
         std::fs::write(&config_path, &text)?;
         let config = mrci_host::Config::from_toml_str(&text)?;
-        let one_time = mrci_host::admin::add_admin(&config, USER)
-            .await
-            .context("cannot create the load account")?;
+        let one_time = if setup.create_account {
+            Some(
+                mrci_host::admin::add_admin(&config, USER)
+                    .await
+                    .context("cannot create the load account")?,
+            )
+        } else {
+            None
+        };
         for name in &setup.extra_accounts {
             mrci_host::admin::add_admin(&config, name)
                 .await
@@ -174,7 +209,9 @@ impl HostProcess {
             child,
             _dir: dir,
         };
-        host.first_login(&one_time).await?;
+        if let Some(one_time) = one_time {
+            host.first_login(&one_time).await?;
+        }
         Ok(host)
     }
 

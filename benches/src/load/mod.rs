@@ -8,7 +8,7 @@
 //! Layout: [`client`] speaks the wire protocol; [`host`] owns the host process and its
 //! temporary data directory; [`procfs`] reads a process's memory, descriptors and CPU time;
 //! one module per scenario ([`connect`], [`roundtrip`], [`fanout`], [`login`], [`idle`],
-//! [`modules`], [`soak`]); [`stats`] turns samples into figures; [`report`] prints the table
+//! [`modules`], [`soak`], and [`cluster`], three hosts on PostgreSQL and NATS, run alone); [`stats`] turns samples into figures; [`report`] prints the table
 //! and writes the JSON and SVG files ([`plot`] draws the charts).
 //!
 //! Invariant: a scenario that cannot run (the host lacks the commands it needs) reports
@@ -16,6 +16,7 @@
 
 pub mod baseline;
 pub mod client;
+pub mod cluster;
 pub mod connect;
 pub mod fanout;
 pub mod files;

@@ -25,18 +25,32 @@
 //! connection's order per subscriber, so a receiver sees one sender's casts in send order
 //! (for casts with the same header; a sender that changes its open list between two casts
 //! may see the two cross when they travel on different subjects). A node never applies
-//! its own messages: its own sessions were served locally, which also keeps the sender out.
+//! its own messages: its own sessions were served locally, which also keeps the sender out;
+//! its connection is made without echo, so NATS does not even send them back to it.
 //!
 //! Presence and faults: every node publishes a heartbeat every `cluster.heartbeat_ms` with
 //! its name and session list, and a presence message when a session registers or leaves, so
 //! `to_session` and `to_peer` know whether a session exists on another node. A node not
-//! heard from for `missed_heartbeats` beats (or seen restarting with a new instance) is gone:
-//! its sessions' P2P peers here get `CloseP2p`, as they would from a session ending cleanly.
+//! heard from for `missed_heartbeats` beats while this node is connected to NATS (or seen
+//! restarting with a new instance) is gone: its sessions' P2P peers here get `CloseP2p`, as
+//! they would from a session ending cleanly. While this node is cut from NATS it expires
+//! nobody (everyone would look silent), and the silence clock restarts on reconnection.
 //! While NATS is unreachable, local delivery goes on; what should have been published is
 //! dropped and counted ([`NatsBus::undelivered`], also in the heartbeat) and logged once per
 //! outage; async-nats reconnects by itself and re-subscribes, and publishing resumes.
-//! Sessions' PEER_STAT of a killed node's sessions is not sent (their sub-channel peers
-//! learn of the departure from the session list only).
+//!
+//! Departures of a dead node's sessions: a session that ends cleanly limited-casts its own
+//! PEER_STAT (disconnected, no sub-channels) to the sub-channels it had open, if it took
+//! active updates. So that a killed node's sessions are announced the same way, every node
+//! tells the others where each session's leaving PEER_STAT would go: an `Open` message on
+//! `P.pres` whenever that list changes (the open list while the session is active, else
+//! empty), and the non-empty lists again in every heartbeat (so a node that joins late, or
+//! missed an `Open`, learns them within a beat). When a node is expired or seen restarting,
+//! each node limited-casts to its own sessions, for each of the dead node's sessions with a
+//! list, the PEER_STAT that session would have sent; a leaving heartbeat does the same for
+//! the sessions it still lists (those that had not finished when their node stopped; the
+//! others already sent theirs). A session that left cleanly just before its node died but
+//! whose `Presence` did not get through may be announced twice.
 //!
 //! Session ids are 28 random bytes drawn by the accepting node, so they are unique across
 //! the cluster without coordination. The counts [`Bus`] methods return are this node's
@@ -94,6 +108,8 @@ struct Node {
     instance: u64,
     seen: Instant,
     sessions: HashSet<SessionId>,
+    /// What each session would send its sub-channel peers on leaving ([`Msg::Open`]).
+    open: HashMap<SessionId, SubChList>,
     logged_in: u32,
     undelivered: u64,
 }
@@ -109,7 +125,20 @@ struct Interest {
 struct Want {
     user: Option<UserId>,
     open: SubChList,
+    active: bool,
     channels: Vec<u64>,
+}
+
+impl Want {
+    /// The sub-channels a PEER_STAT goes to when the session leaves: its open list when it
+    /// takes active updates, else none.
+    fn leaving_to(&self) -> SubChList {
+        if self.active {
+            self.open
+        } else {
+            SubChList::default()
+        }
+    }
 }
 
 /// One message for the publisher: its subjects, bytes, and whether failing to publish it
@@ -171,7 +200,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Connects to NATS with the options every node uses: reconnecting forever, quickly.
+/// Connects to NATS with the options every node uses: reconnecting forever, quickly, and
+/// without echo (the server does not hand the connection back what it published itself).
 ///
 /// # Errors
 /// If the URL is invalid.
@@ -187,6 +217,7 @@ async fn connect_watched(
 ) -> crate::Result<async_nats::Client> {
     async_nats::ConnectOptions::new()
         .name(name)
+        .no_echo()
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
@@ -314,6 +345,12 @@ impl NatsBus {
                 return;
             }
         }
+    }
+
+    /// Returns once this node has noticed that its NATS connection is lost.
+    pub async fn until_disconnected(&self) {
+        let mut rx = self.shared.connected.subscribe();
+        let _ = rx.wait_for(|up| !*up).await;
     }
 
     /// Returns once session `sid` is known here, on this node or another.
@@ -459,6 +496,17 @@ impl NatsBus {
             .insert(local);
     }
 
+    /// Tells the other nodes where session `sid`'s PEER_STAT goes if this node dies.
+    fn announce_open(&self, sid: &SessionId, open: SubChList) {
+        let msg = Msg::Open {
+            instance: self.shared.instance,
+            node: self.shared.settings.node.clone(),
+            sid: *sid,
+            open,
+        };
+        self.publish(vec![self.subject("pres")], &msg);
+    }
+
     fn presence(&self, sid: &SessionId, up: bool) {
         let msg = Msg::Presence {
             instance: self.shared.instance,
@@ -478,6 +526,12 @@ impl NatsBus {
             undelivered: self.undelivered(),
             leaving,
             sessions: interest.wants.keys().copied().collect(),
+            open: interest
+                .wants
+                .iter()
+                .map(|(sid, w)| (*sid, w.leaving_to()))
+                .filter(|(_, open)| !open.is_empty())
+                .collect(),
         })
     }
 
@@ -523,11 +577,17 @@ impl Bus for NatsBus {
 
     fn set_open(&self, sid: &SessionId, open: SubChList, active: bool) {
         self.local.set_open(sid, open, active);
+        let mut moved = None;
         self.update_want(sid, |w| {
             if let Some(w) = w {
-                w.open = open;
+                let before = w.leaving_to();
+                (w.open, w.active) = (open, active);
+                moved = (w.leaving_to() != before).then(|| w.leaving_to());
             }
         });
+        if let Some(open) = moved {
+            self.announce_open(sid, open);
+        }
     }
 
     fn set_channels(&self, sid: &SessionId, channels: &[u64]) {

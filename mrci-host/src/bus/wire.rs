@@ -107,6 +107,19 @@ pub(crate) enum Msg {
         /// Registered or gone.
         up: bool,
     },
+    /// What a session of a node would tell its sub-channel peers when it left: the
+    /// sub-channels it has open while it takes active updates (empty otherwise), so that the
+    /// other nodes can send its PEER_STAT if the node dies.
+    Open {
+        /// The node's instance.
+        instance: u64,
+        /// The node's name.
+        node: String,
+        /// The session.
+        sid: SessionId,
+        /// Its open sub-channels, or an empty list when it is not active.
+        open: SubChList,
+    },
 }
 
 /// A node's heartbeat.
@@ -124,6 +137,8 @@ pub(crate) struct Beat {
     pub leaving: bool,
     /// Every registered session.
     pub sessions: Vec<SessionId>,
+    /// The sessions with a non-empty [`Msg::Open`] list, and that list.
+    pub open: Vec<(SessionId, SubChList)>,
 }
 
 /// Why bytes did not decode.
@@ -169,6 +184,11 @@ pub(crate) fn encode(msg: &Msg) -> Bytes {
             for sid in &beat.sessions {
                 b.put_slice(&sid.0);
             }
+            b.put_u32_le(beat.open.len() as u32);
+            for (sid, open) in &beat.open {
+                b.put_slice(&sid.0);
+                b.put_slice(&open.to_bytes());
+            }
         }
         Msg::Presence {
             instance,
@@ -181,6 +201,18 @@ pub(crate) fn encode(msg: &Msg) -> Bytes {
             put_str(&mut b, node);
             b.put_slice(&sid.0);
             b.put_u8(u8::from(*up));
+        }
+        Msg::Open {
+            instance,
+            node,
+            sid,
+            open,
+        } => {
+            b.put_u8(4);
+            b.put_u64_le(*instance);
+            put_str(&mut b, node);
+            b.put_slice(&sid.0);
+            b.put_slice(&open.to_bytes());
         }
     }
     b.freeze()
@@ -225,6 +257,14 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Msg, BadMsg> {
             for _ in 0..n {
                 sessions.push(SessionId(arr(&mut r)?));
             }
+            let n = u32_(&mut r)? as usize;
+            if n > r.len() / (SessionId::LEN + SubChList::LEN) {
+                return Err(BadMsg);
+            }
+            let mut open = Vec::with_capacity(n);
+            for _ in 0..n {
+                open.push((SessionId(arr(&mut r)?), sub_list(&mut r)?));
+            }
             Msg::Heartbeat(Beat {
                 node,
                 instance,
@@ -232,6 +272,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Msg, BadMsg> {
                 undelivered,
                 leaving,
                 sessions,
+                open,
             })
         }
         3 => Msg::Presence {
@@ -240,9 +281,20 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Msg, BadMsg> {
             sid: SessionId(arr(&mut r)?),
             up: bool_(&mut r)?,
         },
+        4 => Msg::Open {
+            instance: u64_(&mut r)?,
+            node: str_(&mut r)?,
+            sid: SessionId(arr(&mut r)?),
+            open: sub_list(&mut r)?,
+        },
         _ => return Err(BadMsg),
     };
     if r.is_empty() { Ok(msg) } else { Err(BadMsg) }
+}
+
+fn sub_list(r: &mut &[u8]) -> Result<SubChList, BadMsg> {
+    let raw: [u8; SubChList::LEN] = arr(r)?;
+    SubChList::parse(&raw).map_err(|_| BadMsg)
 }
 
 fn put_route(b: &mut BytesMut, route: &Route) {
@@ -280,13 +332,10 @@ fn put_route(b: &mut BytesMut, route: &Route) {
 
 fn get_route(r: &mut &[u8]) -> Result<Route, BadMsg> {
     Ok(match u8_(r)? {
-        0 => {
-            let raw: [u8; SubChList::LEN] = arr(r)?;
-            Route::Cast {
-                header: SubChList::parse(&raw).map_err(|_| BadMsg)?,
-                limited: bool_(r)?,
-            }
-        }
+        0 => Route::Cast {
+            header: sub_list(r)?,
+            limited: bool_(r)?,
+        },
         1 => Route::Peer(SessionId(arr(r)?)),
         2 => Route::Session(SessionId(arr(r)?)),
         3 => Route::User(UserId(arr(r)?)),
@@ -691,7 +740,14 @@ mod tests {
             undelivered: 5,
             leaving: false,
             sessions: vec![sid(1), sid(2)],
+            open: vec![(sid(2), header)],
         }));
+        out.push(Msg::Open {
+            instance: 4,
+            node: "n2".into(),
+            sid: sid(9),
+            open: header,
+        });
         out.push(Msg::Presence {
             instance: 4,
             node: "n2".into(),

@@ -1,15 +1,18 @@
 //! Several hosts as one: three nodes on loopback ports sharing one fresh PostgreSQL database
 //! and one NATS subject prefix, with clients on different nodes. Casts, channel and account
 //! events, locks, rank changes and P2P cross nodes; NATS and PostgreSQL outages are made
-//! with a TCP proxy the test cuts. Without PostgreSQL and NATS the suite prints one
-//! `SKIPPED: cluster suite` line and passes without running.
+//! with a TCP proxy the test cuts, and a NATS restart with a `nats-server` of the test's own
+//! killed and started again mid-storm. Without PostgreSQL and NATS the suite prints one
+//! `SKIPPED: cluster suite` line and passes without running; without the nats-server binary
+//! the restart test prints its own `SKIPPED` line.
 
 use bytes::Bytes;
-use mrci_proto::{BranchId, Frame, TypeId, async_id::AsyncId};
+use mrci_proto::{BranchId, Frame, SessionId, TypeId, async_id::AsyncId, payload::PeerStat};
 use mrci_tests::{
     TestClient, TestHost,
-    cluster::{Cluster, TcpProxy, authority, with_authority},
+    cluster::{Cluster, NatsServer, TcpProxy, authority, with_authority},
 };
+use tokio::sync::watch;
 
 const PW: &str = "Cluster-tests1!";
 
@@ -306,6 +309,60 @@ async fn p2p_crosses_nodes_and_a_killed_node_closes_its_links() -> anyhow::Resul
     cluster.stop().await
 }
 
+/// The next PEER_STAT about session `sid`.
+async fn peer_stat_of(client: &mut TestClient, sid: SessionId) -> anyhow::Result<PeerStat> {
+    loop {
+        let f = next_on(client, AsyncId::LIMITED_CAST).await?;
+        if f.type_id == TypeId::PEER_STAT {
+            let stat = PeerStat::parse(&f.payload)?;
+            if stat.session_id == sid {
+                return Ok(stat);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_killed_nodes_sessions_leave_their_sub_channels_with_peer_stat() -> anyhow::Result<()> {
+    let Some(cluster) = Cluster::start(3, |_, _| {}).await? else {
+        return Ok(());
+    };
+    let n = &cluster.nodes;
+    let mut ann = user(&n[0], "ann", "users").await?;
+    open_channel(&mut ann, "room", "hall").await?;
+    let mut bea = user(&n[1], "bea", "users").await?;
+    let mut pat = user(&n[2], "pat", "users").await?;
+    let pat_sid = pat.header.session_id;
+    for node in &n[..2] {
+        node.bus().until_known(&pat_sid).await;
+    }
+    bea.ok("open_sub_ch", "-ch_name room -sub_name hall")
+        .await?;
+    cluster.settled().await;
+
+    // Pat opens the sub-channel on node 3: the peers on nodes 1 and 2 hear of it.
+    pat.ok("open_sub_ch", "-ch_name room -sub_name hall")
+        .await?;
+    for peer in [&mut ann, &mut bea] {
+        let stat = peer_stat_of(peer, pat_sid).await?;
+        assert!(
+            !stat.disconnected && stat.sub_channels.len() == 1,
+            "{stat:?}"
+        );
+    }
+
+    // Node 3 dies without a word: after the missed heartbeats its sessions' peers get the
+    // PEER_STAT pat would have sent on leaving.
+    n[2].bus().halt();
+    for peer in [&mut ann, &mut bea] {
+        let stat = peer_stat_of(peer, pat_sid).await?;
+        assert!(stat.disconnected, "{stat:?}");
+        assert!(stat.sub_channels.is_empty(), "{stat:?}");
+    }
+    drop(pat);
+    cluster.stop().await
+}
+
 #[tokio::test]
 async fn a_nats_outage_mid_storm_loses_counted_casts_and_delivery_resumes() -> anyhow::Result<()> {
     let Some(services) = mrci_tests::cluster::Services::find().await else {
@@ -363,6 +420,159 @@ async fn a_nats_outage_mid_storm_loses_counted_casts_and_delivery_resumes() -> a
         counted <= 100,
         "only the outage's casts are counted: {counted}"
     );
+    cluster.stop().await
+}
+
+/// Casts numbers from `from` on, up to 32 in flight, until `stop` names the end; `acked`
+/// follows how many the host has taken (answered with IDLE). Returns one past the last.
+async fn storm_until(
+    sender: &mut TestClient,
+    from: u32,
+    acked: &watch::Sender<u32>,
+    mut stop: watch::Receiver<Option<u32>>,
+) -> anyhow::Result<u32> {
+    let cast = sender.id("cast")?;
+    let (mut next, mut in_flight) = (from, 0);
+    loop {
+        let end = stop.borrow_and_update().unwrap_or(u32::MAX);
+        while next < end && in_flight < 32 {
+            sender
+                .send(Frame::new(TypeId::BYTES, cast, BranchId(0), payload(next)))
+                .await?;
+            (next, in_flight) = (next + 1, in_flight + 1);
+        }
+        if in_flight == 0 {
+            return Ok(next);
+        }
+        let frames = sender
+            .until(|f| f.cmd_id == cast && f.type_id == TypeId::IDLE)
+            .await?;
+        anyhow::ensure!(
+            frames.iter().all(|f| f.cmd_id != AsyncId::CAST.cmd_id()),
+            "the sender got its own cast"
+        );
+        in_flight -= 1;
+        acked.send_modify(|n| *n += 1);
+    }
+}
+
+/// Receives casts until the one before `stop`'s end, telling `progress` the last number
+/// seen; returns the numbers in arrival order.
+async fn receive_until_stop(
+    r: &mut TestClient,
+    progress: &watch::Sender<u32>,
+    stop: watch::Receiver<Option<u32>>,
+) -> anyhow::Result<Vec<u32>> {
+    let mut got = Vec::new();
+    loop {
+        let f = next_on(r, AsyncId::CAST).await?;
+        if f.type_id != TypeId::BYTES {
+            continue;
+        }
+        let n = number(&f.payload)?;
+        got.push(n);
+        progress.send_replace(n);
+        if *stop.borrow() == Some(n + 1) {
+            return Ok(got);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_nats_restart_mid_storm_loses_counted_casts_and_delivery_resumes() -> anyhow::Result<()> {
+    const TEST: &str = "NATS restart mid-storm";
+    let Some(mut nats) = NatsServer::start(TEST).await? else {
+        return Ok(());
+    };
+    let url = nats.url.clone();
+    let Some(cluster) = Cluster::start(3, |_, c| c.cluster.nats_url = Some(url.clone())).await?
+    else {
+        return Ok(());
+    };
+    let n = &cluster.nodes;
+    let mut sender = user(&n[0], "caster", "users").await?;
+    open_channel(&mut sender, "storm", "wave").await?;
+    n[0].add_user("reader", PW, "users").await?;
+    let mut readers = Vec::new();
+    for node in n {
+        let mut r = login(node, "reader").await?;
+        r.ok("open_sub_ch", "-ch_name storm -sub_name wave").await?;
+        readers.push(r);
+    }
+    cluster.settled().await;
+
+    let acked = watch::Sender::new(0u32);
+    let (stop_tx, stop) = watch::channel(None);
+    let progress: Vec<watch::Sender<u32>> = (0..3).map(|_| watch::Sender::new(0)).collect();
+    let cast = storm_until(&mut sender, 0, &acked, stop.clone());
+    let receive = futures::future::try_join_all(
+        readers
+            .iter_mut()
+            .zip(&progress)
+            .map(|(r, p)| receive_until_stop(r, p, stop.clone())),
+    );
+    let control = async {
+        // Storming; every reader has cast 100 when the server dies.
+        for p in &progress {
+            p.subscribe().wait_for(|&k| k >= 100).await?;
+        }
+        nats.kill().await?;
+        for node in n {
+            node.bus().until_disconnected().await;
+        }
+        // A hundred casts taken while every node knows NATS is down.
+        let down = *acked.borrow();
+        acked.subscribe().wait_for(|&k| k >= down + 100).await?;
+        nats.restart().await?;
+        for node in n {
+            node.bus().until_connected().await;
+        }
+        // Casts the sender writes from now on were taken after every node reconnected
+        // (at most 32 were in flight before).
+        let resumed = *acked.borrow() + 32;
+        let end = resumed + 100;
+        stop_tx.send_replace(Some(end));
+        anyhow::Ok((resumed, end))
+    };
+    let (last, received, (resumed, end)) = tokio::try_join!(cast, receive, control)?;
+    assert_eq!(last, end);
+
+    let counted = n[0].bus().undelivered();
+    assert!(
+        counted >= 1,
+        "the casts taken while NATS was down are counted"
+    );
+    let mut losses = Vec::new();
+    for (i, got) in received.iter().enumerate() {
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "reader on n{}: at most once, in order",
+            i + 1
+        );
+        assert!(
+            (0..=100).chain(resumed..end).all(|k| got.contains(&k)),
+            "reader on n{}: everything before the kill and after the restart",
+            i + 1
+        );
+        let lost = u64::from(end) - got.len() as u64;
+        if i == 0 {
+            assert_eq!(lost, 0, "local delivery never stops");
+        } else {
+            assert!(
+                lost >= counted,
+                "n{}: {lost} lost, {counted} counted",
+                i + 1
+            );
+        }
+        losses.push(lost);
+    }
+    eprintln!(
+        "NATS restart mid-storm: {end} casts, lost per reader (n1, n2, n3) {losses:?}, \
+         {counted} counted undelivered on the sender's node"
+    );
+    for node in n {
+        assert_eq!(node.bus().bad_messages(), 0);
+    }
     cluster.stop().await
 }
 

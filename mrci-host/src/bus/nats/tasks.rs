@@ -9,16 +9,17 @@ use std::{
     time::Duration,
 };
 
+use bytes::BytesMut;
 use futures::{
     StreamExt,
     stream::{AbortHandle, Abortable, SelectAll},
 };
-use mrci_proto::SessionId;
+use mrci_proto::{SessionId, SubChList, TypeId, async_id::AsyncId, payload::PeerStat};
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
-    Bus, Ctl, Event, Msg, NatsBus, Node, NodeSeen, Outgoing, PUBLISH_WAIT, SEEN_WINDOW, Shared,
-    lock,
+    Bus, Cast, Ctl, Event, Msg, NatsBus, Node, NodeSeen, Outgoing, PUBLISH_WAIT, SEEN_WINDOW,
+    Shared, lock,
     wire::{self, Beat, Body, Route},
 };
 
@@ -105,7 +106,7 @@ impl NatsBus {
                         tracing::warn!(subject = %msg.subject, "undecodable cluster message dropped");
                     }
                 },
-                _ = tick.tick() => self.expire_nodes(),
+                _ = tick.tick() => self.expire_nodes().await,
                 else => return,
             }
         }
@@ -141,7 +142,7 @@ impl NatsBus {
                 }
                 self.apply_delivery(route, body).await;
             }
-            Msg::Heartbeat(beat) => self.on_beat(beat),
+            Msg::Heartbeat(beat) => self.on_beat(beat).await,
             Msg::Presence {
                 instance,
                 node,
@@ -156,6 +157,7 @@ impl NatsBus {
                     instance,
                     seen: Instant::now(),
                     sessions: HashSet::new(),
+                    open: HashMap::new(),
                     logged_in: 0,
                     undelivered: 0,
                 });
@@ -164,10 +166,32 @@ impl NatsBus {
                         entry.sessions.insert(sid);
                     } else {
                         entry.sessions.remove(&sid);
+                        entry.open.remove(&sid);
                     }
                 }
                 drop(nodes);
                 self.shared.changed.send_modify(|n| *n += 1);
+            }
+            Msg::Open {
+                instance,
+                node,
+                sid,
+                open,
+            } => {
+                if instance == self.shared.instance {
+                    return;
+                }
+                let mut nodes = lock(&self.shared.nodes);
+                if let Some(entry) = nodes.get_mut(&node)
+                    && entry.instance == instance
+                    && entry.sessions.contains(&sid)
+                {
+                    if open.is_empty() {
+                        entry.open.remove(&sid);
+                    } else {
+                        entry.open.insert(sid, open);
+                    }
+                }
             }
         }
     }
@@ -215,71 +239,108 @@ impl NatsBus {
         }
     }
 
-    fn on_beat(&self, beat: Beat) {
+    async fn on_beat(&self, beat: Beat) {
         if beat.instance == self.shared.instance {
             return;
         }
-        let gone = {
+        let (gone, dead) = {
             let mut nodes = lock(&self.shared.nodes);
             let old = nodes.remove(&beat.node);
             let mut gone: Vec<SessionId> = Vec::new();
-            if let Some(old) = &old {
+            let mut dead: Vec<(SessionId, SubChList)> = Vec::new();
+            if let Some(old) = old {
+                let restarted = old.instance != beat.instance;
                 gone.extend(
                     old.sessions
                         .iter()
-                        .filter(|s| {
-                            beat.leaving
-                                || old.instance != beat.instance
-                                || !beat.sessions.contains(s)
-                        })
+                        .filter(|s| beat.leaving || restarted || !beat.sessions.contains(s))
                         .copied(),
                 );
+                // A node that restarted lost every session it had, uncleanly.
+                if restarted {
+                    dead.extend(old.open);
+                }
             }
-            if !beat.leaving {
+            if beat.leaving {
+                // Sessions still registered when their node stops never said goodbye;
+                // those that ended first sent their own PEER_STAT.
+                dead.extend(beat.open);
+            } else {
                 nodes.insert(
                     beat.node,
                     Node {
                         instance: beat.instance,
                         seen: Instant::now(),
                         sessions: beat.sessions.into_iter().collect(),
+                        open: beat.open.into_iter().collect(),
                         logged_in: beat.logged_in,
                         undelivered: beat.undelivered,
                     },
                 );
             }
-            gone
+            (gone, dead)
         };
         self.shared.changed.send_modify(|n| *n += 1);
-        self.close_remote(gone);
+        self.close_remote(gone, dead).await;
     }
 
-    fn expire_nodes(&self) {
+    async fn expire_nodes(&self) {
+        // While this node is cut from NATS every other node looks silent; only a node
+        // silent while this one hears NATS is gone. The clock restarts on reconnection.
+        if !*self.shared.connected.borrow() {
+            for node in lock(&self.shared.nodes).values_mut() {
+                node.seen = Instant::now();
+            }
+            return;
+        }
         let limit = self.shared.settings.heartbeat * self.shared.settings.missed;
-        let gone: Vec<SessionId> = {
+        let (gone, dead) = {
             let mut nodes = lock(&self.shared.nodes);
-            let dead: Vec<String> = nodes
+            let silent: Vec<String> = nodes
                 .iter()
                 .filter(|(_, n)| n.seen.elapsed() > limit)
                 .map(|(name, _)| name.clone())
                 .collect();
-            dead.iter()
-                .filter_map(|name| {
-                    tracing::warn!(node = %name, "cluster node silent; closing its sessions' links");
-                    nodes.remove(name)
-                })
-                .flat_map(|n| n.sessions)
-                .collect()
+            let mut gone = Vec::new();
+            let mut dead = Vec::new();
+            for name in silent {
+                tracing::warn!(node = %name, "cluster node silent; closing its sessions' links");
+                if let Some(node) = nodes.remove(&name) {
+                    gone.extend(node.sessions);
+                    dead.extend(node.open);
+                }
+            }
+            (gone, dead)
         };
-        self.close_remote(gone);
+        self.close_remote(gone, dead).await;
     }
 
-    /// Sessions of another node are gone: their P2P peers here get `CloseP2p`.
-    fn close_remote(&self, gone: Vec<SessionId>) {
+    /// Sessions of another node are gone: their P2P peers here get `CloseP2p`, and the
+    /// `dead` ones (their node died or restarted under them) are announced to their
+    /// sub-channel peers here with the PEER_STAT they would have sent on leaving
+    /// (PROTOCOL.md §4.3 id 22: disconnected, no sub-channels open).
+    async fn close_remote(&self, gone: Vec<SessionId>, dead: Vec<(SessionId, SubChList)>) {
         for sid in gone {
             let peers = lock(&self.shared.p2p).remove(&sid);
             for local in peers.into_iter().flatten() {
                 self.local.to_session(&local, Event::CloseP2p { sid });
             }
+        }
+        for (sid, open) in dead {
+            let stat = PeerStat {
+                session_id: sid,
+                sub_channels: SubChList::default(),
+                disconnected: true,
+            };
+            let mut payload = BytesMut::with_capacity(PeerStat::LEN);
+            stat.write(&mut payload);
+            let cast = Cast {
+                id: AsyncId::LIMITED_CAST,
+                src: sid,
+                type_id: TypeId::PEER_STAT,
+                payload: payload.freeze(),
+            };
+            self.local.cast(&open, true, cast).await;
         }
     }
 }
