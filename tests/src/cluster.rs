@@ -337,11 +337,11 @@ impl NatsServer {
         Ok(())
     }
 
-    /// Starts the server again on the same port and returns once it accepts connections
-    /// (within 30 s).
+    /// Starts the server again on the same port and returns once it says it is ready for
+    /// clients (within 30 s).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.kill().await?;
-        let child = tokio::process::Command::new(&self.binary)
+        let mut child = tokio::process::Command::new(&self.binary)
             .args([
                 "-a",
                 "127.0.0.1",
@@ -352,30 +352,31 @@ impl NatsServer {
             ])
             .arg(self.store.path())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("start {}", self.binary.display()))?;
+        let stderr = child.stderr.take().context("no stderr")?;
         self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return Ok(());
+        // The server logs "Server is ready" once it accepts clients; the rest of its log
+        // is drained so that it never blocks on a full pipe.
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt as _;
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            let mut ready_tx = Some(ready_tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("Server is ready")
+                    && let Some(tx) = ready_tx.take()
+                {
+                    let _ = tx.send(());
+                }
             }
-            if let Some(child) = &mut self.child
-                && let Some(status) = child.try_wait()?
-            {
-                anyhow::bail!("nats-server exited at start: {status}");
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "nats-server on port {} did not accept within 30 s",
-                self.port
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        });
+        match tokio::time::timeout(Duration::from_secs(30), ready).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => anyhow::bail!("nats-server on port {} exited at start", self.port),
+            Err(_) => anyhow::bail!("nats-server on port {} not ready within 30 s", self.port),
         }
     }
 }
