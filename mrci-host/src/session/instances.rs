@@ -47,9 +47,9 @@ struct Task {
 pub(crate) enum Fed {
     /// Delivered (or queued for a process that is starting).
     Delivered,
-    /// A GEN_FILE frame for a task that has no room yet: the future delivers it, and the
-    /// session reads nothing more from its client until it is done (backpressure for
-    /// uploads, instead of [`Fed::TooFast`]).
+    /// A GEN_FILE frame for a task or a running module process that has no room yet: the
+    /// future delivers it, and the session reads nothing more from its client until it is
+    /// done (backpressure for uploads, instead of [`Fed::TooFast`]).
     Parked(futures::future::BoxFuture<'static, ()>),
     /// Refused because the instance is not keeping up ([`TOO_FAST`]).
     TooFast,
@@ -153,11 +153,18 @@ impl Instances {
             name: cmd.new_cmd.name.clone(),
         };
         let ipc = IpcFrame::new(frame.type_id, frame.payload);
-        match self
-            .modules
-            .get_or_insert_with(runner)
-            .route(key, &target, ipc)
-        {
+        let runner = self.modules.get_or_insert_with(runner);
+        // File data for a running process waits for room, like a task's (see `Fed::Parked`).
+        let ipc = if ipc.type_id == TypeId::GEN_FILE {
+            match runner.route_paced(key, ipc) {
+                Ok(None) => return Fed::Delivered,
+                Ok(Some(paced)) => return Fed::Parked(paced),
+                Err(ipc) => ipc,
+            }
+        } else {
+            ipc
+        };
+        match runner.route(key, &target, ipc) {
             Ok(Routed::Started) => {
                 crate::metrics::module(true);
                 Fed::Delivered
