@@ -19,8 +19,8 @@ use crate::type_id::TypeId;
 pub const READ_AHEAD: usize = 64 * 1024;
 
 /// Makes room in `src`, which holds the first bytes of a frame of `total` bytes, for more of
-/// it: at least [`READ_AHEAD`] bytes (or what is missing, if less), up to double what has
-/// arrived (so copying stays linear in the frame size), and never past `total`. A large payload
+/// it: at least [`READ_AHEAD`] bytes (or what is missing, if less), rounded up to a power of
+/// two (so copying stays linear in the frame size), and never past `total`. A large payload
 /// thus ends in a buffer of its own size: split off, it pins no spare capacity, and the next
 /// frame starts in a new, small buffer. (`BytesMut::reserve` would double past the frame's
 /// end, leaving up to twice the payload allocated behind it.)
@@ -30,7 +30,9 @@ pub(crate) fn reserve_for(src: &mut BytesMut, total: usize) {
     if src.capacity() - have >= want {
         return;
     }
-    let cap = have.saturating_mul(2).max(have + want).min(total);
+    // Powers of two: every large frame passes through the same buffer sizes, which the
+    // allocator then reuses from frame to frame instead of keeping odd sizes around.
+    let cap = (have + want).next_power_of_two().min(total);
     let mut grown = BytesMut::with_capacity(cap);
     grown.extend_from_slice(src);
     *src = grown;
@@ -266,9 +268,9 @@ mod tests {
             buf.extend_from_slice(piece);
             decoded = Frame::decode(&mut buf, MAX_PAYLOAD).unwrap();
             if decoded.is_none() {
-                // Growth follows what arrived: at most double it, plus the read-ahead.
+                // Growth follows what arrived: at most double it and the read-ahead.
                 assert!(
-                    buf.capacity() <= 2 * buf.len() + READ_AHEAD,
+                    buf.capacity() <= 2 * (buf.len() + READ_AHEAD),
                     "{}",
                     buf.capacity()
                 );

@@ -582,12 +582,14 @@ fn gen_file(payload: impl Into<Bytes>) -> IpcFrame {
     IpcFrame::new(TypeId::GEN_FILE, payload.into())
 }
 
-/// Frames of `key` up to its IDLE, file data joined; the other frames' types and texts.
+/// Frames of `key` up to its IDLE, file data joined; the other frames' types and texts
+/// (the IDLE left out).
 async fn file_frames(runner: &mut Runner, key: InstanceKey) -> (Vec<u8>, Vec<String>) {
     let (mut data, mut rest) = (Vec::new(), Vec::new());
     for event in until_idle(runner, key).await {
         match event {
             Event::Output(f) if f.type_id == TypeId::GEN_FILE => data.extend_from_slice(&f.payload),
+            Event::Output(f) if f.type_id == TypeId::IDLE => {}
             Event::Output(f) => rest.push(format!("{:?} {}", f.type_id, text::decode(&f.payload))),
             other => panic!("unexpected {other:?}"),
         }
