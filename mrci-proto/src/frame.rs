@@ -20,7 +20,8 @@ pub const READ_AHEAD: usize = 64 * 1024;
 
 /// Makes room in `src`, which holds the first bytes of a frame of `total` bytes, for more of
 /// it: at least [`READ_AHEAD`] bytes (or what is missing, if less), rounded up to a power of
-/// two (so copying stays linear in the frame size), and never past `total`. A large payload
+/// two once a read-ahead has arrived (so copying stays linear in the frame size), and never
+/// past `total`. A large payload
 /// thus ends in a buffer of its own size: split off, it pins no spare capacity, and the next
 /// frame starts in a new, small buffer. (`BytesMut::reserve` would double past the frame's
 /// end, leaving up to twice the payload allocated behind it.)
@@ -30,9 +31,14 @@ pub(crate) fn reserve_for(src: &mut BytesMut, total: usize) {
     if src.capacity() - have >= want {
         return;
     }
-    // Powers of two: every large frame passes through the same buffer sizes, which the
-    // allocator then reuses from frame to frame instead of keeping odd sizes around.
-    let cap = (have + want).next_power_of_two().min(total);
+    // Past the first read-ahead, powers of two: every large frame passes through the same
+    // buffer sizes, which the allocator then reuses from frame to frame instead of keeping
+    // odd sizes around. A bare announcement still costs only the read-ahead.
+    let cap = if have < READ_AHEAD {
+        have + want
+    } else {
+        (have + want).next_power_of_two().min(total)
+    };
     let mut grown = BytesMut::with_capacity(cap);
     grown.extend_from_slice(src);
     *src = grown;
