@@ -267,7 +267,11 @@ fn transfer(name: &str, frame: &IpcFrame, pipe: &mut Pipe) -> mrci_modrun::Resul
         }
     } else {
         // Keep the first `-offset` bytes (a resume), write from there, sync when complete.
-        let mut file = OpenOptions::new().write(true).create(true).open(&path)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
         file.set_len(args.offset)?;
         file.seek(SeekFrom::Start(args.offset))?;
         let ended = module::receive_file(pipe, &args, &mut file)?;
