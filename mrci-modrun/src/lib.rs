@@ -111,7 +111,7 @@ pub use {
     list::{ListedCommand, Listing, list_commands, unique_name},
     output::{OutputLimits, OutputStats},
     process::prepare_runtime_dir,
-    run::{Event, InstanceKey, Routed, Runner, Target},
+    run::{Event, InstanceKey, Paced, Routed, Runner, Target},
     supervisor::{ExitCause, Supervisor, Timers},
 };
 

@@ -23,21 +23,34 @@
 //! (`args.mem_ses`); this crate does not depend on the shared-memory crate. Modules in other
 //! languages map the segment read-only and use its sequence counter (see [`crate::guide`]).
 //!
+//! File transfers (GEN_FILE, PROTOCOL.md §3.4) in either direction: [`send_file`] and
+//! [`receive_file`].
+//!
 //! Invariant: [`serve`] sends IDLE exactly once per task the handler finishes, and before
 //! exiting on KILL_CMD while a task is open (PROTOCOL.md §2.5).
 
 use std::{
-    io::{Read, Write},
+    io::{ErrorKind, Read, Write},
     os::unix::net::UnixStream,
     path::Path,
 };
 
 use bytes::{Bytes, BytesMut};
 use mrci_proto::{CmdId, frame::MAX_PAYLOAD, payload::AsyncRequest};
-pub use mrci_proto::{IpcFrame, TypeId, header::Version, payload::NewCmd};
+pub use mrci_proto::{
+    IpcFrame, TypeId,
+    header::Version,
+    payload::{GenFileArgs, NewCmd},
+};
 
+pub use self::file::{CHUNK, PROGRESS_EVERY, Transferred, receive_file, send_file};
 pub use crate::args::{ListMode, Mode, ModuleArgs};
 use crate::error::{Error, Result};
+
+mod file;
+
+/// Bytes one read from the socket takes at most.
+const READ_SIZE: usize = 64 * 1024;
 
 /// A module's connection to its session.
 #[derive(Debug)]
@@ -67,13 +80,44 @@ impl Pipe {
             if let Some(frame) = IpcFrame::decode(&mut self.buf, MAX_PAYLOAD)? {
                 return Ok(Some(frame));
             }
-            let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
+            if self.read_some()? == 0 {
                 return Ok(None);
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
+    }
+
+    /// The next frame if a whole one has arrived, without blocking; `None` otherwise.
+    ///
+    /// # Errors
+    /// As [`Pipe::recv`], and [`Error::Io`] (`UnexpectedEof`) when the host closed the pipe.
+    pub fn try_recv(&mut self) -> Result<Option<IpcFrame>> {
+        loop {
+            if let Some(frame) = IpcFrame::decode(&mut self.buf, MAX_PAYLOAD)? {
+                return Ok(Some(frame));
+            }
+            self.stream.set_nonblocking(true)?;
+            let res = self.read_some();
+            self.stream.set_nonblocking(false)?;
+            match res {
+                Ok(0) => return Err(std::io::Error::from(ErrorKind::UnexpectedEof).into()),
+                Ok(_) => {}
+                Err(Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One read from the socket into the buffer; 0 at the end of the stream.
+    fn read_some(&mut self) -> Result<usize> {
+        let mut chunk = [0u8; READ_SIZE];
+        let n = loop {
+            match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                res => break res?,
+            }
+        };
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
     }
 
     /// Sends one frame.

@@ -63,6 +63,10 @@ pub enum Event {
     Ended(Ended),
 }
 
+/// A GEN_FILE frame on its way to a module that has no room for it yet; see
+/// [`Runner::route_paced`].
+pub type Paced = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// What [`Runner::route`] did with a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Routed {
@@ -182,6 +186,38 @@ impl Runner {
             .expect("a new instance's queue has room for its first frame");
         self.slots.insert(key, slot);
         Ok(Routed::Started)
+    }
+
+    /// Passes a GEN_FILE data frame to the pair's running process like [`Runner::route`],
+    /// but where `route` would answer [`Routed::Busy`] it returns a future that delivers
+    /// the frame once the pair's queue and the budget have room. A session awaits it before
+    /// it reads from its client again, so an upload to a module is paced by the module
+    /// instead of losing chunks (the frame is dropped only if the process ends meanwhile).
+    /// `Ok(None)`: delivered now.
+    ///
+    /// # Errors
+    /// The frame back when the pair has no running process; [`Runner::route`] it.
+    pub fn route_paced(
+        &mut self,
+        key: InstanceKey,
+        frame: IpcFrame,
+    ) -> std::result::Result<Option<Paced>, IpcFrame> {
+        let Some(slot) = self.slots.get(&key).filter(|s| !s.inputs.is_closed()) else {
+            return Err(frame);
+        };
+        let frame = match self.to_modules.try_acquire(frame.payload.len()) {
+            Some(held) => match slot.inputs.try_send((frame, Some(held))) {
+                Ok(()) => return Ok(None),
+                Err(TrySendError::Full((frame, _)) | TrySendError::Closed((frame, _))) => frame,
+            },
+            None => frame,
+        };
+        let (budget, inputs) = (self.to_modules.clone(), slot.inputs.clone());
+        Ok(Some(Box::pin(async move {
+            let held = budget.acquire(frame.payload.len()).await;
+            // A closed queue means the process ended; the frame has no one to go to.
+            let _ = inputs.send((frame, Some(held))).await;
+        })))
     }
 
     /// Asks the pair's process to stop (KILL_CMD, forced kill after the grace time). Its

@@ -2,9 +2,10 @@
 //! `[type u8][cmd u16][branch u16][len u24][payload]`, little-endian, back to back.
 //!
 //! Invariant: [`Frame::decode`] checks the announced length against the caller's maximum
-//! before it reserves a single byte for the payload, and then reserves at most
-//! [`READ_AHEAD`] bytes beyond what has arrived, so the buffer grows with the bytes that
-//! actually come and an announced length alone costs nothing.
+//! before it reserves a single byte for the payload, and then grows the buffer only with the
+//! bytes that have arrived (see `reserve_for`), so an announced length alone costs
+//! nothing; the buffer never grows past the frame's end, so a decoded payload holds an
+//! allocation of about its own size and no more.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -13,9 +14,35 @@ use crate::ids::{BranchId, CmdId};
 use crate::text;
 use crate::type_id::TypeId;
 
-/// The most an incomplete frame reserves beyond the bytes that have arrived: enough to read
-/// a large payload in big steps, small enough that a stalled sender pins little memory.
+/// The least an incomplete frame's buffer grows by (unless less is missing): enough to read a
+/// large payload in big steps, small enough that a stalled sender pins little memory.
 pub const READ_AHEAD: usize = 64 * 1024;
+
+/// Makes room in `src`, which holds the first bytes of a frame of `total` bytes, for more of
+/// it: at least [`READ_AHEAD`] bytes (or what is missing, if less), rounded up to a power of
+/// two once a read-ahead has arrived (so copying stays linear in the frame size), and never
+/// past `total`. A large payload
+/// thus ends in a buffer of its own size: split off, it pins no spare capacity, and the next
+/// frame starts in a new, small buffer. (`BytesMut::reserve` would double past the frame's
+/// end, leaving up to twice the payload allocated behind it.)
+pub(crate) fn reserve_for(src: &mut BytesMut, total: usize) {
+    let have = src.len();
+    let want = total.saturating_sub(have).min(READ_AHEAD);
+    if src.capacity() - have >= want {
+        return;
+    }
+    // Past the first read-ahead, powers of two: every large frame passes through the same
+    // buffer sizes, which the allocator then reuses from frame to frame instead of keeping
+    // odd sizes around. A bare announcement still costs only the read-ahead.
+    let cap = if have < READ_AHEAD {
+        have + want
+    } else {
+        (have + want).next_power_of_two().min(total)
+    };
+    let mut grown = BytesMut::with_capacity(cap);
+    grown.extend_from_slice(src);
+    *src = grown;
+}
 
 /// The largest payload a 24-bit length can announce: 16,777,215 bytes.
 pub const MAX_PAYLOAD: usize = 0xFF_FFFF;
@@ -84,9 +111,9 @@ impl Frame {
 
     /// Decodes one frame from the front of `src`, consuming its bytes.
     ///
-    /// Returns `Ok(None)` when `src` does not yet hold a whole frame; in that case it reserves
-    /// room for the next part of the frame: at most [`READ_AHEAD`] bytes, never the whole
-    /// announced length at once.
+    /// Returns `Ok(None)` when `src` does not yet hold a whole frame; in that case it makes
+    /// room for the next part of the frame ([`READ_AHEAD`] bytes or up to as many as have
+    /// arrived, never past the frame's end), never the whole announced length at once.
     ///
     /// # Errors
     /// [`Error::FrameTooLarge`] if the header announces more than `max` payload bytes; the
@@ -101,7 +128,7 @@ impl Frame {
         }
         let total = Self::HEADER_LEN + len;
         if src.len() < total {
-            src.reserve((total - src.len()).min(READ_AHEAD));
+            reserve_for(src, total);
             return Ok(None);
         }
         let type_id = TypeId(src.get_u8());
@@ -123,6 +150,18 @@ impl Frame {
     /// [`Error::FrameTooLarge`] if the payload is longer than [`MAX_PAYLOAD`]; nothing is
     /// written then.
     pub fn encode(&self, dst: &mut BytesMut) -> Result<()> {
+        dst.reserve(Self::HEADER_LEN + self.payload.len());
+        self.encode_header(dst)?;
+        dst.put_slice(&self.payload);
+        Ok(())
+    }
+
+    /// Appends only the frame's header; the payload's bytes must follow it on the wire (for
+    /// a writer that sends a large payload without copying it).
+    ///
+    /// # Errors
+    /// As [`Frame::encode`].
+    pub fn encode_header(&self, dst: &mut BytesMut) -> Result<()> {
         let len = self.payload.len();
         if len > MAX_PAYLOAD {
             return Err(Error::FrameTooLarge {
@@ -130,12 +169,10 @@ impl Frame {
                 max: MAX_PAYLOAD,
             });
         }
-        dst.reserve(Self::HEADER_LEN + len);
         dst.put_u8(self.type_id.0);
         dst.put_u16_le(self.cmd_id.0);
         dst.put_u16_le(self.branch_id.0);
         put_u24(dst, len);
-        dst.put_slice(&self.payload);
         Ok(())
     }
 }
@@ -221,6 +258,33 @@ mod tests {
         let mut buf = BytesMut::from(&hex("02 0001")[..]);
         assert!(Frame::decode(&mut buf, 1024).unwrap().is_none());
         assert_eq!(buf.len(), 3);
+    }
+
+    #[test]
+    fn a_large_payload_arriving_in_pieces_ends_in_a_buffer_of_its_own_size() {
+        // 1 MiB arriving 16 KiB at a time, as TLS records do.
+        let len = 1 << 20;
+        let frame = Frame::new(TypeId::GEN_FILE, CmdId(256), BranchId(0), vec![7u8; len]);
+        let mut wire = BytesMut::new();
+        frame.encode(&mut wire).unwrap();
+        let mut buf = BytesMut::new();
+        let mut decoded = None;
+        for piece in wire.chunks(16 * 1024) {
+            assert!(decoded.is_none());
+            buf.extend_from_slice(piece);
+            decoded = Frame::decode(&mut buf, MAX_PAYLOAD).unwrap();
+            if decoded.is_none() {
+                // Growth follows what arrived: at most double it and the read-ahead.
+                assert!(
+                    buf.capacity() <= 2 * (buf.len() + READ_AHEAD),
+                    "{}",
+                    buf.capacity()
+                );
+            }
+        }
+        assert_eq!(decoded, Some(frame));
+        // Nothing past the frame's end was allocated; the buffer holds no spare capacity.
+        assert_eq!(buf.capacity(), 0);
     }
 
     #[test]

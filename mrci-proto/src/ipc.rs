@@ -7,7 +7,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
-use crate::frame::{MAX_PAYLOAD, READ_AHEAD, put_u24, read_u24};
+use crate::frame::{MAX_PAYLOAD, put_u24, read_u24, reserve_for};
 use crate::text;
 use crate::type_id::TypeId;
 
@@ -63,7 +63,7 @@ impl IpcFrame {
         }
         let total = Self::HEADER_LEN + len;
         if src.len() < total {
-            src.reserve((total - src.len()).min(READ_AHEAD));
+            reserve_for(src, total);
             return Ok(None);
         }
         let type_id = TypeId(src.get_u8());

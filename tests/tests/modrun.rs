@@ -187,7 +187,7 @@ async fn list_modes_get_host_ver_and_return_commands() {
     assert_eq!(exempt.commands.len(), 1);
     assert_eq!(exempt.commands[0].cmd.name, "exempt_only");
     let user = setup.list(Path::new(FAKE), ListMode::User).await.unwrap();
-    assert_eq!(user.commands.len(), 10);
+    assert_eq!(user.commands.len(), 12);
     setup.assert_clean();
 }
 
@@ -576,3 +576,158 @@ async fn the_instance_cap_refuses_new_processes_and_stop_command_ends_all_branch
 
 #[path = "modrun/limits.rs"]
 mod limits;
+
+/// A GEN_FILE frame from the client: the arguments (text) or file data.
+fn gen_file(payload: impl Into<Bytes>) -> IpcFrame {
+    IpcFrame::new(TypeId::GEN_FILE, payload.into())
+}
+
+/// Frames of `key` up to its IDLE, file data joined; the other frames' types and texts
+/// (the IDLE left out).
+async fn file_frames(runner: &mut Runner, key: InstanceKey) -> (Vec<u8>, Vec<String>) {
+    let (mut data, mut rest) = (Vec::new(), Vec::new());
+    for event in until_idle(runner, key).await {
+        match event {
+            Event::Output(f) if f.type_id == TypeId::GEN_FILE => data.extend_from_slice(&f.payload),
+            Event::Output(f) if f.type_id == TypeId::IDLE => {}
+            Event::Output(f) => rest.push(format!("{:?} {}", f.type_id, text::decode(&f.payload))),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (data, rest)
+}
+
+/// The module's reply that opens a transfer.
+async fn transfer_reply(runner: &mut Runner) -> mrci_proto::payload::GenFileArgs {
+    let f = match next(runner).await {
+        (_, Event::Output(f)) => f,
+        (_, other) => panic!("expected the reply, got {other:?}"),
+    };
+    assert_eq!(f.type_id, TypeId::GEN_FILE, "{}", text::decode(&f.payload));
+    mrci_proto::payload::GenFileArgs::parse(&f.payload).unwrap()
+}
+
+#[tokio::test]
+async fn a_module_command_sends_and_receives_files_with_the_author_api() {
+    let mut setup = Setup::new();
+    setup.cfg.max_payload = mrci_proto::frame::MAX_PAYLOAD;
+    setup.cfg.queue_bytes = 2 << 20;
+    let mut runner = setup.runner();
+    let data: Vec<u8> = (0..(5 << 20) + 77).map(|i| (i % 253) as u8).collect();
+    let src = setup.dir.path().join("src.bin");
+    std::fs::write(&src, &data).unwrap();
+
+    // Download from an offset, single-step: each chunk waits for the acknowledgement.
+    let down = key(300, 0);
+    let args = mrci_proto::payload::GenFileArgs {
+        remote_file: Some(src.display().to_string()),
+        offset: 1000,
+        len: Some(0),
+        single_step: true,
+        ..Default::default()
+    };
+    let routed = runner.route(down, &fake("file_out"), gen_file(args.to_bytes()));
+    assert_eq!(routed.unwrap(), Routed::Started);
+    let reply = transfer_reply(&mut runner).await;
+    assert!(reply.from_host && !reply.to_host && reply.single_step);
+    assert_eq!(reply.len, Some(data.len() as u64 - 1000));
+    runner
+        .route(down, &fake("file_out"), gen_file(Bytes::new()))
+        .unwrap();
+    let mut got = Vec::new();
+    loop {
+        let f = match next(&mut runner).await {
+            (_, Event::Output(f)) => f,
+            (_, other) => panic!("unexpected {other:?}"),
+        };
+        match f.type_id {
+            TypeId::GEN_FILE => {
+                assert!(f.payload.len() <= mrci_modrun::module::CHUNK);
+                got.extend_from_slice(&f.payload);
+                if got.len() < data.len() - 1000 {
+                    // No more data comes until the acknowledgement (progress TEXT may).
+                    while let Ok((_, event)) =
+                        timeout(Duration::from_millis(200), runner.next_event()).await
+                    {
+                        assert!(
+                            matches!(&event, Event::Output(t) if t.type_id == TypeId::TEXT),
+                            "sent on without an acknowledgement: {event:?}"
+                        );
+                    }
+                    runner
+                        .route(down, &fake("file_out"), gen_file(Bytes::new()))
+                        .unwrap();
+                }
+            }
+            TypeId::TEXT => {}
+            TypeId::IDLE => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, data[1000..]);
+
+    // Upload: the reply, the empty "ready", then the client's chunks, paced by the module.
+    let up = key(301, 0);
+    let dst = setup.dir.path().join("dst.bin");
+    let args = mrci_proto::payload::GenFileArgs {
+        remote_file: Some(dst.display().to_string()),
+        len: Some(data.len() as u64),
+        ..Default::default()
+    };
+    runner
+        .route(up, &fake("file_in"), gen_file(args.to_bytes()))
+        .unwrap();
+    let reply = transfer_reply(&mut runner).await;
+    assert!(reply.to_host && !reply.from_host);
+    assert_eq!(reply.len, Some(data.len() as u64));
+    let (_, ready) = next(&mut runner).await;
+    assert!(
+        matches!(&ready, Event::Output(f) if f.type_id == TypeId::GEN_FILE && f.payload.is_empty()),
+        "{ready:?}"
+    );
+    for chunk in data.chunks(1 << 20) {
+        // Over the 2 MiB budget this waits for the module instead of refusing the chunk.
+        if let Some(paced) = runner
+            .route_paced(up, gen_file(Bytes::copy_from_slice(chunk)))
+            .unwrap()
+        {
+            timeout(PATIENCE, paced)
+                .await
+                .expect("the module never took the chunk");
+        }
+    }
+    let (data_back, texts) = file_frames(&mut runner, up).await;
+    assert!(data_back.is_empty());
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some(format!("TEXT file_in: Complete({})", data.len()).as_str()),
+        "{texts:?}"
+    );
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+
+    // TERM_CMD stops an upload half-way; the process stays for the next task.
+    runner
+        .route(up, &fake("file_in"), gen_file(args.to_bytes()))
+        .unwrap();
+    transfer_reply(&mut runner).await;
+    next(&mut runner).await;
+    let routed = runner
+        .route_paced(up, gen_file(Bytes::copy_from_slice(&data[..1 << 20])))
+        .unwrap();
+    assert!(routed.is_none(), "one chunk fits");
+    runner
+        .route(
+            up,
+            &fake("file_in"),
+            IpcFrame::new(TypeId::TERM_CMD, Bytes::new()),
+        )
+        .unwrap();
+    let (_, texts) = file_frames(&mut runner, up).await;
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some(format!("TEXT file_in: Stopped({})", 1 << 20).as_str()),
+        "{texts:?}"
+    );
+    assert_eq!(runner.shutdown().await.len(), 2);
+    setup.assert_clean();
+}

@@ -48,7 +48,9 @@ pub const CAST: CmdId = CmdId(301);
 /// Command id that is echoed.
 pub const ECHO: CmdId = CmdId(302);
 
-/// Command id whose data frames are discarded (bulk upload); an empty frame ends it.
+/// Command id whose data frames are written to a temporary file in the system's temporary
+/// directory, on the disk the host's file root uses in the benchmark (bulk upload); an empty
+/// frame ends it: the file is synced, as the host syncs an upload before it renames it.
 pub const SINK: CmdId = CmdId(303);
 /// Command id that streams the number of bytes its TEXT names (bulk download).
 pub const SOURCE: CmdId = CmdId(304);
@@ -186,6 +188,7 @@ async fn serve(
     receivers: Receivers,
 ) {
     let (inbox_tx, mut inbox) = mpsc::channel::<Frame>(INBOX);
+    let mut sink = None;
     if conn
         .send(Frame::idle(AsyncId::RDY.cmd_id(), BranchId(0)))
         .await
@@ -196,7 +199,7 @@ async fn serve(
     loop {
         let res = tokio::select! {
             frame = conn.next() => match frame {
-                Some(Ok(frame)) => handle(&mut conn, frame, &receivers, &inbox_tx).await,
+                Some(Ok(frame)) => handle(&mut conn, frame, &receivers, &inbox_tx, &mut sink).await,
                 _ => return,
             },
             Some(delivery) = inbox.recv() => deliver(&mut conn, delivery, &mut inbox).await,
@@ -225,9 +228,17 @@ async fn handle(
     frame: Frame,
     receivers: &Receivers,
     own_inbox: &mpsc::Sender<Frame>,
+    sink: &mut Option<tokio::fs::File>,
 ) -> Result<(), ()> {
     let (cmd, branch) = (frame.cmd_id, frame.branch_id);
     if cmd == SINK && !frame.payload.is_empty() {
+        if sink.is_none() {
+            let file = tempfile::tempfile().map_err(drop)?;
+            *sink = Some(tokio::fs::File::from_std(file));
+        }
+        if let Some(file) = sink {
+            file.write_all(&frame.payload).await.map_err(drop)?;
+        }
         return Ok(());
     }
     if cmd == SOURCE {
@@ -241,6 +252,10 @@ async fn handle(
             left -= n;
         }
     } else if cmd == SINK {
+        if let Some(mut file) = sink.take() {
+            file.flush().await.map_err(drop)?;
+            file.sync_all().await.map_err(drop)?;
+        }
     } else if cmd == JOIN {
         receivers
             .lock()

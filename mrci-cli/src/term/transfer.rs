@@ -18,6 +18,9 @@ use mrci_cli::client::{Client, TransferEvents, TransferOptions, TransferOutcome}
 use mrci_proto::{TypeId, args::tokenize, payload::FileInfo};
 use tokio_util::sync::CancellationToken;
 
+/// How long a transfer waits for the host to announce its file command.
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
+
 /// Which way a transfer goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Way {
@@ -202,6 +205,18 @@ pub(crate) async fn run(
     line: &TransferLine,
     progress: &mut Progress,
 ) -> anyhow::Result<TransferOutcome> {
+    // Right after a login the host may still be announcing its commands.
+    let name = match line.way {
+        Way::Up => "fs_upload",
+        Way::Down => "fs_download",
+    };
+    if client
+        .wait_for_command(name, ANNOUNCE_WAIT)
+        .await?
+        .is_none()
+    {
+        bail!("the host offers no command {name}");
+    }
     let mut opts = TransferOptions {
         force: line.force,
         single_step: line.single_step,

@@ -252,6 +252,20 @@ impl CmdCtx {
         self.input.recv().await.map(|(frame, _)| frame)
     }
 
+    /// Like [`CmdCtx::next_input`], with the frame's hold on the instance's GEN_FILE slot
+    /// (`instance::FILE_SLOT`): the session delivers no further file data to this instance
+    /// until it is dropped, so an upload drops it once the chunk is on disk.
+    pub(crate) async fn next_input_held(&mut self) -> Option<super::instance::Queued> {
+        self.input.recv().await
+    }
+
+    /// Waits until every frame queued for the session (by any instance) has been written
+    /// to the connection: the whole output budget is free again. A download reads its next
+    /// chunk only then, so it holds one chunk at a time.
+    pub(crate) async fn written(&self) {
+        drop(self.out.reserve(self.out.budget_bytes).await);
+    }
+
     /// Waits for the next TEXT answer; any other frame type is treated as an empty answer,
     /// which by convention cancels (COMMANDS.md §0.2).
     pub(crate) async fn next_text(&mut self) -> Option<String> {

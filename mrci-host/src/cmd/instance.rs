@@ -24,13 +24,14 @@ use crate::{host::HostCtx, session::SessionView};
 /// Frames a client may queue for one instance before it is told it sends too fast.
 pub(crate) const INPUT_FRAMES: usize = 32;
 
-/// Bytes of GEN_FILE data queued for one instance: each frame holds at least half of it, so
-/// at most two frames (or one largest frame) wait; past that the session stops reading from
-/// the client until the command has taken the queued data, so an upload holds a few chunks
-/// in memory whatever the file size.
-pub(crate) const FILE_QUEUE_BYTES: usize = mrci_proto::frame::MAX_PAYLOAD;
+/// GEN_FILE frames one instance may hold at once: queued for it, or taken and not yet done
+/// with (an upload keeps the hold until the chunk is written, see
+/// [`CmdCtx::next_input_held`]). While it is held the session reads the next frame from the
+/// client and then stops reading, so an upload holds at most two chunks in memory, one being
+/// written and one received, whatever the file size.
+pub(crate) const FILE_SLOT: usize = 1;
 
-/// A client frame on its way to an instance, with the part of the GEN_FILE queue it holds.
+/// A client frame on its way to an instance, with its hold on the GEN_FILE slot.
 pub(crate) type Queued = (Frame, Option<OwnedSemaphorePermit>);
 
 /// A client's control frame for a running instance.
@@ -46,7 +47,7 @@ pub(crate) enum Control {
 #[derive(Debug)]
 pub(crate) struct InstanceHandle {
     input: mpsc::Sender<Queued>,
-    file_bytes: Arc<Semaphore>,
+    file_slot: Arc<Semaphore>,
     control: mpsc::UnboundedSender<Control>,
     halted: watch::Sender<bool>,
     kill: CancellationToken,
@@ -62,20 +63,15 @@ impl InstanceHandle {
     /// room; the session reads nothing more from its client until that future is done.
     pub(crate) fn feed_file(&self, frame: Frame) -> Option<BoxFuture<'static, ()>> {
         debug_assert_eq!(frame.type_id, TypeId::GEN_FILE);
-        let n = frame
-            .payload
-            .len()
-            .clamp(FILE_QUEUE_BYTES / 2, FILE_QUEUE_BYTES);
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        if let Ok(permit) = Arc::clone(&self.file_bytes).try_acquire_many_owned(n)
+        if let Ok(permit) = Arc::clone(&self.file_slot).try_acquire_owned()
             && let Ok(slot) = self.input.try_reserve()
         {
             slot.send((frame, Some(permit)));
             return None;
         }
-        let (input, bytes) = (self.input.clone(), Arc::clone(&self.file_bytes));
+        let (input, file_slot) = (self.input.clone(), Arc::clone(&self.file_slot));
         Some(Box::pin(async move {
-            let permit = bytes.acquire_many_owned(n).await.ok();
+            let permit = file_slot.acquire_owned().await.ok();
             // A closed channel means the instance ended; the frame has no one to go to.
             let _ = input.send((frame, permit)).await;
         }))
@@ -122,7 +118,7 @@ pub(crate) fn spawn(
     tokio::spawn(run_instance(name, run, ctx, control, kill.clone()));
     InstanceHandle {
         input: input_tx,
-        file_bytes: Arc::new(Semaphore::new(FILE_QUEUE_BYTES)),
+        file_slot: Arc::new(Semaphore::new(FILE_SLOT)),
         control: control_tx,
         halted: halted_tx,
         kill,

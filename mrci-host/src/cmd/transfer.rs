@@ -2,20 +2,25 @@
 //! for any command: [`send_file`] (the host sends: downloads) and [`receive_file`] (the host
 //! receives: uploads), with `-single_step`, progress TEXT (`done/len`, at most
 //! [`PROGRESS_EVERY`] apart) and HALT/RESUME between chunks. TERM and KILL abort the body
-//! (the instance drops its future); the file work runs on the blocking pool behind a channel
-//! of one chunk, so it never blocks the session and memory stays at a few chunks.
+//! (the instance drops its future); the file work runs on the blocking pool, so it never
+//! blocks the session, and a transfer holds at most two chunks in memory (a download one, an
+//! upload one being written and one being received).
 //!
 //! Invariant: a transfer moves exactly the announced number of bytes or reports that it did
 //! not; the receiving side's [`Sink`] decides what an incomplete file becomes.
 
 use std::{
-    io::{self, Read, Seek, SeekFrom, Write},
+    io::{self, Write},
+    os::unix::fs::FileExt as _,
     time::Duration,
 };
 
 use bytes::Bytes;
 use mrci_proto::{Frame, TypeId, payload::GenFileArgs, text};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{OwnedSemaphorePermit, mpsc},
+    time::Instant,
+};
 
 use super::{CmdCtx, Fail, Refusal, util::refused};
 
@@ -76,13 +81,16 @@ async fn wait_ack(ctx: &mut CmdCtx) -> bool {
 }
 
 /// Streams `len` bytes of `file` from `offset` to the client (after [`open`] with
-/// `to_host = false`): waits for the client's ready, then sends chunks.
+/// `to_host = false`): waits for the client's ready, then sends chunks. Each chunk is read
+/// (on a blocking-pool thread of the transfer's own) only once the one before it has been
+/// written to the connection, so a download holds one chunk in memory; the socket's buffer
+/// keeps the client busy while the next is read.
 ///
 /// # Errors
 /// A refusal if the file cannot be read or ends early.
 pub(crate) async fn send_file(
     ctx: &mut CmdCtx,
-    mut file: std::fs::File,
+    file: std::fs::File,
     offset: u64,
     len: u64,
     single_step: bool,
@@ -90,34 +98,26 @@ pub(crate) async fn send_file(
     if !wait_ack(ctx).await {
         return Ok(Ended::Stopped);
     }
-    // One chunk waits in the channel while the next is read; the reader stops when the
-    // receiver is dropped (the body aborted).
-    let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(1);
+    // One reader thread for the whole transfer, reading a chunk when asked: the chunks
+    // come from one allocator arena, which reuses the memory of the last one for the next
+    // (a thread per chunk would leave freed chunks behind in several arenas). It ends when
+    // the asking side is dropped (the body finished or aborted).
+    let (ask, mut asked) = mpsc::unbounded_channel::<(u64, usize)>();
+    let (give, mut chunks) = mpsc::channel::<io::Result<Bytes>>(1);
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-        let mut left = len;
-        while left > 0 {
-            let n = usize::try_from(left).unwrap_or(CHUNK).min(CHUNK);
-            let mut buf = vec![0; n];
-            let res = read_full(&mut file, &mut buf).map(|got| {
-                buf.truncate(got);
-                Bytes::from(buf)
-            });
-            let stop = !matches!(&res, Ok(b) if !b.is_empty());
-            if tx.blocking_send(res).is_err() || stop {
+        while let Some((at, n)) = asked.blocking_recv() {
+            if give.blocking_send(read_at(&file, at, n)).is_err() {
                 return;
             }
-            left -= n as u64;
         }
     });
     let mut progress = Progress::new(len);
     let mut done = 0u64;
     while done < len {
         ctx.wait_resumed().await;
-        let chunk = match rx.recv().await {
+        let n = usize::try_from(len - done).unwrap_or(CHUNK).min(CHUNK);
+        let _ = ask.send((offset + done, n));
+        let chunk = match chunks.recv().await {
             Some(Ok(chunk)) if !chunk.is_empty() => chunk,
             Some(Ok(_)) | None => return refused("The file became shorter during the download."),
             Some(Err(e)) => return refused(format!("Cannot read the file: {e}.")),
@@ -130,22 +130,25 @@ pub(crate) async fn send_file(
         if single_step && done < len && !wait_ack(ctx).await {
             return Ok(Ended::Stopped);
         }
+        ctx.written().await;
     }
     Ok(Ended::Complete)
 }
 
-/// Reads until `buf` is full or the file ends; the bytes read.
-fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads up to `n` bytes at `at` (fewer only at the end of the file).
+fn read_at(file: &std::fs::File, at: u64, n: usize) -> io::Result<Bytes> {
+    let mut buf = vec![0; n];
     let mut got = 0;
-    while got < buf.len() {
-        match file.read(&mut buf[got..]) {
+    while got < n {
+        match file.read_at(&mut buf[got..], at + got as u64) {
             Ok(0) => break,
-            Ok(n) => got += n,
+            Ok(k) => got += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(got)
+    buf.truncate(got);
+    Ok(Bytes::from(buf))
 }
 
 /// Where received bytes go: a writer on the blocking pool, and what to do at the end.
@@ -189,12 +192,14 @@ pub(crate) async fn receive_file(
     len: u64,
     single_step: bool,
 ) -> Result<Ended, Fail> {
-    let (tx, mut rx) = mpsc::channel::<Bytes>(1);
+    // Each chunk travels with its hold on the instance's GEN_FILE slot and frees it once
+    // written, so the session delivers the next only then (see `instance::FILE_SLOT`).
+    let (tx, mut rx) = mpsc::channel::<(Bytes, Option<OwnedSemaphorePermit>)>(1);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<bool> {
         let mut sink = sink;
         let mut written = 0u64;
         while written < len {
-            let Some(chunk) = rx.blocking_recv() else {
+            let Some((chunk, _slot)) = rx.blocking_recv() else {
                 sink.abandon();
                 return Ok(false);
             };
@@ -211,7 +216,7 @@ pub(crate) async fn receive_file(
     let mut done = 0u64;
     let mut stopped = false;
     while done < len {
-        let Some(frame) = ctx.next_input().await else {
+        let Some((frame, slot)) = ctx.next_input_held().await else {
             stopped = true;
             break;
         };
@@ -229,7 +234,7 @@ pub(crate) async fn receive_file(
             return refused("The upload is longer than its -len.");
         }
         done += payload.len() as u64;
-        if tx.send(payload).await.is_err() {
+        if tx.send((payload, slot)).await.is_err() {
             break;
         }
         if let Some(t) = progress.tick(done, Instant::now()) {

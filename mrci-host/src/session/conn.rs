@@ -11,7 +11,9 @@
 //! Invariant: a frame handed to [`Conn::feed`] is on the wire after the next [`Conn::flush`];
 //! the session flushes whenever it has nothing else queued (`Session::serve`), and the codec
 //! flushes on its own once its write buffer passes its boundary, so batching never holds
-//! output back while the session waits.
+//! output back while the session waits. A large payload is written from its own buffer when
+//! it is fed, after everything queued before it, so frames keep their order and the write
+//! buffer never grows to a file chunk's size.
 
 use std::{
     pin::Pin,
@@ -26,7 +28,10 @@ use std::{
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use mrci_proto::{Frame, codec::MrciCodec};
-use tokio::time::{Instant, Sleep};
+use tokio::{
+    io::AsyncWriteExt as _,
+    time::{Instant, Sleep},
+};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
 use crate::stream::Stream;
@@ -39,6 +44,11 @@ pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(3);
 /// A read buffer this large and empty is replaced by a new, small one: memory a large frame
 /// needed is given back instead of staying with the session.
 const KEEP_READ_BUFFER: usize = 64 * 1024;
+
+/// A payload at least this large is written from its own buffer right after its header
+/// instead of being copied into the codec's write buffer, which would then keep an
+/// allocation of the largest frame's size for the rest of the session.
+const DIRECT_WRITE: usize = 64 * 1024;
 
 /// The connection's limits (from `[limits]`).
 #[derive(Clone, Copy, Debug)]
@@ -183,15 +193,28 @@ impl Conn {
         }
     }
 
-    /// Queues a frame for the next flush.
+    /// Queues a frame for the next flush. A large payload ([`DIRECT_WRITE`]) is written
+    /// at once, after everything queued before it, without a copy.
     pub(crate) async fn feed(&mut self, frame: Frame) -> crate::Result<()> {
         let stall = self.limits.write_stall;
-        tokio::time::timeout(stall, self.framed.feed(frame))
-            .await
-            .map_err(|_| {
-                crate::Error::Io(std::io::Error::other(ConnError::WriteStalled(stall)))
-            })??;
+        let res = if frame.payload.len() >= DIRECT_WRITE {
+            tokio::time::timeout(stall, self.write_direct(frame)).await
+        } else {
+            tokio::time::timeout(stall, self.framed.feed(frame))
+                .await
+                .map(|res| res.map_err(crate::Error::from))
+        };
+        res.map_err(|_| crate::Error::Io(std::io::Error::other(ConnError::WriteStalled(stall))))??;
         self.dirty = true;
+        Ok(())
+    }
+
+    /// Writes the header (behind what is queued) and then the payload from its own buffer;
+    /// the TLS layer takes it in records and holds only a bounded part of it.
+    async fn write_direct(&mut self, frame: Frame) -> crate::Result<()> {
+        frame.encode_header(self.framed.write_buffer_mut())?;
+        SinkExt::<Frame>::flush(&mut self.framed).await?;
+        self.framed.get_mut().write_all(&frame.payload).await?;
         Ok(())
     }
 

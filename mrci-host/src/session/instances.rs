@@ -47,9 +47,9 @@ struct Task {
 pub(crate) enum Fed {
     /// Delivered (or queued for a process that is starting).
     Delivered,
-    /// A GEN_FILE frame for a task that has no room yet: the future delivers it, and the
-    /// session reads nothing more from its client until it is done (backpressure for
-    /// uploads, instead of [`Fed::TooFast`]).
+    /// A GEN_FILE frame for a task or a running module process that has no room yet: the
+    /// future delivers it, and the session reads nothing more from its client until it is
+    /// done (backpressure for uploads, instead of [`Fed::TooFast`]).
     Parked(futures::future::BoxFuture<'static, ()>),
     /// Refused because the instance is not keeping up ([`TOO_FAST`]).
     TooFast,
@@ -165,10 +165,18 @@ impl Instances {
             name: cmd.new_cmd.name.clone(),
         };
         let ipc = IpcFrame::new(frame.type_id, frame.payload);
-        let routed = self
-            .modules
-            .get_or_insert_with(runner)
-            .route(key, &target, ipc);
+        let runner = self.modules.get_or_insert_with(runner);
+        // File data for a running process waits for room, like a task's (see `Fed::Parked`).
+        let ipc = if ipc.type_id == TypeId::GEN_FILE {
+            match runner.route_paced(key, ipc) {
+                Ok(None) => return Fed::Delivered,
+                Ok(Some(paced)) => return Fed::Parked(paced),
+                Err(ipc) => ipc,
+            }
+        } else {
+            ipc
+        };
+        let routed = runner.route(key, &target, ipc);
         if matches!(routed, Ok(Routed::Started | Routed::Sent)) {
             self.invocations.entry(key).or_insert_with(|| {
                 (

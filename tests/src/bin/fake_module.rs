@@ -22,10 +22,14 @@
 //! without end), `forkbomb` (starts processes without end), `bigflood` (more big frames than
 //! the host may hold; the input TEXT names a socket told when a write blocks),
 //! `chatty` (1000 stderr lines and a 100 MiB stdout line without a newline, then exits).
+//! Files (GEN_FILE, through `module::send_file` and `module::receive_file`): `file_out` sends
+//! the file the client names with `-remote_file` (an absolute path), `file_in` writes the
+//! client's upload there; each reports how the transfer ended as a last TEXT.
 #![forbid(unsafe_code)]
 
 use std::{
-    io::{ErrorKind, Read, Write},
+    fs::OpenOptions,
+    io::{ErrorKind, Read, Seek, SeekFrom, Write},
     os::unix::{net::UnixStream, process::CommandExt},
     path::Path,
     process::{Command, Stdio},
@@ -34,7 +38,10 @@ use std::{
 };
 
 use bytes::{BufMut, BytesMut};
-use mrci_modrun::module::{self, Flow, IpcFrame, ListMode, Mode, ModuleArgs, NewCmd, Pipe, TypeId};
+use mrci_modrun::module::{
+    self, Flow, GenFileArgs, IpcFrame, ListMode, Mode, ModuleArgs, NewCmd, Pipe, Transferred,
+    TypeId,
+};
 use mrci_proto::text;
 
 /// `bigflood`: frames of this many bytes…
@@ -81,13 +88,13 @@ fn listed(mode: ListMode) -> Vec<NewCmd> {
         ListMode::Exempt => &["exempt_only"],
         ListMode::User => &[
             "echo", "count", "crash", "hang", "requests", "flood", "oversize", "whoami", "shm",
-            "hint",
+            "hint", "file_in", "file_out",
         ],
     };
     names
         .iter()
         .map(|name| NewCmd {
-            gen_file: *name == "echo",
+            gen_file: *name == "echo" || name.starts_with("file_"),
             io: "[text]/[text]".into(),
             details: format!("the fake {name} command"),
             ..module::command(name, &format!("fake {name}"))
@@ -232,11 +239,49 @@ fn run(args: &ModuleArgs) -> mrci_modrun::Result<()> {
                     pipe.send_text(&text)?;
                 }
                 "status" | "hog" | "forkbomb" | "chatty" => return bounds(name, pipe),
+                "file_in" | "file_out" => return transfer(name, &frame, pipe),
                 other => pipe.send_err(&format!("err: fake module has no {other}"))?,
             }
             Ok(Flow::Idle)
         },
     )
+}
+
+/// `file_in` and `file_out`: a GEN_FILE transfer to or from `-remote_file`.
+fn transfer(name: &str, frame: &IpcFrame, pipe: &mut Pipe) -> mrci_modrun::Result<Flow> {
+    let args = match GenFileArgs::parse(&frame.payload) {
+        Ok(args) if frame.type_id == TypeId::GEN_FILE => args,
+        _ => {
+            pipe.send_err("err: open this command with GEN_FILE arguments")?;
+            return Ok(Flow::Idle);
+        }
+    };
+    let path = args.remote_file.clone().unwrap_or_default();
+    let ended = if name == "file_out" {
+        match std::fs::File::open(&path) {
+            Ok(file) => module::send_file(pipe, &args, file)?,
+            Err(e) => {
+                pipe.send_err(&format!("err: {path}: {e}"))?;
+                Transferred::Refused
+            }
+        }
+    } else {
+        // Keep the first `-offset` bytes (a resume), write from there, sync when complete.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        file.set_len(args.offset)?;
+        file.seek(SeekFrom::Start(args.offset))?;
+        let ended = module::receive_file(pipe, &args, &mut file)?;
+        if let Transferred::Complete(_) = ended {
+            file.sync_all()?;
+        }
+        ended
+    };
+    pipe.send_text(&format!("{name}: {ended:?}"))?;
+    Ok(ended.flow())
 }
 
 /// Reads and ignores frames until the pipe closes, then sleeps: a module that will not stop.

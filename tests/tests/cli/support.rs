@@ -69,6 +69,26 @@ impl Host {
         }
     }
 
+    /// Starts the host with the file commands on, rooted at `files/` in its temporary
+    /// directory (a `config.toml` there sets `[files] root`).
+    pub(crate) fn start_with_files() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        let root = dir.path().join("files");
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!("[files]\nroot = {:?}\n", root.display().to_string()),
+        )
+        .expect("write config.toml");
+        let (child, port, fingerprint) = launch(dir.path(), "127.0.0.1:0");
+        Self {
+            child,
+            port,
+            fingerprint,
+            dir,
+        }
+    }
+
     /// Stops the host and starts it again on the same port and data directory.
     pub(crate) fn restart(&mut self) {
         self.stop();
@@ -124,6 +144,24 @@ impl Host {
             .stdin(Stdio::null())
             .output()
             .expect("run mrci run")
+    }
+
+    /// `mrci run TARGET --known-hosts FILE ARGS...` in a pseudo-terminal (stdin, stdout and
+    /// stderr are the terminal).
+    pub(crate) fn run_in_pty(&self, args: &[&str]) -> Session {
+        let mut cmd = Command::new(mrci());
+        cmd.arg("run")
+            .arg(self.target())
+            .arg("--known-hosts")
+            .arg(self.known_hosts())
+            .args(args)
+            .env("TERM", "xterm")
+            .env("COLUMNS", "200")
+            .env_remove("MRCI_PASSWORD")
+            .env_remove("MRCI_USER");
+        let mut session = expectrl::Session::spawn(cmd).expect("spawn mrci run in a pty");
+        session.set_expect_timeout(Some(PATIENCE));
+        session
     }
 
     /// `mrci connect TARGET --known-hosts FILE ARGS...` in a pseudo-terminal.
@@ -182,16 +220,22 @@ impl Drop for Host {
 
 /// Runs `mrci host run` on `listen` with its data in `dir`; returns the process, its port
 /// and its certificate fingerprint once it listens.
+/// A `config.toml` in `dir` is used when there is one.
 fn launch(dir: &Path, listen: &str) -> (Child, u16, String) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("host.log"))
         .expect("log file");
-    let mut child = Command::new(mrci())
-        .args(["host", "run", "--listen", listen, "--data-dir"])
+    let mut cmd = Command::new(mrci());
+    cmd.args(["host", "run", "--listen", listen, "--data-dir"])
         .arg(dir.join("data"))
-        .env_remove("MRCI_CONFIG")
+        .env_remove("MRCI_CONFIG");
+    let config = dir.join("config.toml");
+    if config.exists() {
+        cmd.arg("--config").arg(config);
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

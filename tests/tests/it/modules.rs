@@ -1,9 +1,11 @@
 //! Modules in a live host: add_mod / rm_mod change every session's command set, module
 //! commands run through the supervisor with the session's shared memory, ranks apply to
-//! them, a crash is reported, and modules named in the config load at start.
+//! them, a crash is reported, modules named in the config load at start, and a module
+//! command transfers files with a real client (GEN_FILE both ways, paced by the module).
 
 use std::path::PathBuf;
 
+use mrci_cli::client::{NoEvents, TransferOptions, TransferOutcome};
 use mrci_proto::{BranchId, Frame, TypeId, async_id::AsyncId};
 use mrci_tests::{TestClient, TestHost};
 
@@ -31,7 +33,7 @@ async fn add_run_rank_crash_and_remove_a_module_with_sessions_connected() -> any
     let out = admin
         .ok("add_mod", &format!("-mod_path {path} -listing once"))
         .await?;
-    assert!(out.contains("added with 13 commands"), "{out}");
+    assert!(out.contains("added with 15 commands"), "{out}");
     assert!(
         admin
             .refused("add_mod", &format!("-mod_path {path}"))
@@ -256,7 +258,7 @@ async fn a_module_listed_once_serves_every_session_from_the_host_wide_list() -> 
     let out = admin
         .ok("add_mod", &format!("-mod_path {path} -listing once"))
         .await?;
-    assert!(out.contains("added with 13 commands, listed once"), "{out}");
+    assert!(out.contains("added with 15 commands, listed once"), "{out}");
     let err = admin
         .refused("add_mod", &format!("-mod_path {path} -listing often"))
         .await?;
@@ -288,4 +290,75 @@ async fn a_module_change_notice_makes_the_users_sessions_reread_the_store() -> a
     let info = mia.next_my_info().await?;
     assert_eq!(info.peer.display_name, "Mia M.", "re-read from the store");
     host.shutdown().await
+}
+
+#[tokio::test]
+async fn a_module_command_uploads_and_downloads_with_a_real_client() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let mut admin = logged_in(&host, "admin", "admin").await?;
+    let path = fake_module().display().to_string();
+    admin
+        .ok("add_mod", &format!("-mod_path {path} -listing once"))
+        .await?;
+    admin.until_command("file_in", true).await?;
+    admin.until_command("file_out", true).await?;
+    let dir = tempfile::tempdir()?;
+    // Over the session's 4 MiB budget for module input: the upload must be paced, not refused.
+    let data: Vec<u8> = (0..(9 << 20) + 123).map(|i| (i % 247) as u8).collect();
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, &data)?;
+    let stored = dir.path().join("stored.bin");
+    let stored_s = stored.display().to_string();
+
+    let up = TransferOptions {
+        command: Some("file_in".into()),
+        ..TransferOptions::default()
+    };
+    let outcome = admin
+        .client()
+        .upload(&src, &stored_s, &up, &mut NoEvents)
+        .await?;
+    assert_eq!(
+        outcome,
+        TransferOutcome::Complete {
+            bytes: data.len() as u64
+        }
+    );
+    assert!(
+        std::fs::read(&stored)? == data,
+        "the upload arrived changed"
+    );
+
+    // A resumed download (the local file has the first 5000 bytes), single-step.
+    let back = dir.path().join("back.bin");
+    std::fs::write(&back, &data[..5000])?;
+    let down = TransferOptions {
+        command: Some("file_out".into()),
+        offset: 5000,
+        single_step: true,
+        ..TransferOptions::default()
+    };
+    let outcome = admin
+        .client()
+        .download(&stored_s, &back, &down, &mut NoEvents)
+        .await?;
+    assert_eq!(
+        outcome,
+        TransferOutcome::Complete {
+            bytes: data.len() as u64 - 5000
+        }
+    );
+    assert!(
+        std::fs::read(&back)? == data,
+        "the download arrived changed"
+    );
+
+    // A missing file is the module's ERR, and the client reports it.
+    let missing = dir.path().join("missing.bin").display().to_string();
+    let res = admin
+        .client()
+        .download(&missing, &dir.path().join("m.bin"), &down, &mut NoEvents)
+        .await;
+    assert!(res.is_err(), "{res:?}");
+    Ok(())
 }
