@@ -13,8 +13,8 @@ use std::{path::PathBuf, process::ExitCode};
 
 mod term;
 
-/// mimalloc gives memory back to the system soon after it is freed (glibc's allocator keeps a
-/// host's high-water mark); see README "Memory".
+/// jemalloc gives memory back to the system soon after it is freed (glibc's allocator keeps a
+/// host's high-water mark); its decay settings are in `.cargo/config.toml`, see README "Memory".
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
