@@ -1,7 +1,7 @@
 //! The GEN_FILE mini-protocol (PROTOCOL.md §3.4) from the host's side, in both directions,
 //! for any command: [`send_file`] (the host sends: downloads) and [`receive_file`] (the host
 //! receives: uploads), with `-single_step`, progress TEXT (`done/len`, at most
-//! [`PROGRESS_EVERY`] apart) and HALT/RESUME between chunks. TERM and KILL abort the body
+//! [`PROGRESS_EVERY`](mrci_proto::payload::PROGRESS_EVERY) apart) and HALT/RESUME between chunks. TERM and KILL abort the body
 //! (the instance drops its future); the file work runs on the blocking pool, so it never
 //! blocks the session, and a transfer holds at most two chunks in memory (a download one, an
 //! upload one being written and one being received).
@@ -12,7 +12,6 @@
 use std::{
     io::{self, Write},
     os::unix::fs::FileExt as _,
-    time::Duration,
 };
 
 use bytes::Bytes;
@@ -24,34 +23,9 @@ use tokio::{
 
 use super::{CmdCtx, Fail, Refusal, util::refused};
 
-/// Bytes per GEN_FILE frame the host sends (the wire allows up to 2^24 − 1).
-pub(crate) const CHUNK: usize = 1 << 20;
-
-/// Least time between two progress texts (the last one is always sent).
-pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(250);
-
-/// Decides when a progress text is due; time is passed in.
-#[derive(Debug)]
-pub(crate) struct Progress {
-    len: u64,
-    last: Option<Instant>,
-}
-
-impl Progress {
-    /// Progress of a transfer of `len` bytes.
-    pub(crate) fn new(len: u64) -> Self {
-        Self { len, last: None }
-    }
-
-    /// The text to send after `done` bytes at `now`, if one is due.
-    pub(crate) fn tick(&mut self, done: u64, now: Instant) -> Option<String> {
-        let due = done >= self.len || self.last.is_none_or(|t| now - t >= PROGRESS_EVERY);
-        due.then(|| {
-            self.last = Some(now);
-            format!("{done}/{}\n", self.len)
-        })
-    }
-}
+/// Bytes per GEN_FILE frame the host sends.
+pub(crate) use mrci_proto::payload::GEN_FILE_CHUNK as CHUNK;
+use mrci_proto::payload::GenFileProgress as Progress;
 
 /// How a transfer ended, when it was not refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -124,7 +98,7 @@ pub(crate) async fn send_file(
         };
         done += chunk.len() as u64;
         ctx.send(TypeId::GEN_FILE, chunk).await;
-        if let Some(t) = progress.tick(done, Instant::now()) {
+        if let Some(t) = progress.tick(done, Instant::now().into_std()) {
             ctx.text(&t).await;
         }
         if single_step && done < len && !wait_ack(ctx).await {
@@ -237,7 +211,7 @@ pub(crate) async fn receive_file(
         if tx.send((payload, slot)).await.is_err() {
             break;
         }
-        if let Some(t) = progress.tick(done, Instant::now()) {
+        if let Some(t) = progress.tick(done, Instant::now().into_std()) {
             ctx.text(&t).await;
         }
         if single_step && done < len {
@@ -277,26 +251,5 @@ pub(crate) fn answer(frame: &Frame) -> String {
     match frame.type_id {
         TypeId::TEXT | TypeId::GEN_FILE => text::decode(&frame.payload).trim().to_lowercase(),
         _ => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_is_rate_limited_but_the_last_always_goes() {
-        let t0 = Instant::now();
-        let mut p = Progress::new(100);
-        assert_eq!(p.tick(10, t0).as_deref(), Some("10/100\n"));
-        assert_eq!(p.tick(20, t0 + Duration::from_millis(100)), None);
-        assert_eq!(
-            p.tick(30, t0 + Duration::from_millis(260)).as_deref(),
-            Some("30/100\n")
-        );
-        assert_eq!(
-            p.tick(100, t0 + Duration::from_millis(261)).as_deref(),
-            Some("100/100\n")
-        );
     }
 }

@@ -31,7 +31,7 @@
 
 use std::{
     io::{self, Read, Seek, SeekFrom, Write},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use bytes::Bytes;
@@ -40,11 +40,11 @@ use mrci_proto::{IpcFrame, TypeId, payload::GenFileArgs};
 use super::{Flow, Pipe};
 use crate::error::Result;
 
-/// Bytes per GEN_FILE frame a module sends (the host's chunk; the wire allows 2^24 − 1).
-pub const CHUNK: usize = 1 << 20;
-
+/// Bytes per GEN_FILE frame a module sends (the host's chunk).
+pub use mrci_proto::payload::GEN_FILE_CHUNK as CHUNK;
+use mrci_proto::payload::GenFileProgress as Progress;
 /// Least time between two progress texts.
-pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+pub use mrci_proto::payload::PROGRESS_EVERY;
 
 /// How a transfer ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,22 +68,6 @@ impl Transferred {
             Self::Killed => Flow::Exit,
             _ => Flow::Idle,
         }
-    }
-}
-
-/// Rate-limited progress texts; time is passed in.
-struct Progress {
-    len: u64,
-    last: Option<Instant>,
-}
-
-impl Progress {
-    fn tick(&mut self, done: u64, now: Instant) -> Option<String> {
-        let due = done >= self.len || self.last.is_none_or(|t| now - t >= PROGRESS_EVERY);
-        due.then(|| {
-            self.last = Some(now);
-            format!("{done}/{}\n", self.len)
-        })
     }
 }
 
@@ -196,7 +180,7 @@ pub fn send_file(
         Heard::Data(_) => return Ok(Transferred::Stopped(0)),
         Heard::End(end) => return Ok(end),
     }
-    let mut progress = Progress { len, last: None };
+    let mut progress = Progress::new(len);
     let mut done = 0u64;
     let mut buf = vec![0u8; CHUNK];
     while done < len {
@@ -255,7 +239,7 @@ pub fn receive_file(
     };
     open(pipe, true, len, args.single_step)?;
     pipe.send(&IpcFrame::new(TypeId::GEN_FILE, Bytes::new()))?;
-    let mut progress = Progress { len, last: None };
+    let mut progress = Progress::new(len);
     let mut done = 0u64;
     while done < len {
         let chunk = match hear(pipe, done)? {
@@ -298,28 +282,4 @@ fn read_full(source: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(got)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_is_rate_limited_but_the_last_always_goes() {
-        let t0 = Instant::now();
-        let mut p = Progress {
-            len: 100,
-            last: None,
-        };
-        assert_eq!(p.tick(10, t0).as_deref(), Some("10/100\n"));
-        assert_eq!(p.tick(20, t0 + Duration::from_millis(100)), None);
-        assert_eq!(
-            p.tick(30, t0 + Duration::from_millis(260)).as_deref(),
-            Some("30/100\n")
-        );
-        assert_eq!(
-            p.tick(100, t0 + Duration::from_millis(261)).as_deref(),
-            Some("100/100\n")
-        );
-    }
 }

@@ -1,6 +1,8 @@
 //! The GEN_FILE argument frame (PROTOCOL.md §3.4): the TEXT arguments that open a file
 //! transfer. Later GEN_FILE frames carry raw file bytes and are not parsed here.
 
+use std::time::{Duration, Instant};
+
 use crate::args::{Args, ArgsBuilder};
 use crate::error::Result;
 use crate::text;
@@ -79,9 +81,57 @@ impl GenFileArgs {
     }
 }
 
+/// The chunk size the host and module helpers send file data in (the wire allows up to
+/// 2^24 − 1 bytes a frame).
+pub const GEN_FILE_CHUNK: usize = 1 << 20;
+
+/// Least time between two progress texts of a transfer (the last one always goes).
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// When the sending side of a GEN_FILE transfer owes its peer a progress TEXT (`done/len`,
+/// PROTOCOL.md §3.4): at most every [`PROGRESS_EVERY`], and always at the end. Time is
+/// passed in; nothing here reads a clock.
+#[derive(Clone, Debug)]
+pub struct GenFileProgress {
+    len: u64,
+    last: Option<Instant>,
+}
+
+impl GenFileProgress {
+    /// Progress of a transfer of `len` bytes.
+    pub fn new(len: u64) -> Self {
+        Self { len, last: None }
+    }
+
+    /// The text to send after `done` bytes at `now`, if one is due.
+    pub fn tick(&mut self, done: u64, now: Instant) -> Option<String> {
+        let due = done >= self.len || self.last.is_none_or(|t| now - t >= PROGRESS_EVERY);
+        due.then(|| {
+            self.last = Some(now);
+            format!("{done}/{}\n", self.len)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_is_rate_limited_but_the_last_always_goes() {
+        let t0 = Instant::now();
+        let mut p = GenFileProgress::new(100);
+        assert_eq!(p.tick(10, t0).as_deref(), Some("10/100\n"));
+        assert_eq!(p.tick(20, t0 + Duration::from_millis(100)), None);
+        assert_eq!(
+            p.tick(30, t0 + Duration::from_millis(260)).as_deref(),
+            Some("30/100\n")
+        );
+        assert_eq!(
+            p.tick(100, t0 + Duration::from_millis(261)).as_deref(),
+            Some("100/100\n")
+        );
+    }
 
     #[test]
     fn download_reply_round_trips() {

@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 
 pub use ch::{ChMemberInfo, parse_ch_id, write_ch_id};
 pub use file_info::FileInfo;
-pub use gen_file::GenFileArgs;
+pub use gen_file::{GEN_FILE_CHUNK, GenFileArgs, GenFileProgress, PROGRESS_EVERY};
 pub use ipc_req::AsyncRequest;
 pub use new_cmd::{NewCmd, parse_cmd_id, write_cmd_id};
 pub use peer::{MyInfo, PeerInfo, PeerStat};
