@@ -38,13 +38,7 @@ pub(crate) enum Ended {
 
 /// Sends the host's reply that opens a transfer: `-to_host` or `-from_host`, and the length.
 pub(crate) async fn open(ctx: &CmdCtx, to_host: bool, len: u64, single_step: bool) {
-    let reply = GenFileArgs {
-        to_host,
-        from_host: !to_host,
-        len: Some(len),
-        single_step,
-        ..GenFileArgs::default()
-    };
+    let reply = GenFileArgs::reply(to_host, len, single_step);
     ctx.send(TypeId::GEN_FILE, reply.to_bytes()).await;
 }
 

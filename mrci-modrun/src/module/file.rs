@@ -129,13 +129,7 @@ fn between_chunks(pipe: &mut Pipe, done: u64) -> Result<Option<Transferred>> {
 /// The reply that opens a transfer: `-to_host` or `-from_host`, the length and
 /// `-single_step` if the client asked for it.
 fn open(pipe: &mut Pipe, to_host: bool, len: u64, single_step: bool) -> Result<()> {
-    let reply = GenFileArgs {
-        to_host,
-        from_host: !to_host,
-        len: Some(len),
-        single_step,
-        ..GenFileArgs::default()
-    };
+    let reply = GenFileArgs::reply(to_host, len, single_step);
     pipe.send(&IpcFrame::new(TypeId::GEN_FILE, reply.to_bytes()))
 }
 

@@ -50,6 +50,19 @@ impl GenFileArgs {
         })
     }
 
+    /// The reply of the side that serves a transfer, opening it (PROTOCOL.md §3.4):
+    /// `-to_host` (it will receive) or `-from_host` (it will send), the effective length, and
+    /// `-single_step` when the client asked for it.
+    pub fn reply(to_host: bool, len: u64, single_step: bool) -> Self {
+        Self {
+            to_host,
+            from_host: !to_host,
+            len: Some(len),
+            single_step,
+            ..Self::default()
+        }
+    }
+
     /// The argument text, as UTF-16LE bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = ArgsBuilder::new();
