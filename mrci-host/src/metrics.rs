@@ -38,10 +38,13 @@ const BUCKETS: &[f64] = &[
     1.0, 2.5, 5.0,
 ];
 
+/// The process's Prometheus recorder, once installed (`None` inside if another recorder was
+/// installed first).
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
 /// The process's Prometheus recorder, installed on first use; `None` if another recorder
 /// was installed first.
 fn handle() -> Option<&'static PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new().set_buckets(BUCKETS).ok()?;
@@ -121,6 +124,12 @@ pub(crate) fn command(command: &str, elapsed: Duration) {
     metrics::counter!("mrci_commands_total", "command" => command.to_owned()).increment(1);
     metrics::histogram!("mrci_command_seconds", "command" => command.to_owned())
         .record(elapsed.as_secs_f64());
+}
+
+/// True once this process records metrics (a host with `[metrics] listen` started), for
+/// measurements that cost something to take, such as the statement labels.
+pub(crate) fn recording() -> bool {
+    HANDLE.get().is_some_and(Option::is_some)
 }
 
 /// A database statement (labelled `select users`, `insert auth_log`, …) that took `elapsed`.

@@ -10,8 +10,8 @@
 //! Statements inside a transaction (`Store::write`'s `BEGIN IMMEDIATE`, the migration copy)
 //! run on the transaction's connection and are not timed one by one.
 //!
-//! Recording without an installed recorder is a no-op call, so a host without `[metrics]`
-//! pays an `Instant::now()` and a label scan per statement.
+//! A process without a recorder (no `[metrics] listen`) skips all of it: the statement runs
+//! on the pool directly, without a clock read or a label scan.
 
 use std::{
     sync::{Arc, OnceLock},
@@ -130,6 +130,9 @@ impl<'p> Executor<'p> for Timed<'p> {
         'p: 'e,
         E: 'q + Execute<'q, Any>,
     {
+        if !crate::metrics::recording() {
+            return self.0.fetch_many(query);
+        }
         let (query, clock) = spy(query);
         self.0
             .fetch_many(query)
@@ -145,6 +148,9 @@ impl<'p> Executor<'p> for Timed<'p> {
         'p: 'e,
         E: 'q + Execute<'q, Any>,
     {
+        if !crate::metrics::recording() {
+            return self.0.fetch_optional(query);
+        }
         let (query, clock) = spy(query);
         let fut = self.0.fetch_optional(query);
         async move {
