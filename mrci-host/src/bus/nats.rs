@@ -163,7 +163,8 @@ struct Shared {
     nodes: Mutex<HashMap<String, Node>>,
     /// Remote session → local sessions it has P2P business with.
     p2p: Mutex<HashMap<SessionId, HashSet<SessionId>>>,
-    undelivered: AtomicU64,
+    /// Deliveries that could not be published, watched by [`NatsBus::until_undelivered`].
+    undelivered: tokio::sync::watch::Sender<u64>,
     in_outage: AtomicBool,
     bad: AtomicU64,
     /// Moves whenever the set of remote sessions changes.
@@ -270,7 +271,7 @@ impl NatsBus {
             interest: Mutex::default(),
             nodes: Mutex::default(),
             p2p: Mutex::default(),
-            undelivered: AtomicU64::new(0),
+            undelivered: tokio::sync::watch::Sender::new(0),
             in_outage: AtomicBool::new(false),
             bad: AtomicU64::new(0),
             changed: tokio::sync::watch::Sender::new(0),
@@ -303,7 +304,17 @@ impl NatsBus {
 
     /// Deliveries that could not be published to other nodes so far.
     pub fn undelivered(&self) -> u64 {
-        self.shared.undelivered.load(Ordering::Relaxed)
+        *self.shared.undelivered.borrow()
+    }
+
+    /// Returns once at least `n` deliveries could not be published.
+    pub async fn until_undelivered(&self, n: u64) {
+        let _ = self
+            .shared
+            .undelivered
+            .subscribe()
+            .wait_for(|&k| k >= n)
+            .await;
     }
 
     /// The other nodes heard from, by name.
@@ -323,7 +334,8 @@ impl NatsBus {
     }
 
     /// Returns once every subscription the local sessions asked for so far is in place at
-    /// the NATS server (so a cast published after it reaches them).
+    /// the NATS server (so a cast published after it reaches them): a round trip to the
+    /// server behind them, not just a flush of this node's buffer.
     pub async fn settled(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.shared.ctl.send(Ctl::Barrier(tx)).is_ok() {
@@ -406,7 +418,7 @@ impl NatsBus {
             .is_err()
             && counted
         {
-            self.shared.undelivered.fetch_add(n, Ordering::Relaxed);
+            self.shared.undelivered.send_modify(|k| *k += n);
         }
     }
 

@@ -60,6 +60,23 @@ pub async fn nodes_seen(url: &str, prefix: &str, wait: Duration) -> crate::Resul
     Ok(out)
 }
 
+/// Waits until the NATS server has processed everything this connection sent before the
+/// call, subscriptions included. A flush only writes the buffer to the socket; the server
+/// handles one connection's messages in order, so the answer to a request sent after them
+/// proves they are in place. Nobody subscribes to `subject`: the server itself answers "no
+/// responders".
+async fn round_trip(client: &async_nats::Client, subject: String) {
+    let request = async_nats::Request::new().timeout(Some(ROUND_TRIP_WAIT));
+    match client.send_request(subject, request).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
+        Err(e) => tracing::warn!(error = %e, "NATS round trip failed"),
+    }
+}
+
+/// How long [`round_trip`] waits for the server's answer.
+const ROUND_TRIP_WAIT: Duration = Duration::from_secs(5);
+
 impl NatsBus {
     pub(super) async fn receiver(
         self,
@@ -93,10 +110,14 @@ impl NatsBus {
                         }
                     }
                     Ctl::Barrier(done) => {
-                        if let Err(e) = client.flush().await {
-                            tracing::warn!(error = %e, "NATS flush failed");
-                        }
-                        let _ = done.send(());
+                        // The round trip is asked for now, behind every subscription asked
+                        // for so far, and awaited elsewhere so messages keep flowing.
+                        let client = client.clone();
+                        let subject = self.subject("barrier");
+                        tokio::spawn(async move {
+                            round_trip(&client, subject).await;
+                            let _ = done.send(());
+                        });
                     }
                 },
                 Some(msg) = streams.next() => match wire::decode(&msg.payload) {
@@ -391,7 +412,8 @@ pub(super) async fn publisher(
             continue;
         }
         if failed > 0 {
-            let total = shared.undelivered.fetch_add(failed, Ordering::Relaxed) + failed;
+            shared.undelivered.send_modify(|k| *k += failed);
+            let total = *shared.undelivered.borrow();
             if !shared.in_outage.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     undelivered = total,
@@ -400,7 +422,7 @@ pub(super) async fn publisher(
             }
         } else if shared.in_outage.swap(false, Ordering::Relaxed) {
             tracing::info!(
-                undelivered = shared.undelivered.load(Ordering::Relaxed),
+                undelivered = *shared.undelivered.borrow(),
                 "NATS reachable again: delivering to other nodes"
             );
         }
