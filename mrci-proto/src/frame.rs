@@ -5,12 +5,15 @@
 //! before it reserves a single byte for the payload, and then grows the buffer only with the
 //! bytes that have arrived (see `reserve_for`), so an announced length alone costs
 //! nothing; the buffer never grows past the frame's end, so a decoded payload holds an
-//! allocation of about its own size and no more.
+//! allocation of about its own size and no more. [`Frame::decode_recycling`] may instead
+//! continue a large frame in the allocation of an earlier payload that nobody holds any
+//! more (see [`crate::recycle`]): memory that exists already, so the invariant holds.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
 use crate::ids::{BranchId, CmdId};
+use crate::recycle::Recycler;
 use crate::text;
 use crate::type_id::TypeId;
 
@@ -25,10 +28,20 @@ pub const READ_AHEAD: usize = 64 * 1024;
 /// thus ends in a buffer of its own size: split off, it pins no spare capacity, and the next
 /// frame starts in a new, small buffer. (`BytesMut::reserve` would double past the frame's
 /// end, leaving up to twice the payload allocated behind it.)
-pub(crate) fn reserve_for(src: &mut BytesMut, total: usize) {
+///
+/// With a recycler, a frame larger than [`READ_AHEAD`] continues in a recycled buffer
+/// when one is free (its bytes so far copied over), instead of a new allocation.
+pub(crate) fn reserve_for(src: &mut BytesMut, total: usize, recycler: Option<&mut Recycler>) {
     let have = src.len();
     let want = total.saturating_sub(have).min(READ_AHEAD);
     if src.capacity() - have >= want {
+        return;
+    }
+    if total > READ_AHEAD
+        && let Some(mut reused) = recycler.and_then(|r| r.take(total))
+    {
+        reused.extend_from_slice(src);
+        *src = reused;
         return;
     }
     // Past the first read-ahead, powers of two: every large frame passes through the same
@@ -119,6 +132,29 @@ impl Frame {
     /// [`Error::FrameTooLarge`] if the header announces more than `max` payload bytes; the
     /// stream cannot be resynchronised after that and should be closed.
     pub fn decode(src: &mut BytesMut, max: usize) -> Result<Option<Self>> {
+        Self::decode_with(src, max, None)
+    }
+
+    /// [`Frame::decode`], continuing a large frame in a buffer from `recycler` when it has
+    /// one free, and remembering large payloads in it for later reuse. For a stream of
+    /// large frames (a file upload) this keeps the decoder from allocating a buffer per
+    /// frame.
+    ///
+    /// # Errors
+    /// As [`Frame::decode`].
+    pub fn decode_recycling(
+        src: &mut BytesMut,
+        max: usize,
+        recycler: &mut Recycler,
+    ) -> Result<Option<Self>> {
+        Self::decode_with(src, max, Some(recycler))
+    }
+
+    fn decode_with(
+        src: &mut BytesMut,
+        max: usize,
+        recycler: Option<&mut Recycler>,
+    ) -> Result<Option<Self>> {
         let Some(head) = src.get(..Self::HEADER_LEN) else {
             return Ok(None);
         };
@@ -128,7 +164,7 @@ impl Frame {
         }
         let total = Self::HEADER_LEN + len;
         if src.len() < total {
-            reserve_for(src, total);
+            reserve_for(src, total, recycler);
             return Ok(None);
         }
         let type_id = TypeId(src.get_u8());
@@ -136,6 +172,9 @@ impl Frame {
         let branch_id = BranchId(src.get_u16_le());
         src.advance(3);
         let payload = src.split_to(len).freeze();
+        if let Some(r) = recycler {
+            r.remember(&payload);
+        }
         Ok(Some(Self {
             type_id,
             cmd_id,
@@ -285,6 +324,107 @@ mod tests {
         assert_eq!(decoded, Some(frame));
         // Nothing past the frame's end was allocated; the buffer holds no spare capacity.
         assert_eq!(buf.capacity(), 0);
+    }
+
+    #[test]
+    fn large_frames_in_a_row_reuse_a_payload_nobody_holds() {
+        let len = 1 << 20;
+        let frames: Vec<Frame> = (0..4u8)
+            .map(|k| Frame::new(TypeId::GEN_FILE, CmdId(256), BranchId(0), vec![k; len]))
+            .collect();
+        let mut wire = BytesMut::new();
+        for f in &frames {
+            f.encode(&mut wire).unwrap();
+        }
+        let mut recycler = Recycler::new(2, READ_AHEAD);
+        let mut buf = BytesMut::new();
+        let mut ptrs = Vec::new();
+        let mut kept = None;
+        // Read as a framed reader does: into the spare capacity only (16 KiB at most, as
+        // TLS records arrive), reserving a byte when there is none.
+        let mut at = 0;
+        while at < wire.len() {
+            buf.reserve(1);
+            let n = (buf.capacity() - buf.len())
+                .min(16 * 1024)
+                .min(wire.len() - at);
+            buf.extend_from_slice(&wire[at..at + n]);
+            at += n;
+            while let Some(f) =
+                Frame::decode_recycling(&mut buf, MAX_PAYLOAD, &mut recycler).unwrap()
+            {
+                assert_eq!(f, frames[ptrs.len()], "payload intact");
+                ptrs.push(f.payload.as_ptr());
+                // The consumer drops every payload at once, except the third, which it
+                // keeps (as a slow writer would).
+                if ptrs.len() == 3 {
+                    kept = Some(f);
+                }
+            }
+        }
+        assert_eq!(ptrs.len(), 4);
+        assert_eq!(
+            ptrs[1], ptrs[0],
+            "the second frame reused the first's memory"
+        );
+        assert_eq!(ptrs[2], ptrs[0], "and so did the third");
+        assert_ne!(ptrs[3], ptrs[2], "not the memory of a payload still held");
+        assert_eq!(kept.unwrap().payload[..], vec![2u8; len][..]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Frames of any mix of sizes, arriving in pieces of any size, with the consumer
+        /// keeping some payloads and dropping others: decoding with a recycler gives the
+        /// same frames, byte for byte, and never a buffer larger than the frame it holds
+        /// or the read-ahead.
+        #[test]
+        fn recycling_never_changes_what_is_decoded(
+            sizes in proptest::collection::vec(
+                proptest::prop_oneof![0usize..300, 60_000usize..200_000],
+                1..12,
+            ),
+            piece in 1usize..40_000,
+            keep_every in 1usize..4,
+        ) {
+            let frames: Vec<Frame> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let fill = u8::try_from(i % 251).unwrap_or(0);
+                    Frame::new(TypeId::GEN_FILE, CmdId(256), BranchId(0), vec![fill; n])
+                })
+                .collect();
+            let mut wire = BytesMut::new();
+            for f in &frames {
+                f.encode(&mut wire).unwrap();
+            }
+            let mut recycler = Recycler::new(2, READ_AHEAD);
+            let (mut buf, mut kept, mut n) = (BytesMut::new(), Vec::new(), 0);
+            let mut at = 0;
+            while at < wire.len() {
+                buf.reserve(1);
+                let k = (buf.capacity() - buf.len()).min(piece).min(wire.len() - at);
+                buf.extend_from_slice(&wire[at..at + k]);
+                at += k;
+                while let Some(f) =
+                    Frame::decode_recycling(&mut buf, MAX_PAYLOAD, &mut recycler).unwrap()
+                {
+                    proptest::prop_assert_eq!(&f, &frames[n]);
+                    n += 1;
+                    if n % keep_every == 0 {
+                        kept.push((n - 1, f));
+                    }
+                }
+                let largest = sizes.iter().max().copied().unwrap_or(0) + Frame::HEADER_LEN;
+                proptest::prop_assert!(buf.capacity() <= largest.max(2 * READ_AHEAD));
+            }
+            proptest::prop_assert_eq!(n, frames.len());
+            for (i, f) in kept {
+                proptest::prop_assert_eq!(&f, &frames[i], "a kept payload was overwritten");
+            }
+        }
     }
 
     #[test]

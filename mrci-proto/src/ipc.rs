@@ -63,7 +63,7 @@ impl IpcFrame {
         }
         let total = Self::HEADER_LEN + len;
         if src.len() < total {
-            reserve_for(src, total);
+            reserve_for(src, total, None);
             return Ok(None);
         }
         let type_id = TypeId(src.get_u8());

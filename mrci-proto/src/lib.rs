@@ -13,7 +13,7 @@
 //! - [`async_id`]: the 43 seed async command ids and the host-internal extension ids.
 //! - [`header`]: the 410-byte client header and the 35-byte host header.
 //! - [`frame`], [`ipc`]: MRCI and IPC frames; [`codec`] (default feature `codec`): their
-//!   tokio-util codecs.
+//!   tokio-util codecs; [`recycle`]: reuse of large payload buffers.
 //! - [`payload`]: a typed payload for every type id that has a layout.
 //! - [`args`]: the TEXT command-line tokeniser, key lookup and argument builder.
 //! - [`async_cmd`]: typed payloads of the 43 async commands.
@@ -49,6 +49,7 @@ pub mod header;
 pub mod ids;
 pub mod ipc;
 pub mod payload;
+pub mod recycle;
 pub mod text;
 pub mod type_id;
 

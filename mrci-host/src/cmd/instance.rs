@@ -26,9 +26,10 @@ pub(crate) const INPUT_FRAMES: usize = 32;
 
 /// GEN_FILE frames one instance may hold at once: queued for it, or taken and not yet done
 /// with (an upload keeps the hold until the chunk is written, see
-/// [`CmdCtx::next_input_held`]). While it is held the session reads the next frame from the
-/// client and then stops reading, so an upload holds at most two chunks in memory, one being
-/// written and one received, whatever the file size.
+/// [`CmdCtx::next_input_held`]). The session reads nothing more from its client until the
+/// hold is given back, so an upload holds one chunk in memory whatever the file size (the
+/// next waits in the socket's buffers, which keep the client sending meanwhile), and the
+/// decoder receives the next chunk into the memory of the one just written.
 pub(crate) const FILE_SLOT: usize = 1;
 
 /// A client frame on its way to an instance, with its hold on the GEN_FILE slot.
@@ -59,22 +60,29 @@ impl InstanceHandle {
         self.input.try_send((frame, None)).is_ok()
     }
 
-    /// Queues a GEN_FILE frame, or returns the future that queues it once the instance has
-    /// room; the session reads nothing more from its client until that future is done.
-    pub(crate) fn feed_file(&self, frame: Frame) -> Option<BoxFuture<'static, ()>> {
+    /// Queues a GEN_FILE frame with the instance's [`FILE_SLOT`] and returns the future that
+    /// completes once the instance is done with it (at once for a frame it just takes, once
+    /// written for an upload's chunk); the session reads nothing more from its client until
+    /// that future is done.
+    pub(crate) fn feed_file(&self, frame: Frame) -> BoxFuture<'static, ()> {
         debug_assert_eq!(frame.type_id, TypeId::GEN_FILE);
-        if let Ok(permit) = Arc::clone(&self.file_slot).try_acquire_owned()
+        let file_slot = Arc::clone(&self.file_slot);
+        if let Ok(permit) = Arc::clone(&file_slot).try_acquire_owned()
             && let Ok(slot) = self.input.try_reserve()
         {
             slot.send((frame, Some(permit)));
-            return None;
+            return Box::pin(async move {
+                drop(file_slot.acquire().await);
+            });
         }
-        let (input, file_slot) = (self.input.clone(), Arc::clone(&self.file_slot));
-        Some(Box::pin(async move {
-            let permit = file_slot.acquire_owned().await.ok();
+        let input = self.input.clone();
+        Box::pin(async move {
+            let permit = Arc::clone(&file_slot).acquire_owned().await.ok();
             // A closed channel means the instance ended; the frame has no one to go to.
-            let _ = input.send((frame, permit)).await;
-        }))
+            if input.send((frame, permit)).await.is_ok() {
+                drop(file_slot.acquire().await);
+            }
+        })
     }
 
     /// Delivers a client TERM_CMD or KILL_CMD.
@@ -202,5 +210,70 @@ async fn report(name: &str, ctx: &CmdCtx, res: super::CmdResult) {
             tracing::error!(command = name, error = %e, "internal command failed");
             ctx.refuse(&super::Refusal::new(INTERNAL_ERROR)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use futures::FutureExt as _;
+
+    use super::*;
+
+    fn handle() -> (InstanceHandle, mpsc::Receiver<Queued>) {
+        let (input, rx) = mpsc::channel(INPUT_FRAMES);
+        let handle = InstanceHandle {
+            input,
+            file_slot: Arc::new(Semaphore::new(FILE_SLOT)),
+            control: mpsc::unbounded_channel().0,
+            halted: watch::channel(false).0,
+            kill: CancellationToken::new(),
+        };
+        (handle, rx)
+    }
+
+    fn chunk(n: u8) -> Frame {
+        Frame::new(
+            TypeId::GEN_FILE,
+            CmdId(256),
+            BranchId(0),
+            Bytes::from(vec![n; 16]),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_session_reads_on_only_once_the_chunk_is_done_with() {
+        let (handle, mut rx) = handle();
+        let mut parked = handle.feed_file(chunk(1));
+        assert!((&mut parked).now_or_never().is_none(), "queued, not taken");
+        let (frame, slot) = rx.recv().await.expect("delivered");
+        assert_eq!(frame.payload[0], 1);
+        assert!(slot.is_some(), "the chunk travels with the slot");
+        assert!((&mut parked).now_or_never().is_none(), "taken, not written");
+        drop(slot);
+        assert!(parked.now_or_never().is_some(), "written: read on");
+    }
+
+    #[tokio::test]
+    async fn a_frame_arriving_while_the_slot_is_held_waits_for_it() {
+        let (handle, mut rx) = handle();
+        // A frame taken and held (an upload's chunk being written); the session was parked
+        // on it, but a second frame for the same instance must still wait.
+        let first = handle.feed_file(chunk(1));
+        let (_, held) = rx.recv().await.expect("delivered");
+        drop(first);
+        let mut second = handle.feed_file(chunk(2));
+        assert!((&mut second).now_or_never().is_none());
+        assert!(
+            rx.try_recv().is_err(),
+            "not delivered while the slot is held"
+        );
+        drop(held);
+        let deliver = async {
+            let (frame, slot) = rx.recv().await.expect("delivered");
+            assert_eq!(frame.payload[0], 2);
+            drop(slot);
+        };
+        tokio::join!(second, deliver);
     }
 }

@@ -3,8 +3,10 @@
 //! receives: uploads), with `-single_step`, progress TEXT (`done/len`, at most
 //! [`PROGRESS_EVERY`](mrci_proto::payload::PROGRESS_EVERY) apart) and HALT/RESUME between chunks. TERM and KILL abort the body
 //! (the instance drops its future); the file work runs on the blocking pool, so it never
-//! blocks the session, and a transfer holds at most two chunks in memory (a download one, an
-//! upload one being written and one being received).
+//! blocks the session, and a transfer holds one chunk in memory: a download reads the next
+//! chunk into the last one's memory once the connection has written it, and the session
+//! reads an upload's next chunk only once the last is on disk, into its memory (the
+//! decoder's `Recycler`).
 //!
 //! Invariant: a transfer moves exactly the announced number of bytes or reports that it did
 //! not; the receiving side's [`Sink`] decides what an incomplete file becomes.
@@ -14,8 +16,8 @@ use std::{
     os::unix::fs::FileExt as _,
 };
 
-use bytes::Bytes;
-use mrci_proto::{Frame, TypeId, payload::GenFileArgs, text};
+use bytes::{Bytes, BytesMut};
+use mrci_proto::{Frame, TypeId, payload::GenFileArgs, recycle::Recycler, text};
 use tokio::{
     sync::{OwnedSemaphorePermit, mpsc},
     time::Instant,
@@ -66,15 +68,23 @@ pub(crate) async fn send_file(
     if !wait_ack(ctx).await {
         return Ok(Ended::Stopped);
     }
-    // One reader thread for the whole transfer, reading a chunk when asked: the chunks
-    // come from one allocator arena, which reuses the memory of the last one for the next
-    // (a thread per chunk would leave freed chunks behind in several arenas). It ends when
-    // the asking side is dropped (the body finished or aborted).
+    // One reader thread for the whole transfer, reading a chunk when asked into the memory
+    // of the last one, which the connection has written by then (so a download allocates
+    // one chunk, not one per chunk). It ends when the asking side is dropped (the body
+    // finished or aborted).
     let (ask, mut asked) = mpsc::unbounded_channel::<(u64, usize)>();
     let (give, mut chunks) = mpsc::channel::<io::Result<Bytes>>(1);
     tokio::task::spawn_blocking(move || {
+        let mut recycler = Recycler::new(1, 0);
         while let Some((at, n)) = asked.blocking_recv() {
-            if give.blocking_send(read_at(&file, at, n)).is_err() {
+            let buf = recycler
+                .take(n)
+                .unwrap_or_else(|| BytesMut::with_capacity(n));
+            let chunk = read_at(&file, at, n, buf);
+            if let Ok(chunk) = &chunk {
+                recycler.remember(chunk);
+            }
+            if give.blocking_send(chunk).is_err() {
                 return;
             }
         }
@@ -103,9 +113,9 @@ pub(crate) async fn send_file(
     Ok(Ended::Complete)
 }
 
-/// Reads up to `n` bytes at `at` (fewer only at the end of the file).
-fn read_at(file: &std::fs::File, at: u64, n: usize) -> io::Result<Bytes> {
-    let mut buf = vec![0; n];
+/// Reads up to `n` bytes at `at` (fewer only at the end of the file) into `buf` (empty).
+fn read_at(file: &std::fs::File, at: u64, n: usize, mut buf: BytesMut) -> io::Result<Bytes> {
+    buf.resize(n, 0);
     let mut got = 0;
     while got < n {
         match file.read_at(&mut buf[got..], at + got as u64) {
@@ -116,7 +126,7 @@ fn read_at(file: &std::fs::File, at: u64, n: usize) -> io::Result<Bytes> {
         }
     }
     buf.truncate(got);
-    Ok(Bytes::from(buf))
+    Ok(buf.freeze())
 }
 
 /// Where received bytes go: a writer on the blocking pool, and what to do at the end.
@@ -167,7 +177,7 @@ pub(crate) async fn receive_file(
         let mut sink = sink;
         let mut written = 0u64;
         while written < len {
-            let Some((chunk, _slot)) = rx.blocking_recv() else {
+            let Some((chunk, slot)) = rx.blocking_recv() else {
                 sink.abandon();
                 return Ok(false);
             };
@@ -176,6 +186,10 @@ pub(crate) async fn receive_file(
                 return Err(e);
             }
             written += chunk.len() as u64;
+            // The chunk's memory first, then the hold: the session reads the next chunk once
+            // the hold is back, into this chunk's memory if nothing else holds it.
+            drop(chunk);
+            drop(slot);
         }
         sink.complete().map(|()| true)
     });

@@ -7,6 +7,9 @@
 //! connection (the codec reports how many bytes wait in the read buffer after every read, and
 //! [`Conn::next`] times how long that count stays the same); a write that takes longer than
 //! `write_stall` ends it too; after a large frame the read buffer's memory is given back.
+//! Large frames in a row (an upload) are decoded into the memory of earlier ones that the
+//! session is done with ([`Recycler`]), so an upload allocates no buffer per chunk; what the
+//! recycler holds is let go once no frame has arrived for [`RECYCLE_IDLE`].
 //!
 //! Invariant: a frame handed to [`Conn::feed`] is on the wire after the next [`Conn::flush`];
 //! the session flushes whenever it has nothing else queued (`Session::serve`), and the codec
@@ -27,7 +30,7 @@ use std::{
 
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
-use mrci_proto::{Frame, codec::MrciCodec};
+use mrci_proto::{Frame, codec::MrciCodec, frame::READ_AHEAD, recycle::Recycler};
 use tokio::{
     io::AsyncWriteExt as _,
     time::{Instant, Sleep},
@@ -44,6 +47,14 @@ pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(3);
 /// A read buffer this large and empty is replaced by a new, small one: memory a large frame
 /// needed is given back instead of staying with the session.
 const KEEP_READ_BUFFER: usize = 64 * 1024;
+
+/// How many large payloads the decoder remembers for reuse: the last. An upload's next
+/// chunk is read only once the last is written (`instance::FILE_SLOT`), so its memory is
+/// free by then; should it not be, the decoder asks again at every step it grows.
+const RECYCLE_KEEP: usize = 1;
+
+/// How long the decoder keeps payloads for reuse after the last frame arrived.
+const RECYCLE_IDLE: Duration = Duration::from_secs(1);
 
 /// A payload at least this large is written from its own buffer right after its header
 /// instead of being copied into the codec's write buffer, which would then keep an
@@ -63,10 +74,11 @@ pub(crate) struct ConnLimits {
     pub(crate) write_stall: Duration,
 }
 
-/// The session codec: [`MrciCodec`], reporting after every decode how many bytes wait in the
-/// read buffer (a partial frame).
+/// The session codec: [`MrciCodec`] decoding with a [`Recycler`], reporting after every
+/// decode how many bytes wait in the read buffer (a partial frame).
 struct WatchedCodec {
     inner: MrciCodec,
+    recycler: Recycler,
     waiting: Arc<AtomicUsize>,
 }
 
@@ -75,7 +87,7 @@ impl Decoder for WatchedCodec {
     type Error = mrci_proto::Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Self::Error> {
-        let res = self.inner.decode(src);
+        let res = Frame::decode_recycling(src, self.inner.max(), &mut self.recycler);
         self.waiting.store(src.len(), Ordering::Relaxed);
         res
     }
@@ -147,6 +159,7 @@ impl Conn {
         let waiting = Arc::new(AtomicUsize::new(0));
         let codec = WatchedCodec {
             inner: MrciCodec::with_max(max),
+            recycler: Recycler::new(RECYCLE_KEEP, READ_AHEAD),
             waiting: Arc::clone(&waiting),
         };
         Self {
@@ -177,18 +190,24 @@ impl Conn {
     /// a partial frame stalled. Cancel-safe.
     pub(crate) async fn next(&mut self) -> Option<crate::Result<Frame>> {
         let (framed, stall) = (&mut self.framed, &mut self.stall);
-        tokio::select! {
-            biased;
-            next = framed.next() => {
-                let buffer = framed.read_buffer_mut();
-                if buffer.is_empty() && buffer.capacity() > KEEP_READ_BUFFER {
-                    *buffer = BytesMut::new();
+        let idle = tokio::time::sleep(RECYCLE_IDLE);
+        tokio::pin!(idle);
+        loop {
+            let recycling = !framed.codec().recycler.is_empty();
+            tokio::select! {
+                biased;
+                next = framed.next() => {
+                    let buffer = framed.read_buffer_mut();
+                    if buffer.is_empty() && buffer.capacity() > KEEP_READ_BUFFER {
+                        *buffer = BytesMut::new();
+                    }
+                    return next.map(|res| res.map_err(crate::Error::from));
                 }
-                next.map(|res| res.map_err(crate::Error::from))
-            }
-            len = std::future::poll_fn(|cx| stall.poll_stalled(cx)) => {
-                let why = ConnError::FrameStalled(len, stall.stall);
-                Some(Err(crate::Error::Io(std::io::Error::other(why))))
+                len = std::future::poll_fn(|cx| stall.poll_stalled(cx)) => {
+                    let why = ConnError::FrameStalled(len, stall.stall);
+                    return Some(Err(crate::Error::Io(std::io::Error::other(why))));
+                }
+                () = &mut idle, if recycling => framed.codec_mut().recycler.clear(),
             }
         }
     }

@@ -47,9 +47,10 @@ struct Task {
 pub(crate) enum Fed {
     /// Delivered (or queued for a process that is starting).
     Delivered,
-    /// A GEN_FILE frame for a task or a running module process that has no room yet: the
-    /// future delivers it, and the session reads nothing more from its client until it is
-    /// done (backpressure for uploads, instead of [`Fed::TooFast`]).
+    /// A GEN_FILE frame for a task (always) or for a running module process that has no
+    /// room yet: the future delivers it (for a task: and waits until the task is done with
+    /// it), and the session reads nothing more from its client until it is done
+    /// (backpressure for uploads, instead of [`Fed::TooFast`]).
     Parked(futures::future::BoxFuture<'static, ()>),
     /// Refused because the instance is not keeping up ([`TOO_FAST`]).
     TooFast,
@@ -136,10 +137,7 @@ impl Instances {
         };
         task.busy = true;
         if frame.type_id == TypeId::GEN_FILE {
-            return match task.handle.feed_file(frame) {
-                None => Fed::Delivered,
-                Some(parked) => Fed::Parked(parked),
-            };
+            return Fed::Parked(task.handle.feed_file(frame));
         }
         if task.handle.feed(frame) {
             Fed::Delivered
