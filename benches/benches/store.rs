@@ -1,7 +1,7 @@
 //! Criterion benchmark of the store's backend seam: the same hot statements through
 //! `mrci_host::Store` (sqlx's runtime-generic `Any` pool) and through a native sqlx pool of
 //! the same database, so the difference is what `Any` costs per query. SQLite always;
-//! PostgreSQL too when one answers at `MRCI_TEST_PG_URL` (default
+//! PostgreSQL too when one answers at `MRCI_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), in a scratch schema dropped afterwards.
 //!
 //! The native statements mirror `store/users.rs` and `store/logs.rs` text for text, and the
@@ -61,7 +61,7 @@ fn store(c: &mut Criterion) {
         store.close().await;
     });
 
-    let pg_url = std::env::var("MRCI_TEST_PG_URL")
+    let pg_url = std::env::var("MRCI_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     if let Some((schema_url, schema)) = runtime.block_on(pg_schema(&pg_url)) {
         let (store, id) = runtime.block_on(seeded(Store::connect(&schema_url)));

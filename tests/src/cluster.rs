@@ -84,48 +84,30 @@ impl Services {
     }
 }
 
-/// A uniquely named PostgreSQL database, dropped by [`TestDb::drop_db`].
+/// A uniquely named PostgreSQL database, dropped by [`TestDb::drop_db`]; the cluster suite's
+/// and the cluster benchmark's.
 pub struct TestDb {
     /// Its URL.
     pub url: String,
-    admin: String,
-    name: String,
-}
-
-fn random_hex() -> String {
-    let mut b = [0u8; 8];
-    getrandom_fill(&mut b);
-    hex::encode(b)
-}
-
-fn getrandom_fill(b: &mut [u8]) {
-    // The std hasher's random keys are enough to keep names apart between test runs.
-    use std::hash::{BuildHasher, Hasher};
-    for chunk in b.chunks_mut(8) {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        let v = h.finish().to_le_bytes();
-        chunk.copy_from_slice(&v[..chunk.len()]);
-    }
+    /// The administrative URL it was created through.
+    pub admin: String,
+    /// Its name.
+    pub name: String,
 }
 
 impl TestDb {
     /// Creates a fresh database next to `admin`'s.
     pub async fn create(admin: &str) -> anyhow::Result<Self> {
-        let name = format!("mrci_cluster_{}", random_hex());
+        let name = format!("mrci_test_{}_{}", std::process::id(), rand::random::<u32>());
         let mut conn = PgConnection::connect(admin).await?;
         conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await?;
+            .await
+            .context("create the test database")?;
         conn.close().await?;
         let base = admin.split('?').next().unwrap_or(admin);
+        let scheme_end = base.find("://").map_or(0, |p| p + 3);
         let url = match base.rfind('/') {
-            Some(i) if i > base.find("://").map_or(0, |p| p + 2) => {
-                format!("{}/{name}", &base[..i])
-            }
+            Some(i) if i >= scheme_end => format!("{}/{name}", &base[..i]),
             _ => format!("{base}/{name}"),
         };
         Ok(Self {
@@ -136,7 +118,7 @@ impl TestDb {
     }
 
     /// Drops the database (closing whatever still uses it).
-    pub async fn drop_db(self) -> anyhow::Result<()> {
+    pub async fn drop_db(&self) -> anyhow::Result<()> {
         let mut conn = PgConnection::connect(&self.admin).await?;
         conn.execute(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -171,7 +153,7 @@ impl Cluster {
             return Ok(None);
         };
         let db = TestDb::create(&services.pg).await?;
-        let prefix = format!("t{}", random_hex());
+        let prefix = format!("t{:016x}", rand::random::<u64>());
         let mut nodes = Vec::new();
         for i in 0..n {
             let host = TestHost::start_with(|c| {

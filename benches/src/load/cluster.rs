@@ -25,7 +25,8 @@ use std::{
 use anyhow::Context as _;
 use mrci_cli::client::Client;
 use mrci_proto::CmdId;
-use sqlx::{Connection as _, Executor as _, PgConnection};
+use mrci_tests::cluster::TestDb;
+use sqlx::{Connection as _, PgConnection};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{
@@ -74,7 +75,7 @@ pub async fn run(mrci: &Path, out: &Path, plan: &Plan, report: &mut Report) -> a
         report.skip(SCENARIO, "NATS does not answer");
         return Ok(());
     }
-    let db = Database::create(&pg).await?;
+    let db = TestDb::create(&pg).await?;
     let res = measure(mrci, out, plan, report, &db, &nats_url, private.as_ref()).await;
     db.drop_db().await?;
     res
@@ -85,7 +86,7 @@ async fn measure(
     out: &Path,
     plan: &Plan,
     report: &mut Report,
-    db: &Database,
+    db: &TestDb,
     nats_url: &str,
     nats: Option<&NatsServer>,
 ) -> anyhow::Result<()> {
@@ -483,50 +484,6 @@ async fn nats_answers(url: &str) -> bool {
         tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await,
         Ok(Ok(_))
     )
-}
-
-/// A fresh database next to the administrative one, dropped by [`Database::drop_db`].
-struct Database {
-    url: String,
-    admin: String,
-    name: String,
-}
-
-impl Database {
-    async fn create(admin: &str) -> anyhow::Result<Self> {
-        let name = format!(
-            "mrci_bench_{}_{}",
-            std::process::id(),
-            rand::random::<u32>()
-        );
-        let mut conn = PgConnection::connect(admin).await?;
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .context("create the bench database")?;
-        conn.close().await?;
-        let base = admin.split('?').next().unwrap_or(admin);
-        let scheme_end = base.find("://").map_or(0, |p| p + 3);
-        let url = match base.rfind('/') {
-            Some(i) if i >= scheme_end => format!("{}/{name}", &base[..i]),
-            _ => format!("{base}/{name}"),
-        };
-        Ok(Self {
-            url,
-            admin: admin.to_owned(),
-            name,
-        })
-    }
-
-    async fn drop_db(&self) -> anyhow::Result<()> {
-        let mut conn = PgConnection::connect(&self.admin).await?;
-        conn.execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .await?;
-        conn.close().await?;
-        Ok(())
-    }
 }
 
 /// A private `nats-server` with its monitoring port, killed when dropped.

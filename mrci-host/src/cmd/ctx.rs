@@ -191,6 +191,16 @@ impl CmdCtx {
         self.view.borrow().rank()
     }
 
+    /// The caller's user name (empty when logged out).
+    pub(crate) fn user_name(&self) -> String {
+        self.view
+            .borrow()
+            .user
+            .as_ref()
+            .map(|u| u.user_name.clone())
+            .unwrap_or_default()
+    }
+
     /// Sends a frame of any type to the client on this instance's pair, waiting while the
     /// session's output budget is spent.
     pub(crate) async fn send(&self, type_id: TypeId, payload: impl Into<Bytes>) {

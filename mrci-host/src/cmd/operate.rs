@@ -321,12 +321,7 @@ async fn stop_host(ctx: &mut CmdCtx, word: &str, stop: Stop) -> CmdResult {
             _ => {}
         }
     }
-    let user = ctx
-        .view()
-        .user
-        .as_ref()
-        .map(|u| u.user_name.clone())
-        .unwrap_or_default();
+    let user = ctx.user_name();
     tracing::info!(%user, ?stop, "stop requested by an operator");
     ctx.text(match stop {
         Stop::Close => "Closing the host.\n",

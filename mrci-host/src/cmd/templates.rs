@@ -164,12 +164,7 @@ async fn preview_email(ctx: &mut CmdCtx, input: Input) -> CmdResult {
     let args = &input.args;
     let kind = kind_arg(args, "-reset_email", "-confirm_email")?;
     let template = Template::load(ctx, kind).await?;
-    let user = ctx
-        .view()
-        .user
-        .as_ref()
-        .map(|u| u.user_name.clone())
-        .unwrap_or_default();
+    let user = ctx.user_name();
     let sample = match kind {
         Kind::Reset => "ABCDE-FGHJK-LMNPQ-RSTUV",
         Kind::Verify => "123456",

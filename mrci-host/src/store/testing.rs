@@ -1,6 +1,6 @@
 //! The store tests' two backends: every test declared with [`store_tests!`] runs on a fresh
 //! SQLite file, and on a fresh PostgreSQL schema when PostgreSQL answers at
-//! `MRCI_TEST_PG_URL` (default [`DEFAULT_PG_URL`]).
+//! `MRCI_TEST_PG` (default [`DEFAULT_PG_URL`]).
 //!
 //! Invariant: a PostgreSQL test owns its schema alone, and drops it afterwards even when the
 //! test fails; when PostgreSQL is unreachable the PostgreSQL half passes without running and
@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 
 use super::Store;
 
-/// Where the PostgreSQL store tests look when `MRCI_TEST_PG_URL` is unset.
+/// Where the PostgreSQL store tests look when `MRCI_TEST_PG` is unset.
 pub(crate) const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Declares store tests that take a `Store`: each becomes `sqlite::NAME` and
@@ -142,7 +142,7 @@ async fn reachable_pg() -> &'static Option<String> {
     static REACHABLE: OnceCell<Option<String>> = OnceCell::const_new();
     REACHABLE
         .get_or_init(|| async {
-            let url = std::env::var("MRCI_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
+            let url = std::env::var("MRCI_TEST_PG").unwrap_or_else(|_| DEFAULT_PG_URL.into());
             let probe = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&url));
             match probe.await {
                 Ok(Ok(conn)) => {
