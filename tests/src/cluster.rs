@@ -86,6 +86,10 @@ impl Services {
 
 /// A uniquely named PostgreSQL database, dropped by [`TestDb::drop_db`]; the cluster suite's
 /// and the cluster benchmark's.
+///
+/// Invariant: the database does not outlive its `TestDb`: one that was not dropped
+/// explicitly (a test that failed half-way) is dropped when the value is, from a thread of
+/// its own, so failed runs leave no databases behind on a shared server.
 pub struct TestDb {
     /// Its URL.
     pub url: String,
@@ -93,6 +97,7 @@ pub struct TestDb {
     pub admin: String,
     /// Its name.
     pub name: String,
+    dropped: std::sync::atomic::AtomicBool,
 }
 
 impl TestDb {
@@ -114,20 +119,49 @@ impl TestDb {
             url,
             admin: admin.to_owned(),
             name,
+            dropped: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
     /// Drops the database (closing whatever still uses it).
     pub async fn drop_db(&self) -> anyhow::Result<()> {
-        let mut conn = PgConnection::connect(&self.admin).await?;
-        conn.execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .await?;
-        conn.close().await?;
+        drop_database(&self.admin, &self.name).await?;
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.dropped.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // A runtime of its own on a thread of its own: this may run inside a test's runtime,
+        // which cannot be blocked on.
+        let dropping = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime
+                && let Err(e) = runtime.block_on(drop_database(&admin, &name))
+            {
+                eprintln!("could not drop the test database {name}: {e:#}");
+            }
+        });
+        let _ = dropping.join();
+    }
+}
+
+async fn drop_database(admin: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(admin).await?;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .await?;
+    conn.close().await?;
+    Ok(())
 }
 
 /// Three (or more) hosts on loopback ports sharing one fresh database and one NATS prefix.
@@ -360,5 +394,32 @@ impl NatsServer {
             Ok(Err(_)) => anyhow::bail!("nats-server on port {} exited at start", self.port),
             Err(_) => anyhow::bail!("nats-server on port {} not ready within 30 s", self.port),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_not_dropped_explicitly_goes_with_its_value() -> anyhow::Result<()> {
+        let Some(services) = Services::find().await else {
+            return Ok(());
+        };
+        let db = TestDb::create(&services.pg).await?;
+        let name = db.name.clone();
+        let count = async |name: &str| -> anyhow::Result<i64> {
+            let mut conn = PgConnection::connect(&services.pg).await?;
+            let n = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+                .bind(name)
+                .fetch_one(&mut conn)
+                .await?;
+            conn.close().await?;
+            Ok(n)
+        };
+        assert_eq!(count(&name).await?, 1);
+        drop(db);
+        assert_eq!(count(&name).await?, 0, "dropped with its value");
+        Ok(())
     }
 }
