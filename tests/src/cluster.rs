@@ -190,19 +190,7 @@ impl Cluster {
         let prefix = format!("t{:016x}", rand::random::<u64>());
         let mut nodes = Vec::new();
         for i in 0..n {
-            let host = TestHost::start_with(|c| {
-                c.cluster.database_url = Some(db.url.clone());
-                c.cluster.nats_url = Some(services.nats.clone());
-                c.cluster.node = Some(format!("n{}", i + 1));
-                c.cluster.subject_prefix = prefix.clone();
-                c.cluster.heartbeat_ms = 200;
-                c.cluster.missed_heartbeats = 5;
-                c.security.auth_attempts_per_minute = 10_000;
-                tweak(i, c);
-            })
-            .await
-            .with_context(|| format!("start node n{}", i + 1))?;
-            nodes.push(host);
+            nodes.push(node(&services, &db, &prefix, i, |c| tweak(i, c)).await?);
         }
         for node in &nodes {
             node.bus().until_connected().await;
@@ -213,6 +201,15 @@ impl Cluster {
             services,
             prefix,
         }))
+    }
+
+    /// Starts one more node (the next name) and waits until it is connected to NATS.
+    pub async fn add_node(&mut self) -> anyhow::Result<&TestHost> {
+        let i = self.nodes.len();
+        let host = node(&self.services, &self.db, &self.prefix, i, |_| {}).await?;
+        host.bus().until_connected().await;
+        self.nodes.push(host);
+        Ok(&self.nodes[i])
     }
 
     /// Waits until every node's subscriptions for its current sessions are in place.
@@ -233,6 +230,29 @@ impl Cluster {
         self.db.drop_db().await?;
         res
     }
+}
+
+/// Starts node `i` (named `n{i+1}`) of a cluster on `db` and NATS prefix `prefix`.
+async fn node(
+    services: &Services,
+    db: &TestDb,
+    prefix: &str,
+    i: usize,
+    tweak: impl FnOnce(&mut Config),
+) -> anyhow::Result<TestHost> {
+    let host = TestHost::start_with(|c| {
+        c.cluster.database_url = Some(db.url.clone());
+        c.cluster.nats_url = Some(services.nats.clone());
+        c.cluster.node = Some(format!("n{}", i + 1));
+        c.cluster.subject_prefix = prefix.to_owned();
+        c.cluster.heartbeat_ms = 200;
+        c.cluster.missed_heartbeats = 5;
+        c.security.auth_attempts_per_minute = 10_000;
+        tweak(c);
+    })
+    .await
+    .with_context(|| format!("start node n{}", i + 1))?;
+    Ok(host)
 }
 
 impl TestHost {

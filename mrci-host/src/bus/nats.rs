@@ -28,9 +28,14 @@
 //! its own messages: its own sessions were served locally, which also keeps the sender out;
 //! its connection is made without echo, so NATS does not even send them back to it.
 //!
-//! Presence and faults: every node publishes a heartbeat every `cluster.heartbeat_ms` with
-//! its name and session list, and a presence message when a session registers or leaves, so
-//! `to_session` and `to_peer` know whether a session exists on another node. A node not
+//! Presence and faults: every node publishes a presence message when a session registers
+//! or leaves, so `to_session` and `to_peer` know whether a session exists on another node,
+//! and a heartbeat every `cluster.heartbeat_ms`: its name, counts and a digest of its
+//! sessions and their open lists ([`wire::digest`]), a few dozen bytes whatever the number
+//! of sessions. A node whose own record of another node does not match that node's digest
+//! (it joined late, or missed a presence message) asks for a full heartbeat, which lists
+//! every session and open list; a node also sends one every [`FULL_BEAT_EVERY`] beats and
+//! when it leaves. A node not
 //! heard from for `missed_heartbeats` beats while this node is connected to NATS (or seen
 //! restarting with a new instance) is gone: its sessions' P2P peers here get `CloseP2p`, as
 //! they would from a session ending cleanly. While this node is cut from NATS it expires
@@ -44,8 +49,8 @@
 //! active updates. So that a killed node's sessions are announced the same way, every node
 //! tells the others where each session's leaving PEER_STAT would go: an `Open` message on
 //! `P.pres` whenever that list changes (the open list while the session is active, else
-//! empty), and the non-empty lists again in every heartbeat (so a node that joins late, or
-//! missed an `Open`, learns them within a beat). When a node is expired or seen restarting,
+//! empty), and the non-empty lists again in full heartbeats (so a node that joins late, or
+//! missed an `Open`, learns them from the full beat its digest check asks for). When a node is expired or seen restarting,
 //! each node limited-casts to its own sessions, for each of the dead node's sessions with a
 //! list, the PEER_STAT that session would have sent; a leaving heartbeat does the same for
 //! the sessions it still lists (those that had not finished when their node stopped; the
@@ -114,6 +119,24 @@ struct Node {
     undelivered: u64,
 }
 
+impl Node {
+    /// A node first heard of (or heard restarting) as `instance`: nothing known yet.
+    fn new(instance: u64) -> Self {
+        Self {
+            instance,
+            seen: Instant::now(),
+            sessions: HashSet::new(),
+            open: HashMap::new(),
+            logged_in: 0,
+            undelivered: 0,
+        }
+    }
+}
+
+/// Every this many heartbeats one is full even when nobody asked ([`wire::Beat`]): a
+/// safety net under the digests.
+const FULL_BEAT_EVERY: u64 = 30;
+
 /// What the local sessions need from NATS.
 #[derive(Default)]
 struct Interest {
@@ -175,6 +198,10 @@ struct Shared {
     halt: CancellationToken,
     /// Moves when another node added or removed a module.
     modules_changed: tokio::sync::watch::Sender<u64>,
+    /// Another node asked for a full heartbeat ([`Msg::Resync`]).
+    resync: AtomicBool,
+    /// Full heartbeats this node asked other nodes for.
+    resyncs_asked: AtomicU64,
 }
 
 /// The cluster implementation of [`Bus`] (see the module documentation).
@@ -278,6 +305,8 @@ impl NatsBus {
             connected,
             halt: CancellationToken::new(),
             modules_changed: tokio::sync::watch::Sender::new(0),
+            resync: AtomicBool::new(false),
+            resyncs_asked: AtomicU64::new(0),
         });
         let bus = Self {
             local: LocalBus::new(limits),
@@ -315,6 +344,12 @@ impl NatsBus {
             .subscribe()
             .wait_for(|&k| k >= n)
             .await;
+    }
+
+    /// Full heartbeats this node asked for because what it knew of another node no longer
+    /// matched that node's digest (it joined late, or missed a presence message).
+    pub fn resyncs_asked(&self) -> u64 {
+        self.shared.resyncs_asked.load(Ordering::Relaxed)
     }
 
     /// The other nodes heard from, by name.
@@ -529,28 +564,40 @@ impl NatsBus {
         self.publish(vec![self.subject("pres")], &msg);
     }
 
-    pub(super) fn beat(&self, leaving: bool) -> Msg {
+    /// This node's heartbeat; `full` lists every session and open list (a leaving beat
+    /// always does).
+    pub(super) fn beat(&self, leaving: bool, full: bool) -> Msg {
+        let full = full || leaving;
         let interest = lock(&self.shared.interest);
+        let open: Vec<(SessionId, SubChList)> = interest
+            .wants
+            .iter()
+            .map(|(sid, w)| (*sid, w.leaving_to()))
+            .filter(|(_, open)| !open.is_empty())
+            .collect();
+        let digest = wire::digest(interest.wants.keys(), open.iter().map(|(s, l)| (s, l)));
         Msg::Heartbeat(Beat {
             node: self.shared.settings.node.clone(),
             instance: self.shared.instance,
+            sessions_count: u32::try_from(interest.wants.len()).unwrap_or(u32::MAX),
             logged_in: interest.wants.values().filter(|w| w.user.is_some()).count() as u32,
             undelivered: self.undelivered(),
             leaving,
-            sessions: interest.wants.keys().copied().collect(),
-            open: interest
-                .wants
-                .iter()
-                .map(|(sid, w)| (*sid, w.leaving_to()))
-                .filter(|(_, open)| !open.is_empty())
-                .collect(),
+            digest,
+            full,
+            sessions: if full {
+                interest.wants.keys().copied().collect()
+            } else {
+                Vec::new()
+            },
+            open: if full { open } else { Vec::new() },
         })
     }
 
     /// Publishes a last heartbeat saying this node leaves, so the others close its
     /// sessions' links at once (waiting at most a second for NATS).
     pub async fn leave(&self) {
-        let bytes = wire::encode(&self.beat(true));
+        let bytes = wire::encode(&self.beat(true, true));
         let client = &self.shared.client;
         let send = async {
             client.publish(self.subject("hb"), bytes).await.ok();

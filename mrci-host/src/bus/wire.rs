@@ -107,6 +107,11 @@ pub(crate) enum Msg {
         /// Registered or gone.
         up: bool,
     },
+    /// Node `node`: send a full heartbeat (a receiver's digest of its state did not match).
+    Resync {
+        /// The node asked.
+        node: String,
+    },
     /// What a session of a node would tell its sub-channel peers when it left: the
     /// sub-channels it has open while it takes active updates (empty otherwise), so that the
     /// other nodes can send its PEER_STAT if the node dies.
@@ -122,23 +127,66 @@ pub(crate) enum Msg {
     },
 }
 
-/// A node's heartbeat.
+/// A node's heartbeat. Most beats are short: counts and a [`digest`] of the node's sessions
+/// and open lists, which the receivers compare with the digest of what presence messages
+/// told them; a mismatch asks for a full beat ([`Msg::Resync`]). A full beat (`full`) also
+/// lists every session and open list; a node sends one on request, every few dozen beats,
+/// and when it leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Beat {
     /// The node's name.
     pub node: String,
     /// Random per process start.
     pub instance: u64,
+    /// Sessions registered.
+    pub sessions_count: u32,
     /// Sessions logged in.
     pub logged_in: u32,
     /// Deliveries to other nodes that could not be published.
     pub undelivered: u64,
     /// True on a clean shutdown: the node is gone.
     pub leaving: bool,
-    /// Every registered session.
+    /// [`digest`] of the sessions and open lists.
+    pub digest: u64,
+    /// True when `sessions` and `open` are the node's whole state; empty otherwise.
+    pub full: bool,
+    /// Every registered session (a full beat).
     pub sessions: Vec<SessionId>,
-    /// The sessions with a non-empty [`Msg::Open`] list, and that list.
+    /// The sessions with a non-empty [`Msg::Open`] list, and that list (a full beat).
     pub open: Vec<(SessionId, SubChList)>,
+}
+
+/// An order-independent digest of a node's sessions and their non-empty open lists: equal
+/// states give equal digests on every node and build, whatever the iteration order.
+pub(crate) fn digest<'a>(
+    sessions: impl IntoIterator<Item = &'a SessionId>,
+    open: impl IntoIterator<Item = (&'a SessionId, &'a SubChList)>,
+) -> u64 {
+    let mut sum = 0u64;
+    for sid in sessions {
+        sum = sum.wrapping_add(mix(1, &sid.0));
+    }
+    for (sid, list) in open {
+        let mut bytes = sid.0.to_vec();
+        bytes.extend_from_slice(&list.to_bytes());
+        sum = sum.wrapping_add(mix(2, &bytes));
+    }
+    sum
+}
+
+/// FNV-1a over `tag` and `bytes`, finished with the splitmix64 mixer so that the sum of
+/// many entries stays well spread.
+fn mix(tag: u8, bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325_u64;
+    for b in std::iter::once(&tag).chain(bytes) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// Why bytes did not decode.
@@ -177,9 +225,12 @@ pub(crate) fn encode(msg: &Msg) -> Bytes {
             b.put_u8(2);
             put_str(&mut b, &beat.node);
             b.put_u64_le(beat.instance);
+            b.put_u32_le(beat.sessions_count);
             b.put_u32_le(beat.logged_in);
             b.put_u64_le(beat.undelivered);
             b.put_u8(u8::from(beat.leaving));
+            b.put_u64_le(beat.digest);
+            b.put_u8(u8::from(beat.full));
             b.put_u32_le(beat.sessions.len() as u32);
             for sid in &beat.sessions {
                 b.put_slice(&sid.0);
@@ -214,6 +265,10 @@ pub(crate) fn encode(msg: &Msg) -> Bytes {
             b.put_slice(&sid.0);
             b.put_slice(&open.to_bytes());
         }
+        Msg::Resync { node } => {
+            b.put_u8(5);
+            put_str(&mut b, node);
+        }
     }
     b.freeze()
 }
@@ -246,9 +301,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Msg, BadMsg> {
         2 => {
             let node = str_(&mut r)?;
             let instance = u64_(&mut r)?;
+            let sessions_count = u32_(&mut r)?;
             let logged_in = u32_(&mut r)?;
             let undelivered = u64_(&mut r)?;
             let leaving = bool_(&mut r)?;
+            let digest = u64_(&mut r)?;
+            let full = bool_(&mut r)?;
             let n = u32_(&mut r)? as usize;
             if n > r.len() / SessionId::LEN {
                 return Err(BadMsg);
@@ -268,9 +326,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Msg, BadMsg> {
             Msg::Heartbeat(Beat {
                 node,
                 instance,
+                sessions_count,
                 logged_in,
                 undelivered,
                 leaving,
+                digest,
+                full,
                 sessions,
                 open,
             })
@@ -286,6 +347,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Msg, BadMsg> {
             node: str_(&mut r)?,
             sid: SessionId(arr(&mut r)?),
             open: sub_list(&mut r)?,
+        },
+        5 => Msg::Resync {
+            node: str_(&mut r)?,
         },
         _ => return Err(BadMsg),
     };
@@ -632,149 +696,4 @@ fn get_u64s(r: &mut &[u8]) -> Result<Vec<u64>, BadMsg> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn uid(n: u8) -> UserId {
-        UserId([n; 32])
-    }
-
-    fn sid(n: u8) -> SessionId {
-        SessionId([n; 28])
-    }
-
-    fn samples() -> Vec<Msg> {
-        let mut header = SubChList::default();
-        header.0[2] = mrci_proto::SubChKey {
-            ch_id: 9,
-            sub_id: 4,
-        };
-        let events = vec![
-            Event::SysMsg {
-                text: "hi".into(),
-                is_err: true,
-            },
-            Event::Logout {
-                notice: Some("bye".into()),
-            },
-            Event::Logout { notice: None },
-            Event::EndSession,
-            Event::CmdRanksChanged,
-            Event::AccountChanged { user_id: uid(1) },
-            Event::UserRenamed {
-                user_id: uid(2),
-                old: "a".into(),
-                new_name: "b".into(),
-            },
-            Event::Group {
-                group: "g".into(),
-                change: GroupChange::Reranked(7),
-            },
-            Event::Group {
-                group: "g".into(),
-                change: GroupChange::Transferred("h".into()),
-            },
-            Event::Channel {
-                id: AsyncId(30),
-                text: "-ch_name x".into(),
-                ch: 12,
-                effect: ChEffect::ActiveFlag { sub: 3, on: true },
-            },
-            Event::Channel {
-                id: AsyncId(31),
-                text: String::new(),
-                ch: 12,
-                effect: ChEffect::Left { user: uid(4) },
-            },
-            Event::P2p {
-                src: sid(3),
-                kind: P2pKind::Open,
-                info: Bytes::from_static(b"info"),
-            },
-            Event::ModulesChanged,
-            Event::CloseP2p { sid: sid(5) },
-            Event::AccountHint {
-                user_name: "mia".into(),
-            },
-            Event::Banned {
-                net: crate::store::IpNet::parse("2001:db8::/32").expect("a range"),
-            },
-        ];
-        let routes = [
-            Route::Cast {
-                header,
-                limited: true,
-            },
-            Route::Peer(sid(1)),
-            Route::Session(sid(2)),
-            Route::User(uid(3)),
-            Route::Members(vec![1, 2, 3], uid(3)),
-            Route::Channel(5, None),
-            Route::Channel(5, Some(uid(6))),
-            Route::All,
-        ];
-        let mut out = Vec::new();
-        for (n, e) in events.into_iter().enumerate() {
-            out.push(Msg::Deliver {
-                origin: 77,
-                seq: n as u64,
-                route: routes[n % routes.len()].clone(),
-                body: Body::Event(e),
-            });
-        }
-        out.push(Msg::Deliver {
-            origin: 1,
-            seq: u64::MAX,
-            route: routes[0].clone(),
-            body: Body::Cast(WireCast {
-                id: AsyncId::CAST,
-                src: sid(8),
-                type_id: TypeId::TEXT,
-                payload: Bytes::from_static(b"\x01\x02"),
-            }),
-        });
-        out.push(Msg::Heartbeat(Beat {
-            node: "n1".into(),
-            instance: 3,
-            logged_in: 2,
-            undelivered: 5,
-            leaving: false,
-            sessions: vec![sid(1), sid(2)],
-            open: vec![(sid(2), header)],
-        }));
-        out.push(Msg::Open {
-            instance: 4,
-            node: "n2".into(),
-            sid: sid(9),
-            open: header,
-        });
-        out.push(Msg::Presence {
-            instance: 4,
-            node: "n2".into(),
-            sid: sid(9),
-            up: true,
-        });
-        out
-    }
-
-    #[test]
-    fn every_message_round_trips_and_every_truncation_is_refused() {
-        for msg in samples() {
-            let bytes = encode(&msg);
-            assert_eq!(decode(&bytes), Ok(msg.clone()));
-            for cut in 0..bytes.len() {
-                assert_eq!(decode(&bytes[..cut]), Err(BadMsg), "{msg:?} cut at {cut}");
-            }
-            let mut longer = bytes.to_vec();
-            longer.push(0);
-            assert_eq!(decode(&longer), Err(BadMsg));
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
-            let _ = decode(&bytes);
-        }
-    }
-}
+mod tests;

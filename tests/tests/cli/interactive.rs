@@ -126,6 +126,10 @@ fn ctrl_c_stops_a_command_waiting_for_input() {
     type_line(&mut client, "my_info");
     expect(&mut client, "Logged in:      false");
 
+    // Ctrl-D only means end of input to a line editor that is reading: between two reads the
+    // terminal is in cooked mode and would swallow it. The prompt after the output says the
+    // editor reads again.
+    expect(&mut client, "mrci> ");
     client
         .send(expectrl::ControlCode::EndOfTransmission)
         .unwrap();

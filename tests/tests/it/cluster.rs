@@ -608,3 +608,37 @@ async fn a_postgres_outage_gives_clear_errs_and_sessions_recover() -> anyhow::Re
     node.shutdown().await?;
     db.drop_db().await
 }
+
+#[tokio::test]
+async fn a_node_that_joins_late_learns_sessions_and_open_lists_from_a_full_beat()
+-> anyhow::Result<()> {
+    let Some(mut cluster) = Cluster::start(2, |_, _| {}).await? else {
+        return Ok(());
+    };
+    let mut ann = user(&cluster.nodes[0], "ann", "users").await?;
+    open_channel(&mut ann, "room", "hall").await?;
+    let ann_sid = ann.header.session_id;
+    cluster.settled().await;
+
+    // A third node starts after ann's presence and open list went out: heartbeats carry
+    // only a digest, so it must ask for a full beat to learn them.
+    let late = cluster.add_node().await?;
+    late.bus().until_known(&ann_sid).await;
+    assert!(
+        late.bus().resyncs_asked() >= 1,
+        "the late node asked for a full beat"
+    );
+    let mut bea = user(late, "bea", "users").await?;
+    bea.ok("open_sub_ch", "-ch_name room -sub_name hall")
+        .await?;
+    cluster.settled().await;
+
+    // Ann's node dies: the late node knows where ann's leaving PEER_STAT goes only from
+    // the full beat.
+    cluster.nodes[0].bus().halt();
+    let stat = peer_stat_of(&mut bea, ann_sid).await?;
+    assert!(stat.disconnected, "{stat:?}");
+    assert!(stat.sub_channels.is_empty(), "{stat:?}");
+    drop(ann);
+    cluster.stop().await
+}

@@ -18,8 +18,8 @@ use mrci_proto::{SessionId, SubChList, TypeId, async_id::AsyncId, payload::PeerS
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
-    Bus, Cast, Ctl, Event, Msg, NatsBus, Node, NodeSeen, Outgoing, PUBLISH_WAIT, SEEN_WINDOW,
-    Shared, lock,
+    Bus, Cast, Ctl, Event, FULL_BEAT_EVERY, Msg, NatsBus, Node, NodeSeen, Outgoing, PUBLISH_WAIT,
+    SEEN_WINDOW, Shared, lock,
     wire::{self, Beat, Body, Route},
 };
 
@@ -48,7 +48,7 @@ pub async fn nodes_seen(url: &str, prefix: &str, wait: Duration) -> crate::Resul
             }
             let seen = NodeSeen {
                 node: beat.node.clone(),
-                sessions: beat.sessions.len(),
+                sessions: beat.sessions_count as usize,
                 logged_in: beat.logged_in,
                 undelivered: beat.undelivered,
             };
@@ -138,6 +138,7 @@ impl NatsBus {
     pub(super) async fn heartbeats(self) {
         let mut tick = tokio::time::interval(self.shared.settings.heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut beats = 0u64;
         while self
             .shared
             .halt
@@ -145,7 +146,9 @@ impl NatsBus {
             .await
             .is_some()
         {
-            let msg = self.beat(false);
+            let asked = self.shared.resync.swap(false, Ordering::Relaxed);
+            let msg = self.beat(false, asked || beats.is_multiple_of(FULL_BEAT_EVERY));
+            beats += 1;
             self.publish(vec![self.subject("hb")], &msg);
         }
     }
@@ -164,6 +167,11 @@ impl NatsBus {
                 self.apply_delivery(route, body).await;
             }
             Msg::Heartbeat(beat) => self.on_beat(beat).await,
+            Msg::Resync { node } => {
+                if node == self.shared.settings.node {
+                    self.shared.resync.store(true, Ordering::Relaxed);
+                }
+            }
             Msg::Presence {
                 instance,
                 node,
@@ -174,14 +182,7 @@ impl NatsBus {
                     return;
                 }
                 let mut nodes = lock(&self.shared.nodes);
-                let entry = nodes.entry(node).or_insert_with(|| Node {
-                    instance,
-                    seen: Instant::now(),
-                    sessions: HashSet::new(),
-                    open: HashMap::new(),
-                    logged_in: 0,
-                    undelivered: 0,
-                });
+                let entry = nodes.entry(node).or_insert_with(|| Node::new(instance));
                 if entry.instance == instance {
                     if up {
                         entry.sessions.insert(sid);
@@ -264,22 +265,23 @@ impl NatsBus {
         if beat.instance == self.shared.instance {
             return;
         }
+        let mut resync = false;
         let (gone, dead) = {
             let mut nodes = lock(&self.shared.nodes);
             let old = nodes.remove(&beat.node);
             let mut gone: Vec<SessionId> = Vec::new();
             let mut dead: Vec<(SessionId, SubChList)> = Vec::new();
-            if let Some(old) = old {
-                let restarted = old.instance != beat.instance;
-                gone.extend(
-                    old.sessions
-                        .iter()
-                        .filter(|s| beat.leaving || restarted || !beat.sessions.contains(s))
-                        .copied(),
-                );
+            let restarted = old.as_ref().is_some_and(|o| o.instance != beat.instance);
+            if let Some(old) = &old {
+                if beat.leaving || restarted {
+                    gone.extend(old.sessions.iter().copied());
+                } else if beat.full {
+                    let now: HashSet<&SessionId> = beat.sessions.iter().collect();
+                    gone.extend(old.sessions.iter().filter(|s| !now.contains(s)).copied());
+                }
                 // A node that restarted lost every session it had, uncleanly.
                 if restarted {
-                    dead.extend(old.open);
+                    dead.extend(old.open.iter().map(|(s, l)| (*s, *l)));
                 }
             }
             if beat.leaving {
@@ -287,20 +289,34 @@ impl NatsBus {
                 // those that ended first sent their own PEER_STAT.
                 dead.extend(beat.open);
             } else {
-                nodes.insert(
-                    beat.node,
-                    Node {
-                        instance: beat.instance,
-                        seen: Instant::now(),
-                        sessions: beat.sessions.into_iter().collect(),
-                        open: beat.open.into_iter().collect(),
-                        logged_in: beat.logged_in,
-                        undelivered: beat.undelivered,
-                    },
-                );
+                let mut node = match old {
+                    Some(old) if !restarted => old,
+                    _ => Node::new(beat.instance),
+                };
+                node.seen = Instant::now();
+                node.logged_in = beat.logged_in;
+                node.undelivered = beat.undelivered;
+                if beat.full {
+                    node.sessions = beat.sessions.into_iter().collect();
+                    node.open = beat.open.into_iter().collect();
+                } else {
+                    // What presence messages told this node no longer matches: ask for
+                    // the whole state (the next beat brings it).
+                    resync = wire::digest(&node.sessions, &node.open) != beat.digest;
+                }
+                nodes.insert(beat.node.clone(), node);
             }
             (gone, dead)
         };
+        if resync {
+            self.shared.resyncs_asked.fetch_add(1, Ordering::Relaxed);
+            self.publish(
+                vec![self.subject("hb")],
+                &Msg::Resync {
+                    node: beat.node.clone(),
+                },
+            );
+        }
         self.shared.changed.send_modify(|n| *n += 1);
         self.close_remote(gone, dead).await;
     }
