@@ -39,8 +39,14 @@ impl Setup {
     }
 }
 
-/// Processes in process group `pgid` that are not zombies.
+/// Processes in process group `pgid` that are neither dead nor dying: not zombies, not
+/// exiting, and without a SIGKILL waiting for them. A member SIGKILLed a moment ago may still
+/// be scheduled to die on a busy machine; it is not left behind.
 fn live_group_members(pgid: u32) -> Vec<u32> {
+    /// `PF_EXITING` in the `flags` field of `/proc/PID/stat`.
+    const PF_EXITING: u64 = 0x4;
+    /// SIGKILL (9) in the pending-signal masks of `/proc/PID/status`.
+    const SIGKILL_BIT: u64 = 1 << 8;
     let mut members = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("procfs").flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -49,10 +55,28 @@ fn live_group_members(pgid: u32) -> Vec<u32> {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        // `pid (comm) state ppid pgrp …`; comm may hold spaces, so count after the last ')'.
+        // `pid (comm) state ppid pgrp session tty tpgid flags …`; comm may hold spaces, so
+        // count after the last ')'.
         let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<_> = after.split_whitespace().take(3).collect();
-        if fields.get(2) == Some(&pgid.to_string().as_str()) && fields.first() != Some(&"Z") {
+        let fields: Vec<_> = after.split_whitespace().take(7).collect();
+        if fields.get(2) != Some(&pgid.to_string().as_str()) {
+            continue;
+        }
+        if matches!(fields.first(), Some(&"Z" | &"X")) {
+            continue;
+        }
+        let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
+        if flags & PF_EXITING != 0 {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let kill_pending = status
+            .lines()
+            .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter_map(|hex| u64::from_str_radix(hex, 16).ok())
+            .any(|mask| mask & SIGKILL_BIT != 0);
+        if !kill_pending {
             members.push(pid);
         }
     }
