@@ -35,11 +35,11 @@
 //! of sessions. A node whose own record of another node does not match that node's digest
 //! (it joined late, or missed a presence message) asks for a full heartbeat, which lists
 //! every session and open list; a node also sends one every [`FULL_BEAT_EVERY`] beats and
-//! when it leaves. A node not
-//! heard from for `missed_heartbeats` beats while this node is connected to NATS (or seen
-//! restarting with a new instance) is gone: its sessions' P2P peers here get `CloseP2p`, as
-//! they would from a session ending cleanly. While this node is cut from NATS it expires
-//! nobody (everyone would look silent), and the silence clock restarts on reconnection.
+//! when it leaves. A node not heard from for `missed_heartbeats` beats while this node is
+//! connected to NATS (or seen restarting with a new instance) is gone: its sessions' P2P
+//! peers here get `CloseP2p`, as they would from a session ending cleanly. While this node
+//! is cut from NATS it expires nobody (everyone would look silent), and the silence clock
+//! restarts on reconnection.
 //! While NATS is unreachable, local delivery goes on; what should have been published is
 //! dropped and counted ([`NatsBus::undelivered`], also in the heartbeat) and logged once per
 //! outage; async-nats reconnects by itself and re-subscribes, and publishing resumes.
@@ -50,12 +50,13 @@
 //! tells the others where each session's leaving PEER_STAT would go: an `Open` message on
 //! `P.pres` whenever that list changes (the open list while the session is active, else
 //! empty), and the non-empty lists again in full heartbeats (so a node that joins late, or
-//! missed an `Open`, learns them from the full beat its digest check asks for). When a node is expired or seen restarting,
-//! each node limited-casts to its own sessions, for each of the dead node's sessions with a
-//! list, the PEER_STAT that session would have sent; a leaving heartbeat does the same for
-//! the sessions it still lists (those that had not finished when their node stopped; the
-//! others already sent theirs). A session that left cleanly just before its node died but
-//! whose `Presence` did not get through may be announced twice.
+//! missed an `Open`, learns them from the full beat its digest check asks for). When a node
+//! is expired or seen restarting, each node limited-casts to its own sessions, for each of
+//! the dead node's sessions with a list, the PEER_STAT that session would have sent; a
+//! leaving heartbeat does the same for the sessions it still lists (those that had not
+//! finished when their node stopped; the others already sent theirs). A session that left
+//! cleanly just before its node died but whose `Presence` did not get through may be
+//! announced twice.
 //!
 //! Session ids are 28 random bytes drawn by the accepting node, so they are unique across
 //! the cluster without coordination. The counts [`Bus`] methods return are this node's
