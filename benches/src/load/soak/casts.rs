@@ -162,12 +162,15 @@ pub async fn send(me: usize, mut sink: WriteHalf, cast: CmdId, group: Arc<Group>
             _ = tick.tick() => {}
         }
         let frame = Frame::new(TypeId::BYTES, cast, BranchId(0), encode(sender, seq));
+        // Counted as sent before it is written: a receiver that finds the board drained
+        // after the stop leaves, and a cast written but not yet counted would arrive after
+        // it left and count as lost.
+        seq += 1;
+        board.sent[me].store(seq, Ordering::Release);
         if let Err(e) = sink.send(frame).await {
             tally.unexpected(&format!("casts: a sender's connection failed: {e}"));
             return;
         }
-        seq += 1;
-        board.sent[me].store(seq, Ordering::Release);
     }
     // The connection stays open until every receiver has every cast sent (or the stall time
     // passes): closing it with the host's answers unread makes the kernel reset it, and a
