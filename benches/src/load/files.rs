@@ -175,7 +175,7 @@ pub async fn run(
 
     let back = dir.path().join("back.bin");
     // What the upload left (the session's recycled chunk, let go after a second without
-    // frames; the allocator's freed pages, returned within a second) is not the download's.
+    // frames) is neither the download's growth nor part of its starting point.
     tokio::time::sleep(SETTLE).await;
     let down_idle = host.rss()?;
     let sampler = RssPeak::start(host.pid);
