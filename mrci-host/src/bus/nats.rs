@@ -570,13 +570,14 @@ impl NatsBus {
     pub(super) fn beat(&self, leaving: bool, full: bool) -> Msg {
         let full = full || leaving;
         let interest = lock(&self.shared.interest);
-        let open: Vec<(SessionId, SubChList)> = interest
-            .wants
-            .iter()
-            .map(|(sid, w)| (*sid, w.leaving_to()))
-            .filter(|(_, open)| !open.is_empty())
-            .collect();
-        let digest = wire::digest(interest.wants.keys(), open.iter().map(|(s, l)| (s, l)));
+        let open = || {
+            interest
+                .wants
+                .iter()
+                .map(|(sid, w)| (*sid, w.leaving_to()))
+                .filter(|(_, open)| !open.is_empty())
+        };
+        let digest = wire::digest(interest.wants.keys().copied(), open());
         Msg::Heartbeat(Beat {
             node: self.shared.settings.node.clone(),
             instance: self.shared.instance,
@@ -591,7 +592,7 @@ impl NatsBus {
             } else {
                 Vec::new()
             },
-            open: if full { open } else { Vec::new() },
+            open: if full { open().collect() } else { Vec::new() },
         })
     }
 

@@ -158,27 +158,25 @@ pub(crate) struct Beat {
 
 /// An order-independent digest of a node's sessions and their non-empty open lists: equal
 /// states give equal digests on every node and build, whatever the iteration order.
-pub(crate) fn digest<'a>(
-    sessions: impl IntoIterator<Item = &'a SessionId>,
-    open: impl IntoIterator<Item = (&'a SessionId, &'a SubChList)>,
+pub(crate) fn digest(
+    sessions: impl IntoIterator<Item = SessionId>,
+    open: impl IntoIterator<Item = (SessionId, SubChList)>,
 ) -> u64 {
     let mut sum = 0u64;
     for sid in sessions {
-        sum = sum.wrapping_add(mix(1, &sid.0));
+        sum = sum.wrapping_add(mix(1, &[&sid.0]));
     }
     for (sid, list) in open {
-        let mut bytes = sid.0.to_vec();
-        bytes.extend_from_slice(&list.to_bytes());
-        sum = sum.wrapping_add(mix(2, &bytes));
+        sum = sum.wrapping_add(mix(2, &[&sid.0, &list.to_bytes()]));
     }
     sum
 }
 
-/// FNV-1a over `tag` and `bytes`, finished with the splitmix64 mixer so that the sum of
-/// many entries stays well spread.
-fn mix(tag: u8, bytes: &[u8]) -> u64 {
+/// FNV-1a over `tag` and `parts` in order, finished with the splitmix64 mixer so that the
+/// sum of many entries stays well spread.
+fn mix(tag: u8, parts: &[&[u8]]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325_u64;
-    for b in std::iter::once(&tag).chain(bytes) {
+    for b in std::iter::once(&tag).chain(parts.iter().flat_map(|p| p.iter())) {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }

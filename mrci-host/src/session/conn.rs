@@ -190,10 +190,18 @@ impl Conn {
     /// a partial frame stalled. Cancel-safe.
     pub(crate) async fn next(&mut self) -> Option<crate::Result<Frame>> {
         let (framed, stall) = (&mut self.framed, &mut self.stall);
-        let idle = tokio::time::sleep(RECYCLE_IDLE);
+        // The recycler fills only when a frame is decoded, which ends this call; the timer
+        // exists only while it holds something (no clock read per frame otherwise).
+        let mut recycling = !framed.codec().recycler.is_empty();
+        let idle = async move {
+            if recycling {
+                tokio::time::sleep(RECYCLE_IDLE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::pin!(idle);
         loop {
-            let recycling = !framed.codec().recycler.is_empty();
             tokio::select! {
                 biased;
                 next = framed.next() => {
@@ -207,7 +215,10 @@ impl Conn {
                     let why = ConnError::FrameStalled(len, stall.stall);
                     return Some(Err(crate::Error::Io(std::io::Error::other(why))));
                 }
-                () = &mut idle, if recycling => framed.codec_mut().recycler.clear(),
+                () = &mut idle, if recycling => {
+                    framed.codec_mut().recycler.clear();
+                    recycling = false;
+                }
             }
         }
     }

@@ -302,7 +302,8 @@ impl NatsBus {
                 } else {
                     // What presence messages told this node no longer matches: ask for
                     // the whole state (the next beat brings it).
-                    resync = wire::digest(&node.sessions, &node.open) != beat.digest;
+                    let open = node.open.iter().map(|(sid, list)| (*sid, *list));
+                    resync = wire::digest(node.sessions.iter().copied(), open) != beat.digest;
                 }
                 nodes.insert(beat.node.clone(), node);
             }
